@@ -1,0 +1,220 @@
+"""The independent equilibrium check.
+
+From a `Results` (prices, quantities, flows) and the resolved policy alone — never the
+solver's internals — verify every condition of a spatial price equilibrium with its
+instruments:
+
+- market clearing at every node and product;
+- spatial arbitrage on every route: importer price ≤ exporter price + transport + border
+  charges, with equality on every route that carries flow below its capacity; border
+  charges recomputed here from prices and the policy (ad valorem on the CIF value);
+- producers on their curves at the price they receive (or at capacity), consumers on
+  theirs, refineries on their curve in the margin (or at capacity / shut);
+- instrument rules: a variable levy equals max(0, floor − cheapest landed non-member
+  offer) and flowing non-member imports land at or above the floor; a deficiency payment
+  pays exactly max(0, floor − price) per unit; a stockpile reserve buys only at the floor
+  (or spends its whole budget below it); bans carry nothing; quotas hold, and rents arise
+  only where a quota binds.
+
+Residuals are relative: prices to the product's reference price, quantities to the
+product's world market size. The largest must not exceed `tolerance` (1e-6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .curves import clipped
+from .errors import EquilibriumCheckError
+from .results import Results
+
+TOLERANCE = 1e-6
+
+
+@dataclass
+class CheckReport:
+    residuals: pd.DataFrame            # condition, region, product, detail, residual (relative)
+    tolerance: float
+
+    @property
+    def max_residual(self) -> float:
+        return float(self.residuals["residual"].max()) if len(self.residuals) else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.max_residual <= self.tolerance
+
+    def worst(self, n: int = 5) -> pd.DataFrame:
+        return self.residuals.nlargest(n, "residual")
+
+    def by_condition(self) -> pd.Series:
+        return self.residuals.groupby("condition")["residual"].max().sort_values(ascending=False)
+
+    def raise_if_failed(self) -> None:
+        if not self.passed:
+            worst = [f"{r.condition} {r.region}/{r.product} {r.detail}: {r.residual:.2e}" for r in self.worst().itertuples()]
+            raise EquilibriumCheckError(
+                f"the solution fails the equilibrium check (largest relative residual {self.max_residual:.2e} > {self.tolerance:.0e}): "
+                + "; ".join(worst), worst)
+
+
+def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckReport:
+    rows: list[tuple[str, str, str, str, float]] = []
+    solved = {p for c, s in zip(results.chains, results.solutions) if s.status == "optimal" for p in c.products}
+    price_scale, quantity_scale = _scales(results)
+
+    def add(condition, regions, products, details, residual):
+        for r, p, d, v in zip(regions, products, details, np.asarray(residual, dtype=float)):
+            rows.append((condition, r, p, d, float(v) if np.isfinite(v) else np.inf))
+
+    s = results.supply_detail[results.supply_detail["product"].isin(solved)]
+    d = results.demand_detail[results.demand_detail["product"].isin(solved)]
+    r = results.refining_detail[results.refining_detail["output"].isin(solved)]
+    arcs = results.arc_detail[results.arc_detail["product"].isin(solved)]
+    reserves = results.reserve_detail
+    qs = lambda products: np.array([quantity_scale[p] for p in products])  # noqa: E731
+    ps = lambda products: np.array([price_scale[p] for p in products])     # noqa: E731
+
+    # Market clearing.
+    m = results.markets[results.markets["product"].isin(solved)]
+    imbalance = m["supply"] + m["imports"] - m["exports"] - m["demand"] - m["processing_in"] - m["stockpile"]
+    add("market clearing", m["region"], m["product"], [""] * len(m), np.abs(imbalance) / qs(m["product"]))
+
+    # Supply on its curve at the price received (free disposal only at a zero price).
+    expected = clipped(s["curve_intercept"], s["curve_slope"], s["received_price"], s["capacity"])
+    gap = s["quantity"] - expected
+    gap = np.where((s["price"] <= 1e-12 * ps(s["product"])) & (gap < 0), 0.0, gap)
+    add("supply curve", s["region"], s["product"], [""] * len(s), np.abs(gap) / qs(s["product"]))
+    # A deficiency payment tops the market price up to the floor exactly.
+    paid = s["received_price"] - s["price"] - s["subsidy"]
+    rule = np.maximum(0.0, s["floor_price"] - s["price"])
+    add("deficiency payment", s["region"], s["product"], ["supply"] * len(s), np.abs(paid - rule) / ps(s["product"]))
+
+    # Demand on its curve.
+    expected = np.minimum(clipped(d["curve_intercept"], d["curve_slope"], d["price"]), d["curve_intercept"])
+    add("demand curve", d["region"], d["product"], [""] * len(d), np.abs(d["quantity"] - expected) / qs(d["product"]))
+
+    # Refineries: on their margin curve, or for a constant unit cost, running only at a
+    # margin that covers it and at capacity only when it more than covers it.
+    curve = r["curve_slope"].notna()
+    rc = r[curve]
+    expected = clipped(rc["curve_intercept"], rc["curve_slope"], rc["margin"], rc["capacity"])
+    gap = rc["output_quantity"] - expected
+    gap = np.where((rc["margin"] <= 1e-12 * ps(rc["output"])) & (gap < 0), 0.0, gap)
+    add("refining curve", rc["region"], rc["output"], [""] * len(rc), np.abs(gap) / qs(rc["output"]))
+    rf = r[~curve]
+    excess = (rf["margin"] - rf["effective_unit_cost"]) / ps(rf["output"])
+    at_cap = rf["output_quantity"] >= rf["capacity"] * (1 - 1e-9)
+    idle = rf["output_quantity"] <= 1e-12 * qs(rf["output"])
+    flat_residual = np.where(idle, np.maximum(excess, 0.0), np.where(at_cap, np.maximum(-excess, 0.0), np.abs(excess)))
+    flat_residual = np.where(idle & at_cap, 0.0, flat_residual)
+    add("refining cost", rf["region"], rf["output"], [""] * len(rf), flat_residual)
+    rule = np.maximum(0.0, r["floor_price"] - r["output_price"])
+    add("deficiency payment", r["region"], r["output"], ["refining"] * len(r),
+        np.abs(r["received_price"] - r["output_price"] - r["subsidy"] - rule) / ps(r["output"]))
+
+    # Spatial arbitrage, charges recomputed from prices and the policy.
+    cif = arcs["exporter_price"] + arcs["transport_cost"]
+    tariff = arcs["tariff_specific"] + arcs["tariff_ad_valorem"] * cif
+    duty = arcs["anti_dumping_specific"] + arcs["anti_dumping_ad_valorem"] * cif
+    subsidy = arcs["subsidy_specific"] + arcs["subsidy_ad_valorem"] * arcs["exporter_price"]
+    levy = _levy_rule(results, arcs, tariff, duty, subsidy, rows, price_scale)
+    cost = arcs["exporter_price"] + arcs["transport_cost"] + tariff + duty + levy - subsidy
+    gain = (arcs["importer_price"] - cost) / ps(arcs["product"])
+    flowing = arcs["flow"] > 1e-12 * qs(arcs["product"])
+    capped = arcs["flow"] >= arcs["capacity"] * (1 - 1e-9)
+    quota_arc = arcs["quota_holder"] != ""
+    # Where nothing flows the importer must not gain by shipping; where goods flow they
+    # must not lose; at capacity (or under a binding quota) a positive gain is a rent.
+    residual = np.where(flowing, np.abs(gain), np.maximum(gain, 0.0))
+    residual = np.where((capped | quota_arc) & (gain > 0), 0.0, residual)
+    details = [f"{o}->{t}" for o, t in zip(arcs["origin"], arcs["destination"])]
+    add("arbitrage", arcs["destination"], arcs["product"], details, residual)
+    add("border charges", arcs["destination"], arcs["product"], details,
+        (np.abs(arcs["tariff"] - tariff) + np.abs(arcs["anti_dumping"] - duty) + np.abs(arcs["export_subsidy"] - subsidy))
+        / ps(arcs["product"]))
+    banned = arcs["capacity"] <= 0
+    add("export ban", arcs.loc[banned, "destination"], arcs.loc[banned, "product"], np.array(details)[banned.to_numpy()],
+        arcs.loc[banned, "flow"] / qs(arcs.loc[banned, "product"]))
+
+    # Quotas: within the limit; rents only where binding, equal on every flowing route.
+    for q in results.policy.quotas:
+        if q.product not in solved:
+            continue
+        sel = results.arc_detail.loc[list(q.routes)]
+        total = sel["flow"].sum()
+        scale = quantity_scale[q.product]
+        rows.append(("quota limit", q.exporter, q.product, q.label, max(0.0, total - q.limit) / scale))
+        rent = sel.loc[sel["flow"] > 0, "quota_rent"]
+        if len(rent) and rent.max() > 1e-9 * price_scale[q.product]:
+            rows.append(("quota rent", q.exporter, q.product, q.label, abs(total - q.limit) / scale))
+            rows.append(("quota rent", q.exporter, q.product, q.label + " (equal rents)", (rent.max() - rent.min()) / price_scale[q.product]))
+
+    # Stockpile floors: the reserve buys only at the floor, or spends its whole budget.
+    for floor_index, group in reserves.groupby("floor"):
+        product = group["product"].iloc[0]
+        if product not in solved:
+            continue
+        F = group["floor_price"].iloc[0]
+        budget = group["budget"].iloc[0]
+        buying = group["quantity"] > 1e-12 * quantity_scale[product]
+        spent = float((group["quantity"] * group["price"]).sum())
+        exhausted = budget is not None and np.isfinite(budget) and spent >= budget * (1 - 1e-9)
+        p = group["price"].to_numpy()
+        if exhausted:
+            level = p[buying.to_numpy()].max() if buying.any() else F
+            res = np.where(buying, np.abs(p - level), np.maximum(level - p, 0.0)) / price_scale[product]
+            res = np.maximum(res, np.maximum(p - F, 0.0) * buying / price_scale[product])
+        else:
+            res = np.where(buying, np.abs(p - F), np.maximum(F - p, 0.0)) / price_scale[product]
+            if budget is not None and np.isfinite(budget):
+                rows.append(("stockpile budget", "", product, f"floor {floor_index}", max(0.0, spent - budget) / (budget or 1.0)))
+        add("stockpile floor", group["region"], group["product"], [f"floor {floor_index}"] * len(group), res)
+
+    frame = pd.DataFrame(rows, columns=["condition", "region", "product", "detail", "residual"])
+    return CheckReport(frame, tolerance)
+
+
+def _levy_rule(results: Results, arcs, tariff, duty, subsidy, rows, price_scale) -> pd.Series:
+    """Check each variable levy against its rule; return the levy per route as reported."""
+    levy = arcs["levy"].copy()
+    floors = {f.index: f for f in results.policy.floors}
+    levy_arcs = arcs[arcs["levy_floor"] >= 0]
+    if levy_arcs.empty:
+        return levy
+    markets = results.markets.set_index(["region", "product"])
+    active = (markets["supply"] + markets["imports"] + markets["demand"]) > 0
+    pre = (arcs["exporter_price"] + arcs["transport_cost"] + tariff + duty - subsidy)
+    for (floor_index, destination), group in levy_arcs.groupby(["levy_floor", "destination"]):
+        floor = floors[int(floor_index)]
+        product = floor.product
+        reported = group["levy"].to_numpy()
+        scale = price_scale[product]
+        live = [active.get((o, product), False) for o in group["origin"]]
+        expected = max(0.0, floor.price - pre[group.index[live]].min()) if any(live) else reported.max()
+        rows.append(("variable levy", destination, product, f"floor {floor_index}",
+                     float(np.abs(reported - expected).max() / scale)))
+        flowing = group["flow"] > 0
+        landed = pre[group.index] + reported
+        short = np.maximum(floor.price - landed[flowing.to_numpy()], 0.0)
+        rows.append(("levy floor", destination, product, f"floor {floor_index} landed",
+                     float(short.max() / scale) if len(short) else 0.0))
+    return levy
+
+
+def _scales(results: Results) -> tuple[dict[str, float], dict[str, float]]:
+    prices, quantities = {}, {}
+    for chain in results.chains:
+        for product in chain.products:
+            prices[product] = chain.price_scale[product]
+            quantities[product] = chain.value_scale / chain.price_scale[product]
+    return prices, quantities
+
+
+def assert_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckReport:
+    report = check_equilibrium(results, tolerance)
+    report.raise_if_failed()
+    return report

@@ -1,0 +1,285 @@
+"""Load and validate a dataset folder (DESIGN.md §3) into typed tables.
+
+`load_dataset` reads every CSV, checks each row against its schema (`schema.py`) and the
+tables against each other, and raises one `InputError` carrying every problem found,
+each naming file, row and field. Nothing is solved here.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+from pydantic import ValidationError
+
+from .errors import InputError, Problem, suggest
+from .schema import TABLES, Table
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated dataset: one DataFrame per table, columns as in the contract."""
+
+    regions: pd.DataFrame
+    products: pd.DataFrame
+    supply: pd.DataFrame
+    demand: pd.DataFrame
+    routes: pd.DataFrame
+    processing: pd.DataFrame
+    path: str = ""
+    data_hash: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @cached_property
+    def region_codes(self) -> list[str]:
+        return list(self.regions["region"])
+
+    @cached_property
+    def product_codes(self) -> list[str]:
+        return list(self.products["product"])
+
+    @cached_property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Group name -> member regions, in dataset order."""
+        out: dict[str, list[str]] = {}
+        for region, groups in zip(self.regions["region"], self.regions["groups"]):
+            for g in groups:
+                out.setdefault(g, []).append(region)
+        return {g: tuple(members) for g, members in out.items()}
+
+    @cached_property
+    def customs_unions(self) -> dict[str, tuple[str, ...]]:
+        """Customs union name -> member regions."""
+        out: dict[str, list[str]] = {}
+        for region, union in zip(self.regions["region"], self.regions["customs_union"]):
+            if union:
+                out.setdefault(union, []).append(region)
+        return {u: tuple(m) for u, m in out.items()}
+
+    @cached_property
+    def customs_union_of(self) -> dict[str, str | None]:
+        return dict(zip(self.regions["region"], self.regions["customs_union"]))
+
+    @cached_property
+    def minerals(self) -> dict[str, tuple[str, ...]]:
+        """Mineral -> its products."""
+        out: dict[str, list[str]] = {}
+        for product, mineral in zip(self.products["product"], self.products["mineral"]):
+            out.setdefault(mineral, []).append(product)
+        return {m: tuple(p) for m, p in out.items()}
+
+    @cached_property
+    def stage(self) -> dict[str, str]:
+        return dict(zip(self.products["product"], self.products["stage"]))
+
+    @cached_property
+    def mineral_of(self) -> dict[str, str]:
+        return dict(zip(self.products["product"], self.products["mineral"]))
+
+    @cached_property
+    def unit(self) -> dict[str, str]:
+        return dict(zip(self.products["product"], self.products["unit"]))
+
+
+def load_dataset(path: str | Path | None = None) -> Dataset:
+    """Read and validate the dataset in folder `path` (default: the shipped `data/`)."""
+    folder = Path(path) if path is not None else DEFAULT_DATA
+    problems: list[Problem] = []
+    if not folder.is_dir():
+        raise InputError([Problem(str(folder), "dataset folder not found")])
+    digest = hashlib.sha256()
+    tables: dict[str, pd.DataFrame] = {}
+    for table in TABLES.values():
+        file = folder / table.file
+        if not file.exists():
+            if table.required:
+                problems.append(Problem(_display(file), "required file is missing"))
+            tables[table.name] = _empty_frame(table)
+            continue
+        raw = file.read_bytes()
+        digest.update(table.file.encode() + b"\0" + raw)
+        tables[table.name] = _read_table(table, file, raw, problems)
+    if not problems:
+        _check_cross_references(tables, folder, problems)
+    if problems:
+        raise InputError(problems)
+    return Dataset(**tables, path=str(folder), data_hash=digest.hexdigest()[:16])
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _empty_frame(table: Table) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns + ["_row"]})
+
+
+def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -> pd.DataFrame:
+    name = _display(file)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(name, f"is not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8 CSV"))
+        return _empty_frame(table)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        problems.append(Problem(name, f"is not valid CSV: {exc}", row=reader.line_num))
+        return _empty_frame(table)
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        problems.append(Problem(name, "is empty: no header row"))
+        return _empty_frame(table)
+    header = [h.strip() for h in rows[0]]
+    if len(header) == 1:
+        for delimiter, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if delimiter in header[0]:
+                problems.append(Problem(name, f"columns are separated by {label}, not commas", row=1,
+                                        hint="save it as comma-separated CSV"))
+                return _empty_frame(table)
+    known = set(table.columns)
+    missing = [c for c in table.required_columns if c not in header]
+    for column in missing:
+        problems.append(Problem(name, "required column is missing", row=1, field=column,
+                                hint=suggest(column, [h for h in header if h not in known])))
+    for column in header:
+        if column not in known:
+            close = suggest(column, [c for c in table.columns if c not in header])
+            if close:
+                problems.append(Problem(name, "unknown column", row=1, field=column, hint=close))
+    duplicates = {c for c in header if header.count(c) > 1}
+    for column in sorted(duplicates):
+        problems.append(Problem(name, "column appears more than once", row=1, field=column))
+    if missing or duplicates:
+        return _empty_frame(table)
+
+    records = []
+    field_names = {f.alias or n: n for n, f in table.row.model_fields.items()}
+    for index, cells in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue  # blank line
+        if len(cells) != len(header):
+            problems.append(Problem(name, f"has {len(cells)} cells, the header has {len(header)}", row=index))
+            continue
+        values = {h: c.strip() for h, c in zip(header, cells) if h in known and c.strip() != ""}
+        try:
+            row = table.row.model_validate(values)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = str(err["loc"][0]) if err["loc"] else None
+                column = next((alias for alias, n in field_names.items() if n == loc), loc)
+                got = values.get(column)
+                message = _plain(err)
+                if got is not None and err["type"] != "missing":
+                    message += f" (got {got!r})"
+                problems.append(Problem(name, message, row=index, field=column))
+            continue
+        record = row.model_dump(by_alias=True)
+        record["_row"] = index
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=table.columns + ["_row"])
+    return frame
+
+
+def _plain(err: dict) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "value is missing"
+    if kind in ("float_parsing", "float_type"):
+        return "is not a number"
+    if kind == "finite_number":
+        return "must be a finite number (not NaN or infinity)"
+    ctx = err.get("ctx") or {}
+    for key, word in (("gt", "greater than"), ("ge", "at least"), ("lt", "less than"), ("le", "at most")):
+        if key in ctx:
+            return f"must be {word} {ctx[key]}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "string_pattern_mismatch":
+        return "must contain only letters, digits and '_'"
+    if kind == "string_too_short":
+        return "must not be blank"
+    return str(err.get("msg", kind))
+
+
+def _check_cross_references(tables: dict[str, pd.DataFrame], folder: Path, problems: list[Problem]) -> None:
+    def name(t: str) -> str:
+        return _display(folder / TABLES[t].file)
+
+    regions = set(tables["regions"]["region"])
+    products = set(tables["products"]["product"])
+    stage = dict(zip(tables["products"]["product"], tables["products"]["stage"]))
+
+    for t, table in TABLES.items():
+        frame = tables[t]
+        if frame.empty:
+            continue
+        seen: dict[tuple, int] = {}
+        for record in frame.to_dict("records"):
+            key = tuple(record[k] for k in table.key)
+            if key in seen:
+                problems.append(Problem(name(t), f"duplicate {'/'.join(table.key)} {'/'.join(map(str, key))} (first on row {seen[key]})",
+                                        row=record["_row"], field=table.key[-1]))
+            else:
+                seen[key] = record["_row"]
+
+    def check(t: str, column: str, known: set[str], kind: str) -> None:
+        for value, row in zip(tables[t][column], tables[t]["_row"]):
+            if value not in known:
+                problems.append(Problem(name(t), f"unknown {kind} '{value}'", row=row, field=column,
+                                        hint=suggest(value, known)))
+
+    for t in ("supply", "demand"):
+        check(t, "region", regions, "region")
+        check(t, "product", products, "product")
+    check("routes", "origin", regions, "region")
+    check("routes", "destination", regions, "region")
+    check("routes", "product", products, "product")
+    check("processing", "region", regions, "region")
+    check("processing", "input", products, "product")
+    check("processing", "output", products, "product")
+
+    routes = tables["routes"]
+    for origin, destination, row in zip(routes["origin"], routes["destination"], routes["_row"]):
+        if origin == destination:
+            problems.append(Problem(name("routes"), "a route from a region to itself (a region serves its own market at no cost)",
+                                    row=row, field="destination"))
+
+    processing = tables["processing"]
+    for record in processing.to_dict("records"):
+        row = record["_row"]
+        if record["input"] in stage and stage[record["input"]] != "mined":
+            problems.append(Problem(name("processing"), f"input '{record['input']}' is not a mined product", row=row, field="input"))
+        if record["output"] in stage and stage[record["output"]] != "refined":
+            problems.append(Problem(name("processing"), f"output '{record['output']}' is not a refined product", row=row, field="output"))
+        has_curve = [record["ref_quantity"] is not None, record["elasticity"] is not None]
+        if any(has_curve) and not all(has_curve):
+            missing = "elasticity" if has_curve[0] else "ref_quantity"
+            problems.append(Problem(name("processing"), "a refining curve needs both ref_quantity and elasticity", row=row, field=missing))
+        if all(has_curve) and record["unit_cost"] <= 0:
+            problems.append(Problem(name("processing"), "must be greater than 0 when a refining curve is given", row=row, field="unit_cost"))
+
+    reserved = {"*", "bloc", "non_members"}
+    region_table = tables["regions"]
+    for region, groups, row in zip(region_table["region"], region_table["groups"], region_table["_row"]):
+        for g in groups:
+            if g in regions:
+                problems.append(Problem(name("regions"), f"group '{g}' has the same name as a region", row=row, field="groups"))
+            if g in products or g in reserved:
+                problems.append(Problem(name("regions"), f"group name '{g}' is reserved or names a product", row=row, field="groups"))
+    for product, row in zip(tables["products"]["product"], tables["products"]["_row"]):
+        if product in regions:
+            problems.append(Problem(name("products"), f"product '{product}' has the same name as a region", row=row, field="product"))
+    for mineral, product, row in zip(tables["products"]["mineral"], tables["products"]["product"], tables["products"]["_row"]):
+        if mineral in products and mineral != product:
+            problems.append(Problem(name("products"), f"mineral '{mineral}' has the same name as another product", row=row, field="mineral"))

@@ -1,0 +1,127 @@
+"""Why a scenario has no equilibrium, in the model's own terms.
+
+Infeasible: only fixed quantities can make market clearing impossible (a stockpile
+purchase no supply can meet within capacities, bans and quotas; a release no market can
+absorb). An elastic LP relaxes market clearing with shortfall/excess slacks and minimises
+them; the markets left with slack, and the capacities, bans and quotas binding on their
+supply, are the constraints that conflict.
+
+Unbounded: a cycle of routes whose charges net below zero (export subsidies that pay more
+than the round trip costs) lets goods circle for profit; the cycle is named.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from .model import Chain
+from .policy import Policy
+
+
+def explain_failure(chain: Chain, policy: Policy, status: str, arc_charges: np.ndarray) -> tuple[str, str, list[str]]:
+    cycle = _negative_cycle(chain, arc_charges)
+    if cycle:
+        return ("unbounded", "no equilibrium: goods can circle for profit because border charges net below zero on the cycle "
+                + " -> ".join(cycle) + " (an export subsidy larger than the round-trip cost)", [" -> ".join(cycle)])
+    conflicts = _elastic(chain, policy)
+    if conflicts:
+        return "infeasible", "no equilibrium: " + "; ".join(conflicts), conflicts
+    return status, f"the solver reported the chain {status} and no conflicting constraint was found", []
+
+
+def _negative_cycle(chain: Chain, arc_charges: np.ndarray) -> list[str]:
+    c = chain.coef
+    graph = nx.DiGraph()
+    cost = c["arc_transport"] + arc_charges
+    for i, (u, v) in enumerate(zip(c["arc_from"], c["arc_to"])):
+        if c["arc_capacity"][i] > 0:
+            w = cost[i] / chain.price_scale[chain.nodes[u][1]]
+            if not graph.has_edge(u, v) or graph[u][v]["weight"] > w:
+                graph.add_edge(int(u), int(v), weight=float(w))
+    try:
+        cycle = nx.find_negative_cycle(graph, next(iter(graph.nodes))) if graph.number_of_nodes() else None
+    except (nx.NetworkXError, StopIteration):
+        cycle = None
+    if not cycle:
+        for source in list(graph.nodes):
+            try:
+                cycle = nx.find_negative_cycle(graph, source)
+                break
+            except nx.NetworkXError:
+                continue
+    if not cycle:
+        return []
+    return [f"{chain.nodes[n][0]}" for n in cycle] + [chain.nodes[cycle[0]][1]]
+
+
+def _elastic(chain: Chain, policy: Policy) -> list[str]:
+    """Markets that cannot clear, with the limits binding on them."""
+    from .model import build_model
+
+    m = build_model(chain)
+    m.welfare_loss.deactivate()
+    m.shortfall = pyo.Var(m.NODES, bounds=(0, None))
+    m.excess = pyo.Var(m.NODES, bounds=(0, None))
+    for n in m.NODES:
+        con = m.market_clearing[n]
+        body = con.body + m.shortfall[n] - m.excess[n]
+        con.set_value(body == m.fixed_purchase[n])
+    m.violation = pyo.Objective(expr=pyo.quicksum(m.shortfall[n] + m.excess[n] for n in m.NODES))
+    solver = Highs()
+    solver.config.load_solutions = False
+    solver.config.raise_exception_on_nonoptimal_result = False
+    res = solver.solve(m)
+    if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
+        return []
+    primals = res.solution_loader.get_vars()
+    unit = chain.node_scale()
+    conflicts = []
+    for n in m.NODES:
+        short = primals[m.shortfall[n]] * unit[n]
+        extra = primals[m.excess[n]] * unit[n]
+        if max(short, extra) <= 1e-9 * unit[n]:
+            continue
+        region, product = chain.nodes[n]
+        fixed = chain.fixed_purchase[n]
+        what = f"a fixed stockpile {'purchase' if fixed > 0 else 'release'} of {abs(fixed):,.6g}" if fixed else "fixed quantities"
+        if short > 0:
+            limits = _limits_into(chain, policy, n, primals, m)
+            text = (f"market {region}/{product} cannot clear: {what} exceeds by {short:,.6g} the most that can reach it"
+                    + (f" (limited by {', '.join(limits)})" if limits else ""))
+        else:
+            text = f"market {region}/{product} cannot clear: {what} exceeds by {extra:,.6g} what its market, refineries and routes can absorb"
+        conflicts.append(text)
+    return conflicts
+
+
+def _limits_into(chain: Chain, policy: Policy, node: int, primals, m) -> list[str]:
+    """Capacities, bans and quotas at their bounds on what feeds `node`."""
+    c = chain.coef
+    limits = []
+    for i, n in enumerate(c["supply_node"]):
+        if n == node:
+            row = policy.supply.iloc[chain.supply_rows[i]]
+            cap = row["capacity"]
+            limits.append(f"supply capacity of {row['region']} ({cap:,.6g})" if np.isfinite(cap) else f"supply curve of {row['region']}")
+    for i, n in enumerate(c["refining_output_node"]):
+        if n == node:
+            row = policy.processing.iloc[chain.refining_rows[i]]
+            if np.isfinite(row["capacity"]):
+                limits.append(f"refining capacity of {row['region']} ({row['capacity']:,.6g})")
+    for i, n in enumerate(c["arc_to"]):
+        if n == node:
+            origin = chain.nodes[c["arc_from"][i]][0]
+            cap = c["arc_capacity"][i]
+            if cap <= 0:
+                limits.append(f"export ban {origin}->{chain.nodes[node][0]}")
+            elif np.isfinite(cap):
+                limits.append(f"route capacity {origin}->{chain.nodes[node][0]} ({cap:,.6g})")
+    for q, _ in chain.quotas:
+        routes = policy.arcs.loc[list(q.routes)]
+        if (routes["destination"] == chain.nodes[node][0]).any():
+            limits.append(f"{q.label} ({q.limit:,.6g})")
+    return limits

@@ -1,0 +1,297 @@
+"""Results of a solve as tidy DataFrames with the contract's column names (DESIGN.md §3).
+
+`Results` holds, for one scenario: `prices`, `flows`, `markets`, `welfare`, and the
+row-level detail the equilibrium check reads (`supply_detail`, `demand_detail`,
+`refining_detail`, `arc_detail`, `reserve_detail`). Welfare is accounted from prices and
+quantities with the contract's curves (`curves.py`), not from the solver's objective.
+
+Welfare of a region (USD per year):
+- consumer_surplus: area under its demand curves above the market price;
+- producer_surplus: area above its supply curves below the price producers receive
+  (market price topped up by a deficiency payment, plus production subsidies);
+- refiner_rent: the same for refineries in the refining margin;
+- tariff_revenue: every border charge it collects (tariffs, anti-dumping duties, levies);
+- quota_rent: export-quota rents it holds;
+- stockpile_value: what its reserve bought (fixed purchases and floor purchases), valued
+  at the market price it paid, so that buying at the market price is neutral;
+- fiscal_cost: what its treasury pays (deficiency payments, production and export
+  subsidies, stockpile purchases net of sales);
+- total = CS + PS + refiner_rent + tariff_revenue + quota_rent + stockpile_value − fiscal_cost.
+The sum over regions is world welfare net of transport costs, so Δtotal summed over the
+world is minus the deadweight loss.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .curves import area_under_demand, area_under_supply, intercept_slope
+from .dataset import Dataset
+from .model import Chain
+from .policy import Policy
+from .solve import ChainSolution
+
+WELFARE_COLUMNS = ["region", "consumer_surplus", "producer_surplus", "refiner_rent", "tariff_revenue", "quota_rent",
+                   "stockpile_value", "fiscal_cost", "total"]
+MARKET_COLUMNS = ["region", "product", "supply", "demand", "price", "producer_price", "processing_in", "processing_out",
+                  "imports", "exports", "stockpile"]
+FLOW_COLUMNS = ["origin", "destination", "product", "quantity", "transport_cost", "tariff", "anti_dumping", "levy",
+                "export_subsidy", "quota_rent", "exporter_price", "landed_price"]
+
+
+@dataclass
+class Results:
+    data: Dataset
+    policy: Policy
+    chains: list[Chain]
+    solutions: list[ChainSolution]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._build()
+
+    # ----------------------------------------------------------------- status
+    @property
+    def scenario(self):
+        return self.policy.scenario
+
+    @property
+    def status(self) -> str:
+        bad = [s.status for s in self.solutions if s.status != "optimal"]
+        return bad[0] if bad else "optimal"
+
+    @property
+    def messages(self) -> list[str]:
+        return [f"chain {'/'.join(c.products)}: {s.message}" for c, s in zip(self.chains, self.solutions) if s.message]
+
+    # ------------------------------------------------------------- assembling
+    def _build(self) -> None:
+        pol = self.policy
+        node_rows = []
+        for chain, sol in zip(self.chains, self.solutions):
+            price = sol.price if len(sol.price) else np.full(len(chain.nodes), np.nan)
+            for (region, product), p in zip(chain.nodes, price):
+                node_rows.append((region, product, p))
+        nodes = pd.DataFrame(node_rows, columns=["region", "product", "price"])
+        price_of = {(r, p): v for r, p, v in node_rows}
+        self.prices = nodes.sort_values(["product", "region"], kind="stable").reset_index(drop=True)
+
+        # Supply rows.
+        s = pol.supply.copy()
+        s["quantity"] = 0.0
+        for chain, sol in zip(self.chains, self.solutions):
+            if len(sol.supply):
+                s.loc[s.index[chain.supply_rows], "quantity"] = sol.supply
+        s["price"] = [price_of.get(k, np.nan) for k in zip(s["region"], s["product"])]
+        s["deficiency_payment"] = np.maximum(0.0, s["floor_price"] - s["price"])
+        s["received_price"] = s["price"] + s["deficiency_payment"] + s["subsidy"]
+        a, b = intercept_slope(s["ref_price"], s["ref_quantity"], s["elasticity"])
+        s["curve_intercept"] = a + s["quantity_shift"] - b * s["cost_change"]
+        s["curve_slope"] = b
+        s["producer_surplus"] = area_under_supply(s["curve_intercept"], b, s["capacity"], s["received_price"])
+        s["fiscal_cost"] = (s["deficiency_payment"] + s["subsidy"]) * s["quantity"]
+        self.supply_detail = s
+
+        d = pol.demand.copy()
+        d["quantity"] = 0.0
+        for chain, sol in zip(self.chains, self.solutions):
+            if len(sol.demand):
+                d.loc[d.index[chain.demand_rows], "quantity"] = sol.demand
+        d["price"] = [price_of.get(k, np.nan) for k in zip(d["region"], d["product"])]
+        a, b = intercept_slope(d["ref_price"], d["ref_quantity"], d["elasticity"])
+        d["curve_intercept"], d["curve_slope"] = a, b
+        d["consumer_surplus"] = area_under_demand(a, b, d["price"])
+        self.demand_detail = d
+
+        r = pol.processing.copy()
+        r["output_quantity"] = 0.0
+        r["support"] = 0.0
+        for chain, sol in zip(self.chains, self.solutions):
+            if len(sol.refining):
+                r.loc[r.index[chain.refining_rows], "output_quantity"] = sol.refining
+                r.loc[r.index[chain.refining_rows], "support"] = sol.refining_support
+        r["input_quantity"] = r["output_quantity"] / r["yield"]
+        r["input_price"] = [price_of.get(k, np.nan) for k in zip(r["region"], r["input"])]
+        r["output_price"] = [price_of.get(k, np.nan) for k in zip(r["region"], r["output"])]
+        r["deficiency_payment"] = np.maximum(0.0, r["floor_price"] - r["output_price"])
+        r["received_price"] = r["output_price"] + r["deficiency_payment"] + r["subsidy"]
+        r["margin"] = r["received_price"] - r["input_price"] / r["yield"]
+        curve = r["elasticity"].notna()
+        za, zb = intercept_slope(r["unit_cost"].where(curve, 1.0), r["ref_quantity"].fillna(0.0), r["elasticity"].fillna(0.0))
+        r["curve_intercept"] = np.where(curve, za + r["quantity_shift"] - zb * r["cost_change"], np.nan)
+        r["curve_slope"] = np.where(curve, zb, np.nan)
+        r["effective_unit_cost"] = r["unit_cost"] + r["cost_change"]
+        rent_curve = area_under_supply(np.nan_to_num(r["curve_intercept"]), np.nan_to_num(r["curve_slope"]), r["capacity"], r["margin"])
+        rent_flat = (r["margin"] - r["effective_unit_cost"]) * r["output_quantity"]
+        r["refiner_rent"] = np.where(curve, rent_curve, rent_flat)
+        r["fiscal_cost"] = (r["deficiency_payment"] + r["subsidy"]) * r["output_quantity"]
+        self.refining_detail = r
+
+        arcs = pol.arcs.copy()
+        for col in ("flow", "tariff", "anti_dumping", "levy", "export_subsidy"):
+            arcs[col] = 0.0
+        arcs["solved"] = False
+        for chain, sol in zip(self.chains, self.solutions):
+            idx = arcs.index[chain.arc_rows]
+            arcs.loc[idx, "solved"] = sol.status == "optimal"
+            if len(sol.flow):
+                arcs.loc[idx, "flow"] = sol.flow
+                for kind, values in sol.charges.items():
+                    arcs.loc[idx, kind] = values
+        arcs["exporter_price"] = [price_of.get(k, np.nan) for k in zip(arcs["origin"], arcs["product"])]
+        arcs["importer_price"] = [price_of.get(k, np.nan) for k in zip(arcs["destination"], arcs["product"])]
+        arcs["landed_price"] = (arcs["exporter_price"] + arcs["transport_cost"] + arcs["tariff"] + arcs["anti_dumping"]
+                                + arcs["levy"] - arcs["export_subsidy"])
+        arcs["quota_rent"] = 0.0
+        arcs["quota_holder"] = ""
+        for q in pol.quotas:
+            idx = list(q.routes)
+            rent = np.maximum(0.0, arcs.loc[idx, "importer_price"] - arcs.loc[idx, "landed_price"])
+            arcs.loc[idx, "quota_rent"] = rent.where(arcs.loc[idx, "flow"] > 0, 0.0)
+            arcs.loc[idx, "quota_holder"] = arcs.loc[idx, "origin" if q.rent_to == "exporter" else "destination"]
+        self.arc_detail = arcs
+
+        reserve_rows = []
+        for chain, sol in zip(self.chains, self.solutions):
+            for k, (floor, node) in enumerate(chain.reserves):
+                region, product = chain.nodes[node]
+                quantity = sol.reserve[k] if len(sol.reserve) else 0.0
+                reserve_rows.append((floor.index, region, product, floor.price, floor.budget, quantity, price_of[(region, product)]))
+        self.reserve_detail = pd.DataFrame(reserve_rows, columns=["floor", "region", "product", "floor_price", "budget", "quantity", "price"])
+
+        fixed = pol.stockpile.copy() if len(pol.stockpile) else pd.DataFrame(columns=["region", "product", "quantity"])
+        fixed["price"] = [price_of.get(k, np.nan) for k in zip(fixed["region"], fixed["product"])]
+        self.fixed_stockpile_detail = fixed
+
+        self._markets()
+        self._flows()
+        self._welfare()
+
+    def _markets(self) -> None:
+        keys = ["region", "product"]
+        m = self.prices.copy()
+        s = self.supply_detail.groupby(keys)["quantity"].sum().rename("supply_curves")
+        d = self.demand_detail.groupby(keys)["quantity"].sum().rename("demand")
+        r = self.refining_detail
+        out = r.groupby(["region", "output"])["output_quantity"].sum().rename("processing_out").rename_axis(keys)
+        inp = r.groupby(["region", "input"])["input_quantity"].sum().rename("processing_in").rename_axis(keys)
+        arcs = self.arc_detail
+        imports = arcs.groupby(["destination", "product"])["flow"].sum().rename("imports").rename_axis(keys)
+        exports = arcs.groupby(["origin", "product"])["flow"].sum().rename("exports").rename_axis(keys)
+        reserve = self.reserve_detail.groupby(keys)["quantity"].sum().rename("reserve")
+        fixed = self.fixed_stockpile_detail.groupby(keys)["quantity"].sum().rename("fixed") if len(self.fixed_stockpile_detail) else pd.Series(dtype=float, name="fixed")
+        m = m.set_index(keys).join([s, d, out, inp, imports, exports, reserve, fixed]).fillna(
+            {c: 0.0 for c in ["supply_curves", "demand", "processing_out", "processing_in", "imports", "exports", "reserve", "fixed"]})
+        m["supply"] = m["supply_curves"] + m["processing_out"]
+        m["stockpile"] = m["reserve"] + m["fixed"]
+        producer = pd.concat([
+            self.supply_detail.set_index(keys)["received_price"],
+            self.refining_detail.rename(columns={"output": "product"}).set_index(keys)["received_price"],
+        ])
+        producer = producer.groupby(level=[0, 1]).max()
+        m["producer_price"] = producer.reindex(m.index)
+        m["producer_price"] = m["producer_price"].fillna(m["price"])
+        m = m.reset_index()
+        self.markets = m[MARKET_COLUMNS].sort_values(["product", "region"], kind="stable").reset_index(drop=True)
+
+    def _flows(self) -> None:
+        arcs = self.arc_detail
+        used = arcs[arcs["flow"] > 0].copy()
+        used = used.rename(columns={"flow": "quantity"})
+        self.flows = used[FLOW_COLUMNS].sort_values(["product", "origin", "destination"], kind="stable").reset_index(drop=True)
+
+    def _welfare(self) -> None:
+        regions = pd.Index(self.data.region_codes, name="region")
+        w = pd.DataFrame(index=regions)
+        w["consumer_surplus"] = self.demand_detail.groupby("region")["consumer_surplus"].sum()
+        w["producer_surplus"] = self.supply_detail.groupby("region")["producer_surplus"].sum()
+        w["refiner_rent"] = self.refining_detail.groupby("region")["refiner_rent"].sum()
+        arcs = self.arc_detail
+        collected = (arcs["tariff"] + arcs["anti_dumping"] + arcs["levy"]) * arcs["flow"]
+        w["tariff_revenue"] = collected.groupby(arcs["destination"]).sum()
+        rents = arcs["quota_rent"] * arcs["flow"]
+        w["quota_rent"] = rents[arcs["quota_holder"] != ""].groupby(arcs["quota_holder"]).sum()
+        stock_value = pd.concat([
+            (self.reserve_detail["quantity"] * self.reserve_detail["price"]).groupby(self.reserve_detail["region"]).sum(),
+            (self.fixed_stockpile_detail["quantity"] * self.fixed_stockpile_detail["price"]).groupby(self.fixed_stockpile_detail["region"]).sum()
+            if len(self.fixed_stockpile_detail) else pd.Series(dtype=float),
+        ]).groupby(level=0).sum()
+        w["stockpile_value"] = stock_value
+        w = w.fillna(0.0)
+        w["deficiency_payments"] = (
+            (self.supply_detail["deficiency_payment"] * self.supply_detail["quantity"]).groupby(self.supply_detail["region"]).sum()
+            .add((self.refining_detail["deficiency_payment"] * self.refining_detail["output_quantity"]).groupby(self.refining_detail["region"]).sum(), fill_value=0.0)
+        ).reindex(regions).fillna(0.0)
+        w["production_subsidies"] = (
+            (self.supply_detail["subsidy"] * self.supply_detail["quantity"]).groupby(self.supply_detail["region"]).sum()
+            .add((self.refining_detail["subsidy"] * self.refining_detail["output_quantity"]).groupby(self.refining_detail["region"]).sum(), fill_value=0.0)
+        ).reindex(regions).fillna(0.0)
+        w["export_subsidies"] = (arcs["export_subsidy"] * arcs["flow"]).groupby(arcs["origin"]).sum().reindex(regions).fillna(0.0)
+        w["stockpile_spending"] = w["stockpile_value"]
+        w["fiscal_cost"] = w["deficiency_payments"] + w["production_subsidies"] + w["export_subsidies"] + w["stockpile_spending"]
+        w["total"] = (w["consumer_surplus"] + w["producer_surplus"] + w["refiner_rent"] + w["tariff_revenue"]
+                      + w["quota_rent"] + w["stockpile_value"] - w["fiscal_cost"])
+        extra = ["deficiency_payments", "production_subsidies", "export_subsidies", "stockpile_spending"]
+        self.welfare = w.reset_index()[WELFARE_COLUMNS + extra]
+
+    # --------------------------------------------------------------- queries
+    def welfare_of(self, regions) -> pd.Series:
+        """Welfare components summed over `regions`."""
+        w = self.welfare.set_index("region")
+        return w.loc[list(regions)].sum()
+
+    def transport_cost(self) -> float:
+        arcs = self.arc_detail
+        return float((arcs["transport_cost"] * arcs["flow"]).sum())
+
+    # ---------------------------------------------------------------- output
+    def summary(self) -> dict[str, Any]:
+        w = self.welfare.set_index("region")
+        members = sorted(self.policy.members)
+        out = {
+            "status": self.status,
+            "messages": self.messages,
+            "scenario": self.scenario.name,
+            "scenario_title": self.scenario.title,
+            "scenario_hash": self.scenario.hash,
+            "scenario_definition": self.scenario.policy_dict(),
+            "notes": list(self.policy.notes),
+            "data": self.data.path,
+            "data_hash": self.data.data_hash,
+            "bloc_members": members,
+            "world_welfare": float(w["total"].sum()),
+            "bloc_welfare": float(w.loc[members, "total"].sum()) if members else None,
+            "chains": [{"products": list(c.products), "status": s.status, "iterations": s.iterations,
+                        "qp_solves": s.qp_solves, "fixed_point_change": s.fixed_point_change, "seconds": round(s.seconds, 4)}
+                       for c, s in zip(self.chains, self.solutions)],
+        }
+        out.update(self.meta)
+        return out
+
+    def to_csv(self, out: str | Path) -> list[Path]:
+        """Write prices.csv, flows.csv, markets.csv, welfare.csv and summary.json into `out`."""
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, frame in (("prices", self.prices), ("flows", self.flows), ("markets", self.markets), ("welfare", self.welfare)):
+            path = folder / f"{name}.csv"
+            frame.to_csv(path, index=False, float_format="%.10g")
+            written.append(path)
+        path = folder / "summary.json"
+        path.write_text(json.dumps(self.summary(), indent=2, default=_jsonable) + "\n")
+        written.append(path)
+        return written
+
+
+def _jsonable(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,266 @@
+"""Scenarios: the policy of a run, as a TOML file (DESIGN.md §3), declared once.
+
+A scenario is a diff against the no-policy baseline (the dataset's MFN tariffs): every key
+is optional and unknown keys are errors with a suggestion. Scenarios compose: arrays of
+instruments are concatenated and `[bloc]` keys of later scenarios override earlier ones
+(`compose([base, bloc, floor])`). Names (regions, groups, products) are resolved against a
+dataset in `policy.py`, not here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import InputError, Problem, suggest
+
+Names = Annotated[list[str], Field(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Bloc(_Strict):
+    """The preferential zone: members trade freely; optionally a common external tariff."""
+
+    members: list[str] = Field(default_factory=list, description="Region codes and/or group names. A member of a customs union brings the whole union.")
+    external_tariff_ad_valorem: float | None = Field(None, gt=-1, description="Common external tariff on imports from non-members (fraction of CIF value); replaces members' own tariffs on non-members. Blank: members keep their own.")
+    external_tariff_specific: float | None = Field(None, ge=0, description="Common external specific tariff on non-members, USD per unit.")
+    internal_free_trade: bool = Field(True, description="Members remove tariffs on each other's goods.")
+
+
+class Tariff(_Strict):
+    """A tariff that replaces the dataset's tariff on the matching routes."""
+
+    exporter: str = Field("*", description="Region, group, 'bloc', 'non_members' or '*'.")
+    importer: str = Field("*", description="Region, group, 'bloc', 'non_members' or '*'.")
+    product: str = Field("*", description="Product, mineral name, or '*'.")
+    ad_valorem: float | None = Field(None, gt=-1, description="Fraction of the customs (CIF) value.")
+    specific: float | None = Field(None, description="USD per unit.")
+
+    @model_validator(mode="after")
+    def _some_rate(self):
+        if self.ad_valorem is None and self.specific is None:
+            raise ValueError("give ad_valorem and/or specific")
+        return self
+
+
+class PriceFloor(_Strict):
+    """A reference price held as a floor over a set of member markets."""
+
+    product: str = Field(description="The product whose price is floored (a stage: e.g. 'ndpr_oxide').")
+    price: float = Field(gt=0, description="Floor price, USD per unit.")
+    markets: Names = Field(default_factory=lambda: ["bloc"], description="'bloc', group names or regions whose markets hold the floor.")
+    mechanism: Literal["variable_levy", "deficiency_payment", "stockpile"] = Field(
+        "variable_levy",
+        description="variable_levy: an adjustable tariff on non-member imports lifts their landed price to the floor (revenue to the importer); "
+        "deficiency_payment: producers in the markets receive max(floor, market price), the treasury pays the gap; "
+        "stockpile: a reserve buys what holds the market price at the floor.")
+    budget: float | None = Field(None, gt=0, description="stockpile only: the most the reserve may spend, USD per year.")
+
+    @model_validator(mode="after")
+    def _budget_only_for_stockpile(self):
+        if self.budget is not None and self.mechanism != "stockpile":
+            raise ValueError("budget applies only to mechanism = 'stockpile'")
+        return self
+
+
+class AntiDumping(_Strict):
+    """A duty on named exporters, added to every other border charge."""
+
+    exporter: str = Field(description="Region or group whose goods are dutied.")
+    importer: str = Field("*", description="Region, group, 'bloc' or '*'.")
+    product: str = Field("*", description="Product, mineral name, or '*'.")
+    ad_valorem: float | None = Field(None, ge=0, description="Fraction of the customs (CIF) value (0.935 for 93.5%).")
+    specific: float | None = Field(None, ge=0, description="USD per unit.")
+
+    @model_validator(mode="after")
+    def _some_rate(self):
+        if self.ad_valorem is None and self.specific is None:
+            raise ValueError("give ad_valorem and/or specific")
+        return self
+
+
+class ExportRestriction(_Strict):
+    """An exporter's ban, or quota over a set of destinations (quota rents to `rent_to`)."""
+
+    exporter: str = Field(description="Region or group restricting its exports.")
+    destinations: Names = Field(default_factory=lambda: ["*"], description="Regions or groups the restriction covers.")
+    product: str = Field("*", description="Product, mineral name, or '*'.")
+    ban: bool = Field(False, description="No exports at all to the destinations.")
+    quota: float | None = Field(None, ge=0, description="Most that may be exported to all the destinations together, units per year (per product).")
+    rent_to: Literal["exporter", "importer"] = Field("exporter", description="Who holds the licences and so the quota rent.")
+
+    @model_validator(mode="after")
+    def _ban_or_quota(self):
+        if self.ban == (self.quota is not None):
+            raise ValueError("give exactly one of ban = true or quota")
+        return self
+
+
+class SupplyShock(_Strict):
+    """A shift of a region's supply (or refining) curve, or subsidised supply (dumping)."""
+
+    region: str = Field(description="Region or group whose producers are hit.")
+    product: str = Field("*", description="Product, mineral name, or '*'; a refined product made by refining shifts the refineries.")
+    quantity_change: float = Field(0.0, description="Horizontal shift as a fraction of reference output (−0.3: 30% less at every price).")
+    capacity_factor: float | None = Field(None, ge=0, description="Multiplies capacity (or caps output at this fraction of reference output where no capacity is given); 0 shuts it.")
+    cost_change: float = Field(0.0, description="Change of marginal cost, USD per unit (positive: dearer).")
+    production_subsidy: float = Field(0.0, ge=0, description="Subsidy per unit paid by the region's treasury to its producers (dumping).")
+
+
+class ExportSubsidy(_Strict):
+    """A subsidy per unit exported, paid by the exporter's treasury."""
+
+    exporter: str = Field(description="Region or group paying the subsidy.")
+    destinations: Names = Field(default_factory=lambda: ["*"], description="Regions or groups it covers.")
+    product: str = Field("*", description="Product, mineral name, or '*'.")
+    specific: float = Field(0.0, ge=0, description="USD per unit.")
+    ad_valorem: float = Field(0.0, ge=0, lt=1, description="Fraction of the exporter's (FOB) price.")
+
+
+class Stockpile(_Strict):
+    """A fixed purchase (positive) or release (negative) by a strategic reserve."""
+
+    region: str = Field(description="Region whose market the reserve trades in.")
+    product: str = Field(description="Product.")
+    quantity: float = Field(description="Units per year: positive buys, negative releases.")
+
+
+class Scenario(_Strict):
+    """One policy scenario; every key optional."""
+
+    name: str = Field("baseline", description="Short name, used in output file names.")
+    title: str | None = Field(None, description="What the design is, in a line.")
+    description: str | None = Field(None, description="What it changes, in plain words.")
+    reference: str | None = Field(None, description="Where the design comes from.")
+    baseline: str | None = Field(None, description="The scenario it is a diff against (default: no policy).")
+    not_modelled: list[str] = Field(default_factory=list, description="What this scenario leaves out.")
+    bloc: Bloc | None = None
+    tariffs: list[Tariff] = Field(default_factory=list)
+    price_floors: list[PriceFloor] = Field(default_factory=list)
+    anti_dumping: list[AntiDumping] = Field(default_factory=list)
+    export_restrictions: list[ExportRestriction] = Field(default_factory=list)
+    supply_shocks: list[SupplyShock] = Field(default_factory=list)
+    export_subsidies: list[ExportSubsidy] = Field(default_factory=list)
+    stockpile: list[Stockpile] = Field(default_factory=list)
+
+    @property
+    def is_baseline(self) -> bool:
+        return not any([self.bloc, self.tariffs, self.price_floors, self.anti_dumping, self.export_restrictions,
+                        self.supply_shocks, self.export_subsidies, self.stockpile])
+
+    def policy_dict(self) -> dict[str, Any]:
+        """The instruments only (no metadata), for hashing and records."""
+        return self.model_dump(exclude={"name", "title", "description", "reference", "baseline", "not_modelled"},
+                               exclude_defaults=True)
+
+    @property
+    def hash(self) -> str:
+        text = json.dumps(self.policy_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+INSTRUMENT_ARRAYS = ("tariffs", "price_floors", "anti_dumping", "export_restrictions", "supply_shocks",
+                     "export_subsidies", "stockpile")
+
+
+def compose(scenarios: list[Scenario], name: str | None = None) -> Scenario:
+    """Combine scenarios left to right: instrument arrays concatenate, `[bloc]` keys
+    given later override earlier ones, metadata joins."""
+    if not scenarios:
+        return Scenario()
+    if len(scenarios) == 1 and name is None:
+        return scenarios[0]
+    merged: dict[str, Any] = {key: [] for key in INSTRUMENT_ARRAYS}
+    bloc: dict[str, Any] | None = None
+    not_modelled: list[str] = []
+    for s in scenarios:
+        for key in INSTRUMENT_ARRAYS:
+            merged[key].extend(getattr(s, key))
+        if s.bloc is not None:
+            bloc = {**(bloc or {}), **s.bloc.model_dump(exclude_unset=True)}
+        not_modelled += [n for n in s.not_modelled if n not in not_modelled]
+    titles = [s.title or s.name for s in scenarios if not s.is_baseline or len(scenarios) == 1]
+    return Scenario(
+        name=name or "+".join(s.name for s in scenarios),
+        title=" + ".join(titles) if titles else None,
+        description=" ".join(s.description for s in scenarios if s.description) or None,
+        not_modelled=not_modelled,
+        bloc=Bloc(**bloc) if bloc is not None else None,
+        **merged,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file; every problem names the file and key."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError([Problem(str(file), "scenario file not found")])
+    try:
+        data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError([Problem(str(file), "is not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError([Problem(str(file), f"is not valid TOML: {exc}")]) from None
+    data.setdefault("name", file.stem)
+    return scenario_from_dict(data, source=str(file))
+
+
+def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise InputError([_problem(source, err) for err in exc.errors()]) from None
+
+
+def _problem(source: str, err: dict) -> Problem:
+    loc = list(err["loc"])
+    key = _key_text(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        valid = _valid_keys(loc[:-1])
+        return Problem(source, "unknown key", field=key, hint=suggest(str(loc[-1]), valid) or f"valid keys: {', '.join(valid)}")
+    if kind == "missing":
+        return Problem(source, "is required", field=key)
+    message = err.get("msg", kind)
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    got = err.get("input")
+    if got is not None and not isinstance(got, (dict, list)):
+        message += f" (got {got!r})"
+    return Problem(source, message, field=key)
+
+
+def _key_text(loc: list) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _valid_keys(loc: list) -> list[str]:
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            for a in args:
+                inner = getattr(a, "__args__", ())
+                model = next((c for c in inner if isinstance(c, type) and issubclass(c, BaseModel)), model)
+        if model is None:
+            return []
+    return list(model.model_fields)

@@ -1,0 +1,339 @@
+"""The solver layer: HiGHS through Pyomo's persistent interface, and the fixed point.
+
+Every chain is one convex QP once the per-unit border charges are known. Some charges
+depend on prices — an ad valorem duty on the CIF value, a variable levy that lifts the
+cheapest non-member import to the floor, a deficiency payment to refiners topping the
+market price up to the floor, the price a budgeted reserve pays — so the equilibrium is a
+complementarity problem, solved here by diagonalisation (Nagurney, *Network Economics*,
+ch. 2; Harker 1984): fix those charges at the current prices, solve the QP exactly,
+recompute the charges from the new prices, and repeat (Anderson-accelerated) until no
+charge moves by more than `tolerance` relative to the product's price. At that point the
+QP's optimality conditions are the equilibrium conditions with the charges' own rules, so
+the answer is exact up to `tolerance`, and `check.py` verifies it from the results alone.
+
+HiGHS's QP solver regularises the Hessian by `qp_regularization_value`; each solve passes
+the previous solution as a proximal centre that cancels this bias at convergence (see
+`model.py`). Nothing here raises on an infeasible scenario: the chain returns a status
+and an explanation (`explain_infeasible`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyomo.contrib.solver.common.results import TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from .model import VARIABLE_GROUPS, Chain, build_model
+from .policy import Policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    tolerance: float = 1e-10            # fixed point: largest change of a charge, relative to the product's price
+    max_iterations: int = 400
+    regularization: float = 1e-7        # HiGHS qp_regularization_value, cancelled by the proximal centre
+    feasibility_tolerance: float = 1e-8   # below this HiGHS QP-ASM reports spurious solve errors
+    anderson_memory: int = 8
+
+
+@dataclass
+class ChainSolution:
+    """One chain's equilibrium in real units, aligned with `Chain`'s rows."""
+
+    status: str                          # "optimal", "infeasible", "unbounded", "not_converged", "error"
+    message: str = ""
+    price: np.ndarray = field(default_factory=lambda: np.zeros(0))          # per node
+    supply: np.ndarray = field(default_factory=lambda: np.zeros(0))         # per supply row
+    demand: np.ndarray = field(default_factory=lambda: np.zeros(0))         # per demand row
+    refining: np.ndarray = field(default_factory=lambda: np.zeros(0))       # output per refining row
+    flow: np.ndarray = field(default_factory=lambda: np.zeros(0))           # per arc
+    reserve: np.ndarray = field(default_factory=lambda: np.zeros(0))        # per reserve
+    charges: dict[str, np.ndarray] = field(default_factory=dict)            # per arc, USD/unit, by kind
+    levy: dict[tuple[int, int], float] = field(default_factory=dict)        # (floor, node) -> USD/unit
+    refining_support: np.ndarray = field(default_factory=lambda: np.zeros(0))  # deficiency payment per unit output
+    iterations: int = 0
+    qp_solves: int = 0
+    fixed_point_change: float = 0.0
+    seconds: float = 0.0
+    conflicts: list[str] = field(default_factory=list)
+
+
+class _Endogenous:
+    """The price-dependent charges of a chain and their rules."""
+
+    def __init__(self, chain: Chain, policy: Policy):
+        arcs = policy.arcs.iloc[chain.arc_rows]
+        c = chain.coef
+        self.chain = chain
+        self.transport = c["arc_transport"]
+        self.import_rate = (arcs["tariff_ad_valorem"] + arcs["anti_dumping_ad_valorem"]).to_numpy()
+        self.export_subsidy_rate = arcs["subsidy_ad_valorem"].to_numpy()
+        self.specific = (arcs["tariff_specific"] + arcs["anti_dumping_specific"] - arcs["subsidy_specific"]).to_numpy()
+        self.origin = c["arc_from"]
+        self.destination = c["arc_to"]
+        floors = {f.index: f for f in policy.floors}
+        levy_floor = arcs["levy_floor"].to_numpy()
+        # One levy per (floor, market node), on every non-member route into that market.
+        self.levy_keys: list[tuple[int, int]] = sorted({(int(f), int(n)) for f, n in zip(levy_floor, self.destination) if f >= 0})
+        self.levy_arcs = [np.flatnonzero((levy_floor == f) & (self.destination == n)) for f, n in self.levy_keys]
+        self.levy_price = np.array([floors[f].price for f, _ in self.levy_keys])
+        self.support_rows = np.flatnonzero(c["refining_floor"] > 0)
+        self.support_floor = c["refining_floor"][self.support_rows]
+        self.support_node = c["refining_output_node"][self.support_rows]
+        self.budget_reserves = np.array([i for i, (f, _) in enumerate(chain.reserves) if f.budget is not None], dtype=int)
+        self.scale_node = np.array([chain.price_scale[p] for _, p in chain.nodes])
+
+    @property
+    def size(self) -> int:
+        return len(self.levy_keys) + len(self.support_rows) + len(self.budget_reserves) + len(self.origin)
+
+    def ad_valorem(self, price: np.ndarray) -> np.ndarray:
+        p = price[self.origin]
+        return self.import_rate * (p + self.transport) - self.export_subsidy_rate * p
+
+    def rules(self, price: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """θ = (levies, refining supports, reserve unit values, ad valorem charges) at `price`.
+
+        A levy lifts the cheapest landed price among non-member suppliers that are active
+        (their price is determined) to the floor.
+        """
+        adval = self.ad_valorem(price)
+        landed = price[self.origin] + self.transport + self.specific + adval
+        levies = np.zeros(len(self.levy_keys))
+        for k, arcs in enumerate(self.levy_arcs):
+            live = arcs[active[self.origin[arcs]]]
+            if len(live):
+                levies[k] = max(0.0, self.levy_price[k] - landed[live].min())
+        supports = np.maximum(0.0, self.support_floor - price[self.support_node])
+        unit_values = np.maximum(price[self.chain.coef["reserve_node"][self.budget_reserves]], 1e-9 * self.scale_node[self.chain.coef["reserve_node"][self.budget_reserves]])
+        return np.concatenate([levies, supports, unit_values, adval])
+
+    def split(self, theta: np.ndarray):
+        a = len(self.levy_keys)
+        b = a + len(self.support_rows)
+        c = b + len(self.budget_reserves)
+        return theta[:a], theta[a:b], theta[b:c], theta[c:]
+
+    def project(self, theta: np.ndarray) -> np.ndarray:
+        levies, supports, unit_values, adval = self.split(theta.copy())
+        np.maximum(levies, 0.0, out=levies)
+        np.maximum(supports, 0.0, out=supports)
+        return np.concatenate([levies, supports, np.maximum(unit_values, 1e-12), adval])
+
+    def theta_scale(self) -> np.ndarray:
+        """Price scale of each θ component, for relative convergence."""
+        c = self.chain.coef
+        return np.concatenate([
+            self.scale_node[[n for _, n in self.levy_keys]] if self.levy_keys else np.zeros(0),
+            self.scale_node[self.support_node],
+            self.scale_node[c["reserve_node"][self.budget_reserves]],
+            self.scale_node[self.origin],
+        ])
+
+    def arc_charges(self, theta: np.ndarray) -> np.ndarray:
+        levies, _, _, adval = self.split(theta)
+        charge = self.specific + adval
+        for k, arcs in enumerate(self.levy_arcs):
+            charge[arcs] += levies[k]
+        return charge
+
+
+class _Anderson:
+    """Anderson acceleration (type II, Walker & Ni 2011) of θ ← G(θ), safeguarded."""
+
+    def __init__(self, memory: int):
+        self.memory = memory
+        self.F: list[np.ndarray] = []
+        self.G: list[np.ndarray] = []
+
+    def reset(self):
+        self.F.clear()
+        self.G.clear()
+
+    def step(self, theta: np.ndarray, g: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        f = (g - theta) / weight
+        self.F.append(f)
+        self.G.append(g)
+        if len(self.F) > self.memory + 1:
+            self.F.pop(0)
+            self.G.pop(0)
+        if len(self.F) < 2:
+            return g
+        dF = np.diff(np.array(self.F), axis=0).T
+        dG = np.diff(np.array(self.G), axis=0).T
+        gamma, *_ = np.linalg.lstsq(dF, f, rcond=None)
+        if not np.all(np.isfinite(gamma)):
+            self.reset()
+            return g
+        return g - dG @ gamma
+
+
+class ChainSolver:
+    """A chain's Pyomo model held by a persistent HiGHS instance; `solve` runs the fixed point.
+
+    Re-solving after a change of levers reuses the model and the last equilibrium as the
+    starting point."""
+
+    def __init__(self, chain: Chain, policy: Policy, options: SolverOptions = SolverOptions()):
+        self.chain = chain
+        self.policy = policy
+        self.options = options
+        self.model = build_model(chain)
+        self.model.regularization.set_value(options.regularization)
+        self.endogenous = _Endogenous(chain, policy)
+        self.solver = Highs()
+        self.solver.config.load_solutions = False
+        self.solver.config.raise_exception_on_nonoptimal_result = False
+        self.solver.config.solver_options = {
+            "qp_regularization_value": options.regularization,
+            "primal_feasibility_tolerance": options.feasibility_tolerance,
+            "dual_feasibility_tolerance": options.feasibility_tolerance,
+        }
+        self._vars = {name: [getattr(self.model, name)[i] for i in getattr(self.model, name)] for name in VARIABLE_GROUPS}
+        self._centres = {name: getattr(self.model, f"{name}_centre") for name in VARIABLE_GROUPS}
+        self._clearing = [self.model.market_clearing[n] for n in self.model.NODES]
+        self.theta: np.ndarray | None = None
+        self.qp_solves = 0
+
+    def _set_theta(self, theta: np.ndarray) -> None:
+        m, e, c = self.model, self.endogenous, self.chain
+        P = e.scale_node
+        charge = e.arc_charges(theta) / P[e.origin]
+        for i, v in enumerate(charge):
+            m.arc_charge[i].set_value(float(v))
+        _, supports, unit_values, _ = e.split(theta)
+        out = c.coef["refining_output_node"]
+        for k, row in enumerate(e.support_rows):
+            m.refining_support[int(row)].set_value(float(supports[k] / P[out[row]]))
+        unit = c.node_scale()
+        for k, r in enumerate(e.budget_reserves):
+            node = c.coef["reserve_node"][r]
+            m.reserve_unit_value[int(r)].set_value(float(unit_values[k] * unit[node] / c.value_scale))
+
+    def _qp(self):
+        """Solve the QP at the current parameters; primal values by group and prices (real)."""
+        results = self.solver.solve(self.model)
+        self.qp_solves += 1
+        tc = results.termination_condition
+        if tc != TerminationCondition.convergenceCriteriaSatisfied:
+            return tc, None, None
+        primals = results.solution_loader.get_vars()
+        duals = results.solution_loader.get_duals()
+        values = {name: np.array([primals[v] for v in vs], dtype=float) for name, vs in self._vars.items()}
+        price = np.array([duals[con] for con in self._clearing], dtype=float) * self.endogenous.scale_node
+        return tc, values, price
+
+    def solve(self) -> ChainSolution:
+        start = time.perf_counter()
+        opts = self.options
+        e = self.endogenous
+        chain = self.chain
+        if self.theta is None:
+            guess = e.scale_node.copy()   # reference prices as the first guess
+            self.theta = e.project(e.rules(guess, np.ones(len(chain.nodes), dtype=bool)))
+        theta = self.theta
+        scale = e.theta_scale()
+        anderson = _Anderson(opts.anderson_memory)
+        change = np.inf
+        previous_residual = np.inf
+        values = price = None
+        for iteration in range(1, opts.max_iterations + 1):
+            self._set_theta(theta)
+            tc, values, price = self._qp()
+            if values is None:
+                return self._failure(tc, start, iteration)
+            active = self._active_nodes(values)
+            g = e.project(e.rules(price, active))
+            relevant = self._relevant(active)
+            residual = np.abs(g - theta) / scale
+            change = float(residual[relevant].max()) if relevant.any() else 0.0
+            shift = max((np.abs(values[n] - np.array([self._centres[n][i].value for i in range(len(values[n]))])).max()
+                         if len(values[n]) else 0.0) for n in VARIABLE_GROUPS) * opts.regularization
+            for name in VARIABLE_GROUPS:
+                centre = self._centres[name]
+                for i, v in enumerate(values[name]):
+                    centre[i].set_value(float(v))
+            log.debug("chain %s iteration %d: charge change %.3g, proximal shift %.3g", chain.products, iteration, change, shift)
+            if change <= opts.tolerance and shift <= opts.tolerance:
+                self.theta = theta
+                return self._solution(values, price, theta, iteration, change, start)
+            if change > 4 * previous_residual:
+                anderson.reset()
+            previous_residual = change
+            theta = e.project(anderson.step(theta, g, scale) if change > opts.tolerance else g)
+        self.theta = theta
+        sol = self._solution(values, price, theta, opts.max_iterations, change, start)
+        sol.status = "not_converged"
+        sol.message = (f"the fixed point of price-dependent charges did not converge in {opts.max_iterations} "
+                       f"iterations (largest relative change {change:.2e})")
+        return sol
+
+    def _active_nodes(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """Nodes whose price is pinned down: something is produced, refined or shipped in."""
+        c = self.chain.coef
+        throughput = np.zeros(len(self.chain.nodes))   # scaled units, comparable within a node
+        np.add.at(throughput, c["supply_node"], values["supply_free"] + values["supply_rising"])
+        np.add.at(throughput, c["refining_output_node"], values["refining_free"] + values["refining_rising"])
+        np.add.at(throughput, c["arc_to"], values["flow"])
+        np.add.at(throughput, c["demand_node"], values["demand"])
+        return throughput > 1e-9
+
+    def _relevant(self, active: np.ndarray) -> np.ndarray:
+        e = self.endogenous
+        return np.concatenate([np.ones(len(e.levy_keys) + len(e.support_rows) + len(e.budget_reserves), dtype=bool),
+                               active[e.origin]])
+
+    def _solution(self, values, price, theta, iterations, change, start) -> ChainSolution:
+        e, chain = self.endogenous, self.chain
+        unit = chain.node_scale()
+        c = chain.coef
+        levies, supports, _, adval = e.split(theta)
+        arcs = self.policy.arcs.iloc[chain.arc_rows]
+        p_origin = price[e.origin]
+        cif = p_origin + e.transport
+        charges = {
+            "tariff": arcs["tariff_specific"].to_numpy() + arcs["tariff_ad_valorem"].to_numpy() * cif,
+            "anti_dumping": arcs["anti_dumping_specific"].to_numpy() + arcs["anti_dumping_ad_valorem"].to_numpy() * cif,
+            "export_subsidy": arcs["subsidy_specific"].to_numpy() + arcs["subsidy_ad_valorem"].to_numpy() * p_origin,
+            "levy": np.zeros(len(chain.arc_rows)),
+        }
+        for k, a in enumerate(e.levy_arcs):
+            charges["levy"][a] = levies[k]
+        return ChainSolution(
+            status="optimal",
+            price=price,
+            supply=(values["supply_free"] + values["supply_rising"]) * unit[c["supply_node"]],
+            demand=values["demand"] * unit[c["demand_node"]],
+            refining=(values["refining_free"] + values["refining_rising"]) * unit[c["refining_output_node"]],
+            flow=values["flow"] * unit[c["arc_from"]],
+            reserve=values["reserve"] * unit[c["reserve_node"]] if len(c["reserve_node"]) else np.zeros(0),
+            charges=charges,
+            levy={key: float(levies[k]) for k, key in enumerate(e.levy_keys)},
+            refining_support=_expand(supports, e.support_rows, len(chain.refining_rows)),
+            iterations=iterations,
+            qp_solves=self.qp_solves,
+            fixed_point_change=change,
+            seconds=time.perf_counter() - start,
+        )
+
+    def _failure(self, tc, start, iteration) -> ChainSolution:
+        from .explain import explain_failure  # only on failure: builds and solves an elastic LP
+
+        status = {TerminationCondition.provenInfeasible: "infeasible",
+                  TerminationCondition.unbounded: "unbounded",
+                  TerminationCondition.infeasibleOrUnbounded: "infeasible"}.get(tc, "error")
+        status, message, conflicts = explain_failure(self.chain, self.policy, status, self.endogenous.arc_charges(self.theta))
+        return ChainSolution(status=status, message=message, conflicts=conflicts, iterations=iteration,
+                             qp_solves=self.qp_solves, seconds=time.perf_counter() - start)
+
+
+def _expand(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    out[rows] = values
+    return out
