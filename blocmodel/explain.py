@@ -59,69 +59,77 @@ def _negative_cycle(chain: Chain, arc_charges: np.ndarray) -> list[str]:
 
 
 def _elastic(chain: Chain, policy: Policy) -> list[str]:
-    """Markets that cannot clear, with the limits binding on them."""
+    """Markets with fixed quantities that cannot clear, and the limits binding on them."""
     from .model import build_model
 
+    fixed_nodes = [n for n, q in enumerate(chain.fixed_purchase) if q != 0]
+    if not fixed_nodes:
+        return []
     m = build_model(chain)
     m.welfare_loss.deactivate()
-    m.shortfall = pyo.Var(m.NODES, bounds=(0, None))
-    m.excess = pyo.Var(m.NODES, bounds=(0, None))
-    for n in m.NODES:
+    m.FIXED = pyo.Set(initialize=fixed_nodes)
+    m.shortfall = pyo.Var(m.FIXED, bounds=(0, None))
+    m.excess = pyo.Var(m.FIXED, bounds=(0, None))
+    for n in fixed_nodes:
         con = m.market_clearing[n]
-        body = con.body + m.shortfall[n] - m.excess[n]
-        con.set_value(body == m.fixed_purchase[n])
-    m.violation = pyo.Objective(expr=pyo.quicksum(m.shortfall[n] + m.excess[n] for n in m.NODES))
+        con.set_value(con.body + m.shortfall[n] - m.excess[n] == m.fixed_purchase[n])
+    m.violation = pyo.Objective(expr=pyo.quicksum(m.shortfall[n] + m.excess[n] for n in fixed_nodes))
     solver = Highs()
     solver.config.load_solutions = False
     solver.config.raise_exception_on_nonoptimal_result = False
     res = solver.solve(m)
     if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
         return []
-    primals = res.solution_loader.get_vars()
+    values = res.solution_loader.get_vars()
     unit = chain.node_scale()
     conflicts = []
-    for n in m.NODES:
-        short = primals[m.shortfall[n]] * unit[n]
-        extra = primals[m.excess[n]] * unit[n]
+    for n in fixed_nodes:
+        short = values[m.shortfall[n]] * unit[n]
+        extra = values[m.excess[n]] * unit[n]
         if max(short, extra) <= 1e-9 * unit[n]:
             continue
         region, product = chain.nodes[n]
         fixed = chain.fixed_purchase[n]
-        what = f"a fixed stockpile {'purchase' if fixed > 0 else 'release'} of {abs(fixed):,.6g}" if fixed else "fixed quantities"
+        what = f"the fixed stockpile {'purchase' if fixed > 0 else 'release'} of {abs(fixed):,.6g}"
         if short > 0:
-            limits = _limits_into(chain, policy, n, primals, m)
-            text = (f"market {region}/{product} cannot clear: {what} exceeds by {short:,.6g} the most that can reach it"
-                    + (f" (limited by {', '.join(limits)})" if limits else ""))
+            limits = _binding_limits(chain, policy, m, values)
+            conflicts.append(f"market {region}/{product} cannot clear: {what} exceeds by {short:,.6g} the most that can reach it"
+                             + (f" (binding: {', '.join(limits)})" if limits else ""))
         else:
-            text = f"market {region}/{product} cannot clear: {what} exceeds by {extra:,.6g} what its market, refineries and routes can absorb"
-        conflicts.append(text)
+            conflicts.append(f"market {region}/{product} cannot clear: {what} exceeds by {extra:,.6g} what markets, "
+                             "refineries and routes can absorb at any price")
     return conflicts
 
 
-def _limits_into(chain: Chain, policy: Policy, node: int, primals, m) -> list[str]:
-    """Capacities, bans and quotas at their bounds on what feeds `node`."""
+def _binding_limits(chain: Chain, policy: Policy, m, values, most: int = 8) -> list[str]:
+    """Capacities, bans and quotas at their bounds in the elastic solution."""
     c = chain.coef
+    unit = chain.node_scale()
     limits = []
+
+    def at(var, bound, node):
+        return np.isfinite(bound) and values[var] * unit[node] >= bound * (1 - 1e-9) - 1e-12
+
     for i, n in enumerate(c["supply_node"]):
-        if n == node:
-            row = policy.supply.iloc[chain.supply_rows[i]]
-            cap = row["capacity"]
-            limits.append(f"supply capacity of {row['region']} ({cap:,.6g})" if np.isfinite(cap) else f"supply curve of {row['region']}")
+        row = policy.supply.iloc[chain.supply_rows[i]]
+        total = (values[m.supply_free[i]] + values[m.supply_rising[i]]) * unit[n]
+        if np.isfinite(row["capacity"]) and total >= row["capacity"] * (1 - 1e-9):
+            limits.append(f"supply capacity of {row['region']} ({row['capacity']:,.6g})")
     for i, n in enumerate(c["refining_output_node"]):
-        if n == node:
-            row = policy.processing.iloc[chain.refining_rows[i]]
-            if np.isfinite(row["capacity"]):
-                limits.append(f"refining capacity of {row['region']} ({row['capacity']:,.6g})")
-    for i, n in enumerate(c["arc_to"]):
-        if n == node:
-            origin = chain.nodes[c["arc_from"][i]][0]
-            cap = c["arc_capacity"][i]
-            if cap <= 0:
-                limits.append(f"export ban {origin}->{chain.nodes[node][0]}")
-            elif np.isfinite(cap):
-                limits.append(f"route capacity {origin}->{chain.nodes[node][0]} ({cap:,.6g})")
-    for q, _ in chain.quotas:
-        routes = policy.arcs.loc[list(q.routes)]
-        if (routes["destination"] == chain.nodes[node][0]).any():
+        row = policy.processing.iloc[chain.refining_rows[i]]
+        total = (values[m.refining_free[i]] + values[m.refining_rising[i]]) * unit[n]
+        if np.isfinite(row["capacity"]) and total >= row["capacity"] * (1 - 1e-9):
+            limits.append(f"refining capacity of {row['region']} ({row['capacity']:,.6g})")
+    for i in range(len(c["arc_from"])):
+        cap = c["arc_capacity"][i]
+        origin, product = chain.nodes[c["arc_from"][i]]
+        destination = chain.nodes[c["arc_to"][i]][0]
+        if cap <= 0:
+            limits.append(f"export ban {origin}->{destination} ({product})")
+        elif at(m.flow[i], cap, c["arc_from"][i]):
+            limits.append(f"route capacity {origin}->{destination} ({cap:,.6g})")
+    for k, (q, positions) in enumerate(chain.quotas):
+        total = sum(values[m.flow[int(i)]] for i in positions) * unit[c["arc_from"][positions[0]]]
+        if total >= q.limit * (1 - 1e-9):
             limits.append(f"{q.label} ({q.limit:,.6g})")
-    return limits
+    return limits[:most] + ([f"and {len(limits) - most} more"] if len(limits) > most else [])

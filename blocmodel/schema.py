@@ -104,11 +104,17 @@ class Table:
 
     @property
     def columns(self) -> list[str]:
-        return [f.alias or name for name, f in self.row.model_fields.items()]
+        """Columns in contract order, `source` last."""
+        names = [f.alias or name for name, f in self.row.model_fields.items()]
+        return [n for n in names if n != "source"] + ["source"]
 
     @property
     def required_columns(self) -> list[str]:
-        return [f.alias or name for name, f in self.row.model_fields.items() if f.is_required()]
+        return [c for c in self.columns if self.row.model_fields[_field_name(self.row, c)].is_required()]
+
+
+def _field_name(row: type[_Row], column: str) -> str:
+    return next(name for name, f in row.model_fields.items() if (f.alias or name) == column)
 
 
 TABLES: dict[str, Table] = {

@@ -1,0 +1,160 @@
+"""Every kind of bad dataset gives a clear problem naming file, row and field; all at once."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from blocmodel.dataset import load_dataset
+from blocmodel.errors import InputError
+from conftest import two_country
+
+
+@pytest.fixture
+def folder(tmp_path):
+    two_country(tmp_path / "good")
+    return tmp_path / "good"
+
+
+def edit(path, old, new, count=1):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, count))
+
+
+def problems(folder):
+    with pytest.raises(InputError) as exc:
+        load_dataset(folder)
+    return [str(p) for p in exc.value.problems]
+
+
+def only(folder, file, row, field, words):
+    found = problems(folder)
+    match = [p for p in found if file in p and (row is None or f"row {row}" in p) and (field is None or f"field '{field}'" in p)]
+    assert match, f"no problem naming {file} row {row} field {field} in {found}"
+    assert any(words in p for p in match), match
+    return found
+
+
+def test_good_dataset_loads(folder):
+    data = load_dataset(folder)
+    assert list(data.supply["region"]) == ["HOME", "FOREIGN"]
+    assert data.groups == {"north": ("HOME",), "south": ("FOREIGN",)}
+
+
+def test_missing_file(folder):
+    (folder / "demand.csv").unlink()
+    only(folder, "demand.csv", None, None, "required file is missing")
+
+
+def test_missing_column(folder):
+    edit(folder / "supply.csv", "elasticity", "elast")
+    only(folder, "supply.csv", 1, "elasticity", "required column is missing")
+
+
+def test_misspelt_optional_column(folder):
+    edit(folder / "routes.csv", "tariff_specific", "tarif_specific")
+    found = only(folder, "routes.csv", 1, "tarif_specific", "unknown column")
+    assert any("did you mean 'tariff_specific'" in p for p in found)
+
+
+def test_non_numeric_value(folder):
+    text = (folder / "supply.csv").read_text().splitlines()
+    cells = text[1].split(",")
+    cells[2] = "abc"
+    text[1] = ",".join(cells)
+    (folder / "supply.csv").write_text("\n".join(text) + "\n")
+    only(folder, "supply.csv", 2, "ref_price", "is not a number")
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_nan_and_inf(folder, bad):
+    lines = (folder / "demand.csv").read_text().splitlines()
+    cells = lines[2].split(",")
+    cells[3] = bad
+    lines[2] = ",".join(cells)
+    (folder / "demand.csv").write_text("\n".join(lines) + "\n")
+    only(folder, "demand.csv", 3, "ref_quantity", "finite")
+
+
+@pytest.mark.parametrize("file, column, value, words", [
+    ("supply.csv", 3, "-5", "greater than 0"),      # ref_quantity
+    ("supply.csv", 2, "0", "greater than 0"),       # ref_price
+    ("supply.csv", 4, "-0.2", "at least 0"),        # supply elasticity
+    ("demand.csv", 4, "0.3", "less than 0"),        # demand elasticity
+])
+def test_out_of_range(folder, file, column, value, words):
+    lines = (folder / file).read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[column] = value
+    lines[1] = ",".join(cells)
+    (folder / file).write_text("\n".join(lines) + "\n")
+    header = lines[0].split(",")
+    only(folder, file, 2, header[column], words)
+
+
+def test_duplicate_key(folder):
+    lines = (folder / "supply.csv").read_text().splitlines()
+    (folder / "supply.csv").write_text("\n".join(lines + [lines[1]]) + "\n")
+    only(folder, "supply.csv", 4, None, "duplicate region/product HOME/wheat (first on row 2)")
+
+
+def test_unknown_region_and_product(folder):
+    edit(folder / "demand.csv", "FOREIGN,wheat", "FORIEGN,wheat")
+    edit(folder / "routes.csv", "HOME,FOREIGN,wheat", "HOME,FOREIGN,wheet")
+    found = only(folder, "demand.csv", 3, "region", "unknown region 'FORIEGN'")
+    assert any("did you mean 'FOREIGN'" in p for p in found)
+    assert any("routes.csv" in p and "unknown product 'wheet'" in p for p in found)
+
+
+def test_missing_source(folder):
+    edit(folder / "supply.csv", ",test case\n", ",\n")
+    only(folder, "supply.csv", 2, "source", "")
+
+
+def test_processing_output_must_be_refined(folder):
+    (folder / "products.csv").write_text(
+        "product,mineral,stage,unit,source\nwheat,wheat,refined,t,x\ngrain,grain,mined,t,x\n")
+    (folder / "processing.csv").write_text(
+        "region,input,output,yield,unit_cost,capacity,source\nHOME,wheat,grain,1,1,,x\n")
+    found = problems(folder)
+    assert any("processing.csv, row 2, field 'output': output 'grain' is not a refined product" in p for p in found)
+    assert any("field 'input': input 'wheat' is not a mined product" in p for p in found)
+
+
+def test_route_to_itself(folder):
+    edit(folder / "routes.csv", "HOME,FOREIGN,wheat", "HOME,HOME,wheat")
+    only(folder, "routes.csv", 3, "destination", "to itself")
+
+
+def test_semicolon_delimiter(folder):
+    path = folder / "regions.csv"
+    path.write_text(path.read_text().replace(",", ";"))
+    only(folder, "regions.csv", 1, None, "separated by semicolons")
+
+
+def test_not_utf8(folder):
+    path = folder / "regions.csv"
+    path.write_bytes(path.read_bytes().replace(b"HOME,HOME", "HÖME,HOME".encode("latin-1"), 1))
+    only(folder, "regions.csv", None, None, "not UTF-8")
+
+
+def test_all_problems_reported_together(folder):
+    edit(folder / "supply.csv", "HOME,wheat", "NOWHERE,wheat")
+    edit(folder / "demand.csv", "elasticity", "elasticty")
+    found = problems(folder)
+    assert len(found) >= 2
+    assert any("supply.csv" in p for p in found) or any("demand.csv" in p for p in found)
+
+
+def test_cli_validate_reports_lines_without_traceback(folder):
+    edit(folder / "supply.csv", "HOME,wheat", "NOWHERE,wheat")
+    edit(folder / "routes.csv", "tariff_specific", "tarif_specific")
+    shutil.copy(folder / "supply.csv", folder / "supply.bak")
+    proc = subprocess.run([sys.executable, "-m", "blocmodel.cli", "validate", "--data", str(folder)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert any("routes.csv, row 1, field 'tarif_specific'" in l for l in lines)
