@@ -11,10 +11,8 @@ succeeded, each atomically.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
@@ -96,10 +94,26 @@ def solve(
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
 
     def run():
+        from .dataset import load_dataset
+        from .indicators import bloc_dependency, dependency
+
+        dataset = load_dataset(data)
         scen = compose([load_scenario(p) for p in scenario]) if scenario else None
-        results = solve_scenario(data, scen)
-        with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as staging:
+        results = solve_scenario(dataset, scen)
+        baseline = results if results.scenario.is_baseline else solve_scenario(dataset, None)
+        members = results.reference_members()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as staging:
             written = results.to_csv(staging)
+            extra = {"welfare_change.csv": results.welfare_change(baseline)}
+            if members:
+                extra["indicators.csv"] = _with_baseline(dependency(results, members), dependency(baseline, members),
+                                                         ["region", "product"])
+                extra["bloc_indicators.csv"] = _with_baseline(bloc_dependency(results, members),
+                                                              bloc_dependency(baseline, members), ["product"])
+            for name, frame in extra.items():
+                frame.to_csv(os.path.join(staging, name), index=False, float_format="%.10g")
+                written.append(Path(staging) / name)
             out.mkdir(parents=True, exist_ok=True)
             for path in written:
                 os.replace(path, out / path.name)
@@ -112,6 +126,13 @@ def solve(
             typer.echo(f"note: {note}")
 
     _guarded(run)
+
+
+def _with_baseline(frame, base, keys):
+    """`frame` with the baseline's value of each indicator beside it (`baseline_<column>`)."""
+    values = [c for c in frame.columns if c not in keys]
+    base = base.rename(columns={c: f"baseline_{c}" for c in values})
+    return frame.merge(base, on=keys, how="outer")
 
 
 def main() -> None:

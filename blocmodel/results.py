@@ -246,6 +246,18 @@ class Results:
         w = self.welfare.set_index("region")
         return w.loc[list(regions)].sum()
 
+    def welfare_change(self, baseline: "Results") -> pd.DataFrame:
+        """Per region, each welfare component here minus the same in `baseline`."""
+        here = self.welfare.set_index("region")
+        there = baseline.welfare.set_index("region").reindex(here.index)
+        return (here - there).reset_index()
+
+    def reference_members(self) -> list[str]:
+        """Whose dependency to report: the bloc's members, else the `ministerial2026` group."""
+        if self.policy.members:
+            return sorted(self.policy.members)
+        return list(self.data.groups.get("ministerial2026", ()))
+
     def transport_cost(self) -> float:
         arcs = self.arc_detail
         return float((arcs["transport_cost"] * arcs["flow"]).sum())
