@@ -83,10 +83,9 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
     imbalance = m["supply"] + m["imports"] - m["exports"] - m["demand"] - m["processing_in"] - m["stockpile"]
     add("market clearing", m["region"], m["product"], [""] * len(m), np.abs(imbalance) / qs(m["product"]))
 
-    # Supply on its curve at the price received (free disposal only at a zero price).
+    # Supply on its curve at the price received.
     expected = clipped(s["curve_intercept"], s["curve_slope"], s["received_price"], s["capacity"])
     gap = s["quantity"] - expected
-    gap = np.where((s["price"] <= 1e-12 * ps(s["product"])) & (gap < 0), 0.0, gap)
     add("supply curve", s["region"], s["product"], [""] * len(s), np.abs(gap) / qs(s["product"]))
     # A deficiency payment tops the market price up to the floor exactly.
     paid = s["received_price"] - s["price"] - s["subsidy"]
@@ -94,7 +93,7 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
     add("deficiency payment", s["region"], s["product"], ["supply"] * len(s), np.abs(paid - rule) / ps(s["product"]))
 
     # Demand on its curve.
-    expected = np.minimum(clipped(d["curve_intercept"], d["curve_slope"], d["price"]), d["curve_intercept"])
+    expected = clipped(d["curve_intercept"], d["curve_slope"], d["price"])
     add("demand curve", d["region"], d["product"], [""] * len(d), np.abs(d["quantity"] - expected) / qs(d["product"]))
 
     # Refineries: on their margin curve, or for a constant unit cost, running only at a
@@ -103,7 +102,6 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
     rc = r[curve]
     expected = clipped(rc["curve_intercept"], rc["curve_slope"], rc["margin"], rc["capacity"])
     gap = rc["output_quantity"] - expected
-    gap = np.where((rc["margin"] <= 1e-12 * ps(rc["output"])) & (gap < 0), 0.0, gap)
     add("refining curve", rc["region"], rc["output"], [""] * len(rc), np.abs(gap) / qs(rc["output"]))
     rf = r[~curve]
     excess = (rf["margin"] - rf["effective_unit_cost"]) / ps(rf["output"])
@@ -124,13 +122,14 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
     levy = _levy_rule(results, arcs, tariff, duty, subsidy, rows, price_scale)
     cost = arcs["exporter_price"] + arcs["transport_cost"] + tariff + duty + levy - subsidy
     gain = (arcs["importer_price"] - cost) / ps(arcs["product"])
-    flowing = arcs["flow"] > 1e-12 * qs(arcs["product"])
     capped = arcs["flow"] >= arcs["capacity"] * (1 - 1e-9)
     quota_arc = arcs["quota_holder"] != ""
-    # Where nothing flows the importer must not gain by shipping; where goods flow they
-    # must not lose; at capacity (or under a binding quota) a positive gain is a rent.
-    residual = np.where(flowing, np.abs(gain), np.maximum(gain, 0.0))
-    residual = np.where((capped | quota_arc) & (gain > 0), 0.0, residual)
+    # Complementarity in its natural-residual form: an importer must not gain by shipping
+    # more (unless the route is full or under a binding quota, where the gain is a rent),
+    # and goods must not flow at a loss: min(loss, flow) = 0.
+    unexploited = np.where(capped | quota_arc, 0.0, np.maximum(gain, 0.0))
+    loss_making = np.minimum(np.maximum(-gain, 0.0), arcs["flow"] / qs(arcs["product"]))
+    residual = np.maximum(unexploited, loss_making)
     details = [f"{o}->{t}" for o, t in zip(arcs["origin"], arcs["destination"])]
     add("arbitrage", arcs["destination"], arcs["product"], details, residual)
     add("border charges", arcs["destination"], arcs["product"], details,

@@ -25,19 +25,18 @@ def clipped(a, b, price, capacity=np.inf):
 
 
 def area_under_supply(a, b, capacity, price):
-    """∫_0^price min(capacity, max(0, a + b·π)) dπ for b >= 0: producer surplus at `price`
-    (price received); 0 for price <= 0."""
+    """Producer surplus at `price` (the price received): the area left of the curve
+    Q = min(cap, max(0, a + b·π)) below `price`, i.e. revenue less the integral of the
+    inverse curve. For a vertical curve (b = 0) it is price × quantity."""
     a, b, capacity, price = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, capacity, price)))
     out = np.zeros(a.shape)
-    p = np.maximum(price, 0.0)
     flat = b <= 0
-    out[flat] = p[flat] * np.clip(a[flat], 0.0, capacity[flat])
+    out[flat] = price[flat] * np.clip(a[flat], 0.0, capacity[flat])
     s = ~flat
     if s.any():
-        a_, b_, cap, p_ = a[s], b[s], capacity[s], p[s]
-        start = np.maximum(0.0, -a_ / b_)                       # Q reaches 0
-        full = np.where(np.isfinite(cap), (cap - a_) / b_, np.inf)  # Q reaches capacity
-        full = np.maximum(full, 0.0)
+        a_, b_, cap, p_ = a[s], b[s], capacity[s], price[s]
+        start = -a_ / b_                                              # quantity reaches 0
+        full = np.where(np.isfinite(cap), (cap - a_) / b_, np.inf)    # quantity reaches capacity
         lo = np.minimum(start, p_)
         hi = np.clip(full, lo, p_)
         rising = a_ * (hi - lo) + 0.5 * b_ * (hi**2 - lo**2)
@@ -48,9 +47,7 @@ def area_under_supply(a, b, capacity, price):
 
 
 def area_under_demand(a, b, price):
-    """∫_price^∞ max(0, a + b·π) dπ for b < 0 (consumer surplus), with demand satiated at
-    its price-0 level a for negative prices."""
+    """Consumer surplus at `price`: ∫_price^∞ max(0, a + b·π) dπ for b < 0."""
     a, b, price = (np.asarray(v, dtype=float) for v in (a, b, price))
-    q = np.maximum(0.0, a + b * np.maximum(price, 0.0))
-    surplus = q**2 / (2.0 * -b)
-    return surplus + np.where(price < 0, a * -price, 0.0)
+    q = np.maximum(0.0, a + b * price)
+    return q**2 / (2.0 * -b)

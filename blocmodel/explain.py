@@ -72,7 +72,7 @@ def _elastic(chain: Chain, policy: Policy) -> list[str]:
     m.excess = pyo.Var(m.FIXED, bounds=(0, None))
     for n in fixed_nodes:
         con = m.market_clearing[n]
-        con.set_value(con.body + m.shortfall[n] - m.excess[n] == m.fixed_purchase[n])
+        con.set_value(con.body + m.shortfall[n] - m.excess[n] == m.net_fixed[n])
     m.violation = pyo.Objective(expr=pyo.quicksum(m.shortfall[n] + m.excess[n] for n in fixed_nodes))
     solver = Highs()
     solver.config.load_solutions = False
@@ -110,14 +110,14 @@ def _binding_limits(chain: Chain, policy: Policy, m, values, most: int = 8) -> l
     def at(var, bound, node):
         return np.isfinite(bound) and values[var] * unit[node] >= bound * (1 - 1e-9) - 1e-12
 
-    for i, n in enumerate(c["supply_node"]):
+    for i in range(len(c["supply_node"])):
         row = policy.supply.iloc[chain.supply_rows[i]]
-        total = (values[m.supply_free[i]] + values[m.supply_rising[i]]) * unit[n]
+        total = c["supply_forced"][i] + values[m.supply[i]] * m.scale["supply"][i]
         if np.isfinite(row["capacity"]) and total >= row["capacity"] * (1 - 1e-9):
             limits.append(f"supply capacity of {row['region']} ({row['capacity']:,.6g})")
-    for i, n in enumerate(c["refining_output_node"]):
+    for i in range(len(c["refining_output_node"])):
         row = policy.processing.iloc[chain.refining_rows[i]]
-        total = (values[m.refining_free[i]] + values[m.refining_rising[i]]) * unit[n]
+        total = c["refining_forced"][i] + values[m.refining[i]] * m.scale["refining"][i]
         if np.isfinite(row["capacity"]) and total >= row["capacity"] * (1 - 1e-9):
             limits.append(f"refining capacity of {row['region']} ({row['capacity']:,.6g})")
     for i in range(len(c["arc_from"])):

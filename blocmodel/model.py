@@ -8,18 +8,23 @@ market clearing; the duals of market clearing are the prices. Charges that depen
 prices (ad valorem duties, variable levies, deficiency payments to refiners, a reserve's
 budget) are mutable parameters that `solve.py` iterates to their fixed point.
 
-How each curve enters, per unit of the product (all convex):
-- supply: Q(p) = min(cap, max(0, a + b·max(p, floor))) is split into a segment of zero
-  marginal cost up to Q at the threshold T = max(0, floor, −a/b), then a rising segment
-  with marginal cost T + q/b — a deficiency payment is exact in this form;
-- demand: utility with marginal value choke − q/|b| up to the quantity at price 0;
-- refining: output z follows the same construction in the refining margin
-  (output price − input price / yield), or a constant unit cost up to capacity;
+How each curve enters (all convex), taking the contract's curves literally
+(Q = a + b·P cut only at Q >= 0 and at capacity):
+- supply: Q(p) = min(cap, max(0, a + b·max(p, floor))) is a forced quantity (what is
+  supplied at the threshold T = max(floor, −a/b), whatever the market price) plus a rising
+  segment with marginal cost T + q/b. Without a floor nothing is forced and the marginal
+  cost is (Q − a)/b; with a deficiency-payment floor producers supply S(floor) at any market
+  price below it, which is exactly this form; a vertical curve is all forced;
+- demand: utility with marginal value (a − q)/|b|;
+- refining: output follows the same construction in the refining margin (output price −
+  input price / yield), or a constant unit cost up to capacity;
 - a stockpile floor's reserve values each unit at the floor price.
 
-Variables are scaled per product so the QP is well conditioned: a quantity of product k
-is measured in units of V/P_k (V a value scale of the chain, P_k the product's reference
-price), so prices come out in units of P_k.
+Scaling, so the QP is well conditioned: objective in units of V (the largest reference
+value of a product in the chain); rows of market clearing in units of V/P_k (P_k the
+product's median reference price), so their duals are prices in units of P_k; each supply,
+demand and refining variable in units of its own reference quantity (bounds O(1)), flows
+in their product's unit.
 """
 
 from __future__ import annotations
@@ -138,22 +143,23 @@ def build_chain(data: Dataset, policy: Policy, products: tuple[str, ...]) -> Cha
 
 
 def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
-    """Convex-segment data of every curve (real units)."""
+    """Curve data of every agent (real units) and each variable's scale."""
     c: dict[str, np.ndarray] = {}
+    unit = chain.node_scale()
     s = policy.supply.iloc[chain.supply_rows]
     a, b = intercept_slope(s["ref_price"], s["ref_quantity"], s["elasticity"])
     a = a + s["quantity_shift"].to_numpy() + b * (s["subsidy"].to_numpy() - s["cost_change"].to_numpy())
-    cap = s["capacity"].to_numpy()
     c["supply_node"] = np.array([chain.node_of[k] for k in zip(s["region"], s["product"])], dtype=int)
-    c["supply_threshold"], c["supply_free_max"], c["supply_rising_max"], c["supply_inverse_slope"] = _segments(
-        a, b, cap, s["floor_price"].to_numpy())
+    (c["supply_forced"], c["supply_threshold"], c["supply_rising_max"],
+     c["supply_inverse_slope"]) = curve_parts(a, b, s["capacity"].to_numpy(), s["floor_price"].to_numpy())
+    c["supply_scale"] = s["ref_quantity"].to_numpy(dtype=float)
 
     d = policy.demand.iloc[chain.demand_rows]
     a, b = intercept_slope(d["ref_price"], d["ref_quantity"], d["elasticity"])
     c["demand_node"] = np.array([chain.node_of[k] for k in zip(d["region"], d["product"])], dtype=int)
-    c["demand_max"] = a                  # quantity demanded at price 0
     c["demand_choke"] = a / -b           # price at which demand vanishes
     c["demand_inverse_slope"] = 1.0 / -b
+    c["demand_scale"] = d["ref_quantity"].to_numpy(dtype=float)
 
     r = policy.processing.iloc[chain.refining_rows]
     c["refining_input_node"] = np.array([chain.node_of[k] for k in zip(r["region"], r["input"])], dtype=int)
@@ -161,16 +167,20 @@ def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
     c["refining_yield"] = r["yield"].to_numpy(dtype=float)
     has_curve = r["elasticity"].notna().to_numpy()
     unit_cost = r["unit_cost"].to_numpy(dtype=float)
+    capacity = r["capacity"].to_numpy(dtype=float)
     za, zb = intercept_slope(np.where(has_curve, unit_cost, 1.0), r["ref_quantity"].fillna(0.0), r["elasticity"].fillna(0.0))
     za = za + r["quantity_shift"].to_numpy() + zb * (r["subsidy"].to_numpy() - r["cost_change"].to_numpy())
-    threshold, free_max, rising_max, inverse_slope = _segments(za, zb, r["capacity"].to_numpy(), np.zeros(len(r)))
+    forced, threshold, rising_max, inverse_slope = curve_parts(za, zb, capacity, np.full(len(r), -np.inf))
     # Refineries without a curve: a constant unit cost up to capacity.
     constant_cost = unit_cost + r["cost_change"].to_numpy() - r["subsidy"].to_numpy()
+    c["refining_forced"] = np.where(has_curve, forced, 0.0)
     c["refining_threshold"] = np.where(has_curve, threshold, constant_cost)
-    c["refining_free_max"] = np.where(has_curve, free_max, 0.0)
-    c["refining_rising_max"] = np.where(has_curve, rising_max, r["capacity"].to_numpy())
+    c["refining_rising_max"] = np.where(has_curve, rising_max, capacity)
     c["refining_inverse_slope"] = np.where(has_curve, inverse_slope, 0.0)
     c["refining_floor"] = r["floor_price"].to_numpy()
+    out_unit = unit[c["refining_output_node"]] if len(r) else np.zeros(0)
+    c["refining_scale"] = np.where(has_curve, r["ref_quantity"].fillna(0.0).to_numpy(),
+                                   np.where(np.isfinite(capacity) & (capacity > 0), capacity, out_unit))
 
     arcs = policy.arcs.iloc[chain.arc_rows]
     c["arc_from"] = np.array([chain.node_of[k] for k in zip(arcs["origin"], arcs["product"])], dtype=int)
@@ -179,135 +189,145 @@ def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
     c["arc_capacity"] = arcs["capacity"].to_numpy(dtype=float)
     c["reserve_price"] = np.array([f.price for f, _ in chain.reserves], dtype=float)
     c["reserve_node"] = np.array([n for _, n in chain.reserves], dtype=int)
+
+    # What is fixed at each node: purchases less forced supply and refining output, plus
+    # the input that forced refining consumes.
+    net = chain.fixed_purchase.copy()
+    np.add.at(net, c["supply_node"], -c["supply_forced"])
+    np.add.at(net, c["refining_output_node"], -c["refining_forced"])
+    np.add.at(net, c["refining_input_node"], c["refining_forced"] / c["refining_yield"])
+    c["net_fixed"] = net
     return c
 
 
-def _segments(a, b, capacity, floor):
-    """Split Q(p) = min(cap, max(0, a + b·max(p, floor))) into a free segment and a rising one.
+def curve_parts(a, b, capacity, floor):
+    """Q(p) = min(cap, max(0, a + b·max(p, floor))) as a forced quantity (supplied whatever
+    the price) plus a rising segment with marginal cost threshold + q/b.
 
-    Returns threshold T, free-segment length, rising-segment length, 1/b (0 for vertical curves).
+    Returns forced quantity, threshold, rising-segment length, 1/b (0 for a vertical curve,
+    which is all forced). `floor` is −inf where there is none.
     """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    capacity = np.asarray(capacity, dtype=float)
-    floor = np.asarray(floor, dtype=float)
+    a, b, capacity, floor = (np.asarray(v, dtype=float) for v in (a, b, capacity, floor))
     sloped = b > 0
-    start = np.where(sloped, -a / np.where(sloped, b, 1.0), 0.0)
-    threshold = np.maximum.reduce([np.zeros_like(a), floor, start])
-    free_max = np.clip(np.where(sloped, a + b * threshold, a), 0.0, capacity)
-    rising_max = np.where(sloped, capacity - free_max, 0.0)
-    inverse_slope = np.where(sloped, 1.0 / np.where(sloped, b, 1.0), 0.0)
-    return threshold, free_max, rising_max, inverse_slope
+    safe_b = np.where(sloped, b, 1.0)
+    start = -a / safe_b                       # price at which the curve leaves zero
+    binding = sloped & (floor > start)        # a deficiency-payment floor above that price
+    threshold = np.where(binding, floor, np.where(sloped, start, 0.0))
+    forced = np.where(binding, np.clip(a + b * threshold, 0.0, capacity), np.where(sloped, 0.0, np.clip(a, 0.0, capacity)))
+    rising_max = np.where(sloped, capacity - forced, 0.0)
+    inverse_slope = np.where(sloped, 1.0 / safe_b, 0.0)
+    return forced, threshold, rising_max, inverse_slope
+
+
+VARIABLE_GROUPS = ("supply", "demand", "refining", "flow", "reserve")
 
 
 def build_model(chain: Chain) -> pyo.ConcreteModel:
-    """The scaled Pyomo QP of one chain; levers are mutable parameters (see `set_levers`)."""
+    """The scaled Pyomo QP of one chain; levers are mutable parameters (`set_levers`)."""
     c = chain.coef
     P = np.array([chain.price_scale[p] for _, p in chain.nodes])
-    unit = chain.node_scale()              # real units per scaled unit, by node
+    unit = chain.node_scale()              # real units per scaled unit of a node's product
     V = chain.value_scale
-
-    m = pyo.ConcreteModel(name="chain " + "/".join(chain.products))
-    m.NODES = pyo.RangeSet(0, len(chain.nodes) - 1)
-    m.SUPPLY = pyo.RangeSet(0, len(chain.supply_rows) - 1)
-    m.DEMAND = pyo.RangeSet(0, len(chain.demand_rows) - 1)
-    m.REFINING = pyo.RangeSet(0, len(chain.refining_rows) - 1)
-    m.ARCS = pyo.RangeSet(0, len(chain.arc_rows) - 1)
-    m.RESERVES = pyo.RangeSet(0, len(chain.reserves) - 1)
-    m.QUOTAS = pyo.RangeSet(0, len(chain.quotas) - 1)
-    budget_of = {f.index: f.budget for f, _ in chain.reserves if f.budget is not None}
-    budget_floors = sorted(budget_of)
-    m.BUDGETS = pyo.Set(initialize=budget_floors)
-
     sn, dn = c["supply_node"], c["demand_node"]
     rin, rout = c["refining_input_node"], c["refining_output_node"]
     afrom, ato = c["arc_from"], c["arc_to"]
 
-    def scaled(values, nodes):
-        return {i: float(v) for i, v in enumerate(np.asarray(values, dtype=float) / unit[nodes])}
+    m = pyo.ConcreteModel(name="chain " + "/".join(chain.products))
+    m.NODES = pyo.RangeSet(0, len(chain.nodes) - 1)
+    m.SUPPLY = pyo.RangeSet(0, len(sn) - 1)
+    m.DEMAND = pyo.RangeSet(0, len(dn) - 1)
+    m.REFINING = pyo.RangeSet(0, len(rout) - 1)
+    m.ARCS = pyo.RangeSet(0, len(afrom) - 1)
+    m.RESERVES = pyo.RangeSet(0, len(chain.reserves) - 1)
+    m.QUOTAS = pyo.RangeSet(0, len(chain.quotas) - 1)
+    budget_of = {f.index: f.budget for f, _ in chain.reserves if f.budget is not None}
+    m.BUDGETS = pyo.Set(initialize=sorted(budget_of))
 
-    bound_param = scaled   # infinite bounds stay inf, which HiGHS reads as 'no bound'
+    # Each variable is measured in its own scale (a supplier's or consumer's reference
+    # quantity, a product's quantity unit for flows), so bounds are O(1) and market
+    # clearing rows carry the ratios.
+    scale = {"supply": c["supply_scale"], "demand": c["demand_scale"], "refining": c["refining_scale"],
+             "flow": unit[afrom], "reserve": unit[c["reserve_node"]] if len(chain.reserves) else np.zeros(0)}
+    m.scale = scale
 
-    # Bounds and linear costs are mutable: scenarios and re-solves change only them.
-    m.supply_free_max = pyo.Param(m.SUPPLY, initialize=scaled(c["supply_free_max"], sn), mutable=True)
-    m.supply_rising_max = pyo.Param(m.SUPPLY, initialize=bound_param(c["supply_rising_max"], sn), mutable=True)
-    m.supply_threshold = pyo.Param(m.SUPPLY, initialize={i: float(v) for i, v in enumerate(c["supply_threshold"] / P[sn])}, mutable=True)
-    m.demand_max = pyo.Param(m.DEMAND, initialize=scaled(c["demand_max"], dn), mutable=True)
-    m.refining_free_max = pyo.Param(m.REFINING, initialize=scaled(c["refining_free_max"], rout), mutable=True)
-    m.refining_rising_max = pyo.Param(m.REFINING, initialize=bound_param(c["refining_rising_max"], rout), mutable=True)
-    m.refining_threshold = pyo.Param(m.REFINING, initialize={i: float(v) for i, v in enumerate(c["refining_threshold"] / P[rout])}, mutable=True)
-    m.refining_support = pyo.Param(m.REFINING, initialize=0.0, mutable=True)   # deficiency payment per unit (scaled)
-    m.flow_max = pyo.Param(m.ARCS, initialize=bound_param(c["arc_capacity"], afrom), mutable=True)
-    m.arc_charge = pyo.Param(m.ARCS, initialize=0.0, mutable=True)             # all border charges per unit (scaled)
-    m.reserve_unit_value = pyo.Param(m.RESERVES, initialize=1.0, mutable=True)  # price a budgeted reserve pays (scaled)
-    m.reserve_budget = pyo.Param(m.BUDGETS, initialize={f: budget_of[f] / V for f in budget_floors}, mutable=True)
-    m.quota_limit = pyo.Param(m.QUOTAS, initialize={k: q.limit / unit[afrom[pos[0]]] for k, (q, pos) in enumerate(chain.quotas)}, mutable=True)
-    m.fixed_purchase = pyo.Param(m.NODES, initialize=scaled(chain.fixed_purchase, np.arange(len(chain.nodes))), mutable=True)
+    # Levers: mutable parameters, so scenarios and re-solves change only them.
+    m.supply_max = pyo.Param(m.SUPPLY, initialize=0.0, mutable=True)
+    m.supply_threshold = pyo.Param(m.SUPPLY, initialize=0.0, mutable=True)
+    m.refining_max = pyo.Param(m.REFINING, initialize=0.0, mutable=True)
+    m.refining_threshold = pyo.Param(m.REFINING, initialize=0.0, mutable=True)
+    m.refining_support = pyo.Param(m.REFINING, initialize=0.0, mutable=True)   # deficiency payment per unit
+    m.flow_max = pyo.Param(m.ARCS, initialize=0.0, mutable=True)
+    m.arc_charge = pyo.Param(m.ARCS, initialize=0.0, mutable=True)             # all border charges per unit
+    m.reserve_unit_value = pyo.Param(m.RESERVES, initialize=1.0, mutable=True)  # price a budgeted reserve pays
+    m.reserve_budget = pyo.Param(m.BUDGETS, initialize=0.0, mutable=True)
+    m.quota_limit = pyo.Param(m.QUOTAS, initialize=0.0, mutable=True)
+    m.net_fixed = pyo.Param(m.NODES, initialize=0.0, mutable=True)
 
-    m.supply_free = pyo.Var(m.SUPPLY, bounds=lambda m, i: (0, m.supply_free_max[i]))
-    m.supply_rising = pyo.Var(m.SUPPLY, bounds=lambda m, i: (0, m.supply_rising_max[i]))
-    m.demand = pyo.Var(m.DEMAND, bounds=lambda m, i: (0, m.demand_max[i]))
-    m.refining_free = pyo.Var(m.REFINING, bounds=lambda m, i: (0, m.refining_free_max[i]))
-    m.refining_rising = pyo.Var(m.REFINING, bounds=lambda m, i: (0, m.refining_rising_max[i]))
+    m.supply = pyo.Var(m.SUPPLY, bounds=lambda m, i: (0, m.supply_max[i]))       # beyond any forced quantity
+    m.demand = pyo.Var(m.DEMAND, bounds=(0, None))
+    m.refining = pyo.Var(m.REFINING, bounds=lambda m, i: (0, m.refining_max[i]))
     m.flow = pyo.Var(m.ARCS, bounds=lambda m, i: (0, m.flow_max[i]))
     m.reserve = pyo.Var(m.RESERVES, bounds=(0, None))
 
-    # Proximal centres: HiGHS's QP solver adds a small multiple of the identity to the
-    # Hessian (qp_regularization_value); subtracting the same multiple of the previous
-    # solution from the linear costs makes the converged answer exact.
-    m.regularization = pyo.Param(initialize=0.0, mutable=True)
-    for name in ("supply_free", "supply_rising", "demand", "refining_free", "refining_rising", "flow", "reserve"):
-        var = getattr(m, name)
-        m.add_component(f"{name}_centre", pyo.Param(var.index_set(), initialize=0.0, mutable=True))
-
     into: list[list] = [[] for _ in chain.nodes]
     for i, n in enumerate(sn):
-        into[n] += [(1.0, m.supply_free[i]), (1.0, m.supply_rising[i])]
+        into[n].append((scale["supply"][i] / unit[n], m.supply[i]))
     for i, n in enumerate(dn):
-        into[n].append((-1.0, m.demand[i]))
-    for i in range(len(rin)):
-        ratio = unit[rout[i]] / (unit[rin[i]] * c["refining_yield"][i])
-        into[rout[i]] += [(1.0, m.refining_free[i]), (1.0, m.refining_rising[i])]
-        into[rin[i]] += [(-ratio, m.refining_free[i]), (-ratio, m.refining_rising[i])]
+        into[n].append((-scale["demand"][i] / unit[n], m.demand[i]))
+    for i in range(len(rout)):
+        into[rout[i]].append((scale["refining"][i] / unit[rout[i]], m.refining[i]))
+        into[rin[i]].append((-scale["refining"][i] / (c["refining_yield"][i] * unit[rin[i]]), m.refining[i]))
     for i in range(len(afrom)):
         into[ato[i]].append((1.0, m.flow[i]))
         into[afrom[i]].append((-1.0, m.flow[i]))
     for i, n in enumerate(c["reserve_node"]):
         into[n].append((-1.0, m.reserve[i]))
-
     m.market_clearing = pyo.Constraint(
-        m.NODES, rule=lambda m, n: pyo.quicksum(k * v for k, v in into[n]) == m.fixed_purchase[n])
+        m.NODES, rule=lambda m, n: pyo.quicksum(k * v for k, v in into[n]) == m.net_fixed[n])
     m.quota = pyo.Constraint(m.QUOTAS, rule=lambda m, k: pyo.quicksum(m.flow[i] for i in chain.quotas[k][1]) <= m.quota_limit[k])
-    reserves_of = {f: [i for i, (fl, _) in enumerate(chain.reserves) if fl.index == f] for f in budget_floors}
-    m.budget = pyo.Constraint(m.BUDGETS, rule=lambda m, f: pyo.quicksum(m.reserve_unit_value[i] * m.reserve[i] for i in reserves_of[f]) <= m.reserve_budget[f])
+    reserves_of = {f: [i for i, (fl, _) in enumerate(chain.reserves) if fl.index == f] for f in budget_of}
+    m.budget = pyo.Constraint(m.BUDGETS, rule=lambda m, f: pyo.quicksum(
+        m.reserve_unit_value[i] * m.reserve[i] for i in reserves_of[f]) <= m.reserve_budget[f])
 
-    # Objective, scaled by 1/V: costs less utility (minimised).
-    half = 0.5
-    supply_quadratic = c["supply_inverse_slope"] * unit[sn] ** 2 / V
-    demand_quadratic = c["demand_inverse_slope"] * unit[dn] ** 2 / V
-    refining_quadratic = c["refining_inverse_slope"] * unit[rout] ** 2 / V
-    choke = c["demand_choke"] / P[dn]
+    # Objective, in units of V: costs less consumers' utility (minimised).
+    quadratic = {
+        "supply": c["supply_inverse_slope"] * scale["supply"] ** 2 / V,
+        "demand": c["demand_inverse_slope"] * scale["demand"] ** 2 / V,
+        "refining": c["refining_inverse_slope"] * scale["refining"] ** 2 / V,
+    }
+    choke = c["demand_choke"] * scale["demand"] / V
     transport = c["arc_transport"] / P[afrom]
     reserve_value = c["reserve_price"] / P[c["reserve_node"]] if len(chain.reserves) else np.zeros(0)
-    eps = m.regularization
-    terms = []
-    for i in m.SUPPLY:
-        terms.append(m.supply_threshold[i] * m.supply_rising[i] + half * supply_quadratic[i] * m.supply_rising[i] ** 2)
-    for i in m.DEMAND:
-        terms.append(-choke[i] * m.demand[i] + half * demand_quadratic[i] * m.demand[i] ** 2)
-    for i in m.REFINING:
-        terms.append((m.refining_threshold[i] - m.refining_support[i]) * m.refining_rising[i]
-                     - m.refining_support[i] * m.refining_free[i]
-                     + half * refining_quadratic[i] * m.refining_rising[i] ** 2)
-    for i in m.ARCS:
-        terms.append((transport[i] + m.arc_charge[i]) * m.flow[i])
-    for i in m.RESERVES:
-        terms.append(-reserve_value[i] * m.reserve[i])
-    for name in ("supply_free", "supply_rising", "demand", "refining_free", "refining_rising", "flow", "reserve"):
-        var, centre = getattr(m, name), getattr(m, f"{name}_centre")
-        terms.extend(-eps * centre[i] * var[i] for i in var)
+    terms = [m.supply_threshold[i] * m.supply[i] + 0.5 * quadratic["supply"][i] * m.supply[i] ** 2 for i in m.SUPPLY]
+    terms += [-choke[i] * m.demand[i] + 0.5 * quadratic["demand"][i] * m.demand[i] ** 2 for i in m.DEMAND]
+    terms += [(m.refining_threshold[i] - m.refining_support[i]) * m.refining[i]
+              + 0.5 * quadratic["refining"][i] * m.refining[i] ** 2 for i in m.REFINING]
+    terms += [(transport[i] + m.arc_charge[i]) * m.flow[i] for i in m.ARCS]
+    terms += [-reserve_value[i] * m.reserve[i] for i in m.RESERVES]
     m.welfare_loss = pyo.Objective(expr=pyo.quicksum(terms), sense=pyo.minimize)
+    set_levers(m, chain)
     return m
 
 
-VARIABLE_GROUPS = ("supply_free", "supply_rising", "demand", "refining_free", "refining_rising", "flow", "reserve")
+def set_levers(m: pyo.ConcreteModel, chain: Chain) -> None:
+    """Copy the chain's policy-dependent coefficients into the model's mutable parameters."""
+    c = chain.coef
+    unit = chain.node_scale()
+    V = chain.value_scale
+    scale = m.scale
+
+    def put(param, values):
+        for i, v in enumerate(np.asarray(values, dtype=float)):
+            param[i].set_value(float(v))
+
+    put(m.supply_max, c["supply_rising_max"] / scale["supply"])
+    put(m.supply_threshold, c["supply_threshold"] * scale["supply"] / V)
+    put(m.refining_max, c["refining_rising_max"] / np.where(scale["refining"] > 0, scale["refining"], 1.0))
+    put(m.refining_threshold, c["refining_threshold"] * scale["refining"] / V)
+    put(m.flow_max, c["arc_capacity"] / unit[c["arc_from"]])
+    put(m.net_fixed, c["net_fixed"] / unit)
+    for k, (q, positions) in enumerate(chain.quotas):
+        m.quota_limit[k].set_value(q.limit / unit[c["arc_from"][positions[0]]])
+    for f, _ in chain.reserves:
+        if f.budget is not None:
+            m.reserve_budget[f.index].set_value(f.budget / V)

@@ -339,7 +339,7 @@ def _add_shift_columns(frame: pd.DataFrame) -> pd.DataFrame:
     frame["quantity_shift"] = 0.0
     frame["cost_change"] = 0.0
     frame["subsidy"] = 0.0
-    frame["floor_price"] = 0.0
+    frame["floor_price"] = -np.inf      # a deficiency-payment floor, where there is one
     frame["floor_index"] = -1
     return frame
 

@@ -11,10 +11,11 @@ charge moves by more than `tolerance` relative to the product's price. At that p
 QP's optimality conditions are the equilibrium conditions with the charges' own rules, so
 the answer is exact up to `tolerance`, and `check.py` verifies it from the results alone.
 
-HiGHS's QP solver regularises the Hessian by `qp_regularization_value`; each solve passes
-the previous solution as a proximal centre that cancels this bias at convergence (see
-`model.py`). Nothing here raises on an infeasible scenario: the chain returns a status
-and an explanation (`explain_infeasible`).
+HiGHS's QP solver regularises the Hessian by `qp_regularization_value` and on large chains
+returns duals good to about 1e-6; every QP answer is therefore polished to the exact
+optimum of the unregularised QP by solving its optimality conditions on the solver's
+active set (`polish.py`). Nothing here raises on an infeasible scenario: the chain returns
+a status and an explanation (`explain.py`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ import numpy as np
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
+import scipy.sparse as sp
+
 from .model import VARIABLE_GROUPS, Chain, build_model
 from .policy import Policy
+from .polish import QP, polish
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ log = logging.getLogger(__name__)
 class SolverOptions:
     tolerance: float = 1e-10            # fixed point: largest change of a charge, relative to the product's price
     max_iterations: int = 400
-    regularization: float = 1e-7        # HiGHS qp_regularization_value, cancelled by the proximal centre
+    regularization: float = 1e-7        # HiGHS qp_regularization_value (its default); the polish removes its bias
     feasibility_tolerance: float = 1e-8   # below this HiGHS QP-ASM reports spurious solve errors
     anderson_memory: int = 8
 
@@ -185,7 +189,6 @@ class ChainSolver:
         self.policy = policy
         self.options = options
         self.model = build_model(chain)
-        self.model.regularization.set_value(options.regularization)
         self.endogenous = _Endogenous(chain, policy)
         self.solver = Highs()
         self.solver.config.load_solutions = False
@@ -195,9 +198,10 @@ class ChainSolver:
             "primal_feasibility_tolerance": options.feasibility_tolerance,
             "dual_feasibility_tolerance": options.feasibility_tolerance,
         }
-        self._vars = {name: [getattr(self.model, name)[i] for i in getattr(self.model, name)] for name in VARIABLE_GROUPS}
-        self._centres = {name: getattr(self.model, f"{name}_centre") for name in VARIABLE_GROUPS}
-        self._clearing = [self.model.market_clearing[n] for n in self.model.NODES]
+        self._columns: dict[str, np.ndarray] | None = None   # HiGHS column of each variable, by group
+        self._rows: np.ndarray | None = None                 # HiGHS row of each market-clearing constraint
+        self._static = None
+        self.polish_failures = 0
         self.theta: np.ndarray | None = None
         self.qp_solves = 0
 
@@ -208,25 +212,52 @@ class ChainSolver:
         for i, v in enumerate(charge):
             m.arc_charge[i].set_value(float(v))
         _, supports, unit_values, _ = e.split(theta)
-        out = c.coef["refining_output_node"]
+        scale = m.scale
         for k, row in enumerate(e.support_rows):
-            m.refining_support[int(row)].set_value(float(supports[k] / P[out[row]]))
-        unit = c.node_scale()
+            m.refining_support[int(row)].set_value(float(supports[k] * scale["refining"][row] / c.value_scale))
         for k, r in enumerate(e.budget_reserves):
-            node = c.coef["reserve_node"][r]
-            m.reserve_unit_value[int(r)].set_value(float(unit_values[k] * unit[node] / c.value_scale))
+            m.reserve_unit_value[int(r)].set_value(float(unit_values[k] * scale["reserve"][r] / c.value_scale))
 
     def _qp(self):
-        """Solve the QP at the current parameters; primal values by group and prices (real)."""
+        """Solve the QP at the current parameters and polish it to the exact optimum.
+
+        Returns the termination condition, the scaled variable values by group and the
+        prices (real units)."""
         results = self.solver.solve(self.model)
         self.qp_solves += 1
         tc = results.termination_condition
         if tc != TerminationCondition.convergenceCriteriaSatisfied:
             return tc, None, None
-        primals = results.solution_loader.get_vars()
-        duals = results.solution_loader.get_duals()
-        values = {name: np.array([primals[v] for v in vs], dtype=float) for name, vs in self._vars.items()}
-        price = np.array([duals[con] for con in self._clearing], dtype=float) * self.endogenous.scale_node
+        highs = self.solver._solver_model          # the persistent interface's highspy.Highs
+        if self._columns is None:
+            var_map = self.solver._pyomo_var_to_solver_var_map
+            self._columns = {name: np.array([var_map[id(v)] for v in getattr(self.model, name).values()], dtype=int)
+                             for name in VARIABLE_GROUPS}
+            con_map = self.solver._pyomo_con_to_solver_con_map
+            self._rows = np.array([con_map[self.model.market_clearing[n]] for n in self.model.NODES], dtype=int)
+        lp = highs.getLp()
+        if self._static is None or len(self.model.BUDGETS):   # only a budget row's coefficients change between solves
+            matrix = lp.a_matrix_
+            A = sp.csc_matrix((np.asarray(matrix.value_), np.asarray(matrix.index_), np.asarray(matrix.start_)),
+                              shape=(lp.num_row_, lp.num_col_))
+            hessian = highs.getModel().hessian_
+            h = np.zeros(lp.num_col_)
+            if hessian.dim_:
+                H = sp.csc_matrix((np.asarray(hessian.value_), np.asarray(hessian.index_), np.asarray(hessian.start_)),
+                                  shape=(lp.num_col_, lp.num_col_))
+                h = H.diagonal()
+            self._static = (A, h)
+        A, h = self._static
+        qp = QP(h=h, g=np.asarray(lp.col_cost_), A=A, row_lower=np.asarray(lp.row_lower_), row_upper=np.asarray(lp.row_upper_),
+                lower=np.asarray(lp.col_lower_), upper=np.asarray(lp.col_upper_))
+        solution = highs.getSolution()
+        polished = polish(qp, np.asarray(solution.col_value), np.asarray(solution.row_dual))
+        if not polished.ok:
+            self.polish_failures += 1
+            log.warning("chain %s: the QP answer could not be polished; using HiGHS's (accurate to ~1e-6)", self.chain.products)
+        x, y = polished.x, polished.y
+        values = {name: x[cols] for name, cols in self._columns.items()}
+        price = y[self._rows] * self.endogenous.scale_node
         return tc, values, price
 
     def solve(self) -> ChainSolution:
@@ -253,20 +284,14 @@ class ChainSolver:
             relevant = self._relevant(active)
             residual = np.abs(g - theta) / scale
             change = float(residual[relevant].max()) if relevant.any() else 0.0
-            shift = max((np.abs(values[n] - np.array([self._centres[n][i].value for i in range(len(values[n]))])).max()
-                         if len(values[n]) else 0.0) for n in VARIABLE_GROUPS) * opts.regularization
-            for name in VARIABLE_GROUPS:
-                centre = self._centres[name]
-                for i, v in enumerate(values[name]):
-                    centre[i].set_value(float(v))
-            log.debug("chain %s iteration %d: charge change %.3g, proximal shift %.3g", chain.products, iteration, change, shift)
-            if change <= opts.tolerance and shift <= opts.tolerance:
+            log.debug("chain %s iteration %d: largest relative change of a charge %.3g", chain.products, iteration, change)
+            if change <= opts.tolerance:
                 self.theta = theta
                 return self._solution(values, price, theta, iteration, change, start)
             if change > 4 * previous_residual:
                 anderson.reset()
             previous_residual = change
-            theta = e.project(anderson.step(theta, g, scale) if change > opts.tolerance else g)
+            theta = e.project(anderson.step(theta, g, scale))
         self.theta = theta
         sol = self._solution(values, price, theta, opts.max_iterations, change, start)
         sol.status = "not_converged"
@@ -274,15 +299,27 @@ class ChainSolver:
                        f"iterations (largest relative change {change:.2e})")
         return sol
 
+    def _quantities(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Real quantities from the model's scaled variables (forced parts included)."""
+        c, scale = self.chain.coef, self.model.scale
+        return {
+            "supply": c["supply_forced"] + values["supply"] * scale["supply"],
+            "demand": values["demand"] * scale["demand"],
+            "refining": c["refining_forced"] + values["refining"] * scale["refining"],
+            "flow": values["flow"] * scale["flow"],
+            "reserve": values["reserve"] * scale["reserve"],
+        }
+
     def _active_nodes(self, values: dict[str, np.ndarray]) -> np.ndarray:
-        """Nodes whose price is pinned down: something is produced, refined or shipped in."""
+        """Nodes whose price is pinned down: something is produced, refined, shipped in or bought."""
         c = self.chain.coef
-        throughput = np.zeros(len(self.chain.nodes))   # scaled units, comparable within a node
-        np.add.at(throughput, c["supply_node"], values["supply_free"] + values["supply_rising"])
-        np.add.at(throughput, c["refining_output_node"], values["refining_free"] + values["refining_rising"])
-        np.add.at(throughput, c["arc_to"], values["flow"])
-        np.add.at(throughput, c["demand_node"], values["demand"])
-        return throughput > 1e-9
+        q = self._quantities(values)
+        throughput = np.zeros(len(self.chain.nodes))
+        np.add.at(throughput, c["supply_node"], q["supply"])
+        np.add.at(throughput, c["refining_output_node"], q["refining"])
+        np.add.at(throughput, c["arc_to"], q["flow"])
+        np.add.at(throughput, c["demand_node"], q["demand"])
+        return throughput > 1e-12 * self.chain.node_scale()
 
     def _relevant(self, active: np.ndarray) -> np.ndarray:
         e = self.endogenous
@@ -291,8 +328,7 @@ class ChainSolver:
 
     def _solution(self, values, price, theta, iterations, change, start) -> ChainSolution:
         e, chain = self.endogenous, self.chain
-        unit = chain.node_scale()
-        c = chain.coef
+        q = self._quantities(values)
         levies, supports, _, adval = e.split(theta)
         arcs = self.policy.arcs.iloc[chain.arc_rows]
         p_origin = price[e.origin]
@@ -308,11 +344,7 @@ class ChainSolver:
         return ChainSolution(
             status="optimal",
             price=price,
-            supply=(values["supply_free"] + values["supply_rising"]) * unit[c["supply_node"]],
-            demand=values["demand"] * unit[c["demand_node"]],
-            refining=(values["refining_free"] + values["refining_rising"]) * unit[c["refining_output_node"]],
-            flow=values["flow"] * unit[c["arc_from"]],
-            reserve=values["reserve"] * unit[c["reserve_node"]] if len(c["reserve_node"]) else np.zeros(0),
+            supply=q["supply"], demand=q["demand"], refining=q["refining"], flow=q["flow"], reserve=q["reserve"],
             charges=charges,
             levy={key: float(levies[k]) for k, key in enumerate(e.levy_keys)},
             refining_support=_expand(supports, e.support_rows, len(chain.refining_rows)),

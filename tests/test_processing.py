@@ -101,7 +101,7 @@ def test_world_welfare_identity(tmp_path):
     metal = 15.0
     ore = 30.0
     utility = 100 / 10 * metal - metal**2 / (2 * 10)      # ∫ inverse demand (10 − q/10)
-    ore_cost = (ore - 10) ** 2 / (2 * 10)                 # ∫ inverse supply (q − 10)/10 from 10
+    ore_cost = (ore**2 / 2 - 10 * ore) / 10               # ∫_0^Q inverse supply (q − 10)/10: the contract's line, cut only at Q = 0
     refining_cost = 1.0 * metal
     transport = 0.5 * ore + 1.0 * metal
     assert r.welfare["total"].sum() == pytest.approx(utility - ore_cost - refining_cost - transport, abs=1e-6)
