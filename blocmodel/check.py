@@ -62,21 +62,23 @@ class CheckReport:
 
 
 def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckReport:
-    rows: list[tuple[str, str, str, str, float]] = []
+    rows: list[tuple[str, str, str, str, float]] = []     # single conditions
+    frames: list[pd.DataFrame] = []                          # vectorised conditions
     solved = {p for c, s in zip(results.chains, results.solutions) if s.status == "optimal" for p in c.products}
     price_scale, quantity_scale = _scales(results)
 
     def add(condition, regions, products, details, residual):
-        for r, p, d, v in zip(regions, products, details, np.asarray(residual, dtype=float)):
-            rows.append((condition, r, p, d, float(v) if np.isfinite(v) else np.inf))
+        residual = np.asarray(residual, dtype=float)
+        frames.append(pd.DataFrame({"condition": condition, "region": np.asarray(regions), "product": np.asarray(products),
+                                    "detail": np.asarray(details), "residual": np.where(np.isnan(residual), np.inf, residual)}))
 
     s = results.supply_detail[results.supply_detail["product"].isin(solved)]
     d = results.demand_detail[results.demand_detail["product"].isin(solved)]
     r = results.refining_detail[results.refining_detail["output"].isin(solved)]
     arcs = results.arc_detail[results.arc_detail["product"].isin(solved)]
     reserves = results.reserve_detail
-    qs = lambda products: np.array([quantity_scale[p] for p in products])  # noqa: E731
-    ps = lambda products: np.array([price_scale[p] for p in products])     # noqa: E731
+    qs = lambda products: pd.Series(products).map(quantity_scale).to_numpy()  # noqa: E731
+    ps = lambda products: pd.Series(products).map(price_scale).to_numpy()     # noqa: E731
 
     # Market clearing.
     m = results.markets[results.markets["product"].isin(solved)]
@@ -130,13 +132,13 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
     unexploited = np.where(capped | quota_arc, 0.0, np.maximum(gain, 0.0))
     loss_making = np.minimum(np.maximum(-gain, 0.0), arcs["flow"] / qs(arcs["product"]))
     residual = np.maximum(unexploited, loss_making)
-    details = [f"{o}->{t}" for o, t in zip(arcs["origin"], arcs["destination"])]
+    details = (arcs["origin"] + "->" + arcs["destination"]).to_numpy()
     add("arbitrage", arcs["destination"], arcs["product"], details, residual)
     add("border charges", arcs["destination"], arcs["product"], details,
         (np.abs(arcs["tariff"] - tariff) + np.abs(arcs["anti_dumping"] - duty) + np.abs(arcs["export_subsidy"] - subsidy))
         / ps(arcs["product"]))
     banned = arcs["capacity"] <= 0
-    add("export ban", arcs.loc[banned, "destination"], arcs.loc[banned, "product"], np.array(details)[banned.to_numpy()],
+    add("export ban", arcs.loc[banned, "destination"], arcs.loc[banned, "product"], details[banned.to_numpy()],
         arcs.loc[banned, "flow"] / qs(arcs.loc[banned, "product"]))
 
     # Quotas: within the limit; rents only where binding, equal on every flowing route.
@@ -173,7 +175,8 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
                 rows.append(("stockpile budget", "", product, f"floor {floor_index}", max(0.0, spent - budget) / (budget or 1.0)))
         add("stockpile floor", group["region"], group["product"], [f"floor {floor_index}"] * len(group), res)
 
-    frame = pd.DataFrame(rows, columns=["condition", "region", "product", "detail", "residual"])
+    frame = pd.concat(frames + [pd.DataFrame(rows, columns=["condition", "region", "product", "detail", "residual"])],
+                      ignore_index=True)
     return CheckReport(frame, tolerance)
 
 

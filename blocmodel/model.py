@@ -80,30 +80,21 @@ def build_chain(data: Dataset, policy: Policy, products: tuple[str, ...]) -> Cha
     refining_rows = np.flatnonzero(policy.processing["output"].isin(in_chain).to_numpy())
     arc_rows = np.flatnonzero(policy.arcs["product"].isin(in_chain).to_numpy())
 
-    nodes: list[tuple[str, str]] = []
-    node_of: dict[tuple[str, str], int] = {}
-
-    def node(region: str, product: str) -> int:
-        key = (region, product)
-        if key not in node_of:
-            node_of[key] = len(nodes)
-            nodes.append(key)
-        return node_of[key]
-
     s, d, r, a = policy.supply, policy.demand, policy.processing, policy.arcs
-    for i in supply_rows:
-        node(s.at[i, "region"], s.at[i, "product"])
-    for i in demand_rows:
-        node(d.at[i, "region"], d.at[i, "product"])
-    for i in refining_rows:
-        node(r.at[i, "region"], r.at[i, "input"])
-        node(r.at[i, "region"], r.at[i, "output"])
-    for i in arc_rows:
-        node(a.at[i, "origin"], a.at[i, "product"])
-        node(a.at[i, "destination"], a.at[i, "product"])
     stock = policy.stockpile[policy.stockpile["product"].isin(in_chain)] if len(policy.stockpile) else policy.stockpile
-    for row in stock.itertuples(index=False):
-        node(row.region, row.product)
+
+    def pairs(frame, rows, region, product):
+        return zip(frame[region].to_numpy()[rows], frame[product].to_numpy()[rows])
+
+    # Nodes: every (region, product) the chain's supply, demand, refining and routes touch.
+    node_of: dict[tuple[str, str], int] = {}
+    for source in (pairs(s, supply_rows, "region", "product"), pairs(d, demand_rows, "region", "product"),
+                   pairs(r, refining_rows, "region", "input"), pairs(r, refining_rows, "region", "output"),
+                   pairs(a, arc_rows, "origin", "product"), pairs(a, arc_rows, "destination", "product"),
+                   zip(stock["region"], stock["product"])):
+        for key in source:
+            node_of.setdefault(key, len(node_of))
+    nodes = list(node_of)
 
     # Scales: P_k the median reference price of the product's curves; V the largest
     # reference value of a product in the chain.
@@ -116,8 +107,8 @@ def build_chain(data: Dataset, policy: Policy, products: tuple[str, ...]) -> Cha
                       r.loc[r["output"] == p, "ref_quantity"].sum()]
         world_quantity[p] = float(max(quantities))
     for _ in products:  # products with no curve of their own: price from refining neighbours
-        for i in refining_rows:
-            pin, pout, y = r.at[i, "input"], r.at[i, "output"], r.at[i, "yield"]
+        for pin, pout, y in zip(r["input"].to_numpy()[refining_rows], r["output"].to_numpy()[refining_rows],
+                                r["yield"].to_numpy()[refining_rows]):
             if np.isnan(price_scale[pin]) and not np.isnan(price_scale[pout]):
                 price_scale[pin] = price_scale[pout] * y
             if np.isnan(price_scale[pout]) and not np.isnan(price_scale[pin]):
@@ -222,17 +213,24 @@ def curve_parts(a, b, capacity, floor):
 VARIABLE_GROUPS = ("supply", "demand", "refining", "flow", "reserve")
 
 
-def build_model(chain: Chain) -> pyo.ConcreteModel:
-    """The scaled Pyomo QP of one chain; levers are mutable parameters (`set_levers`)."""
+def build_model(chain: Chain, arcs: np.ndarray | None = None) -> pyo.ConcreteModel:
+    """The scaled Pyomo QP of one chain; levers are mutable parameters (`set_levers`).
+
+    `arcs`: positions (in `chain.arc_rows`) of the routes the model carries; default all.
+    Routes left out carry nothing, which `solve.py` verifies by pricing them out."""
     c = chain.coef
     P = np.array([chain.price_scale[p] for _, p in chain.nodes])
     unit = chain.node_scale()              # real units per scaled unit of a node's product
     V = chain.value_scale
     sn, dn = c["supply_node"], c["demand_node"]
     rin, rout = c["refining_input_node"], c["refining_output_node"]
-    afrom, ato = c["arc_from"], c["arc_to"]
+    arcs = np.arange(len(c["arc_from"])) if arcs is None else np.asarray(arcs, dtype=int)
+    afrom, ato = c["arc_from"][arcs], c["arc_to"][arcs]
+    model_index = {int(pos): i for i, pos in enumerate(arcs)}
+    quotas = [[model_index[int(pos)] for pos in positions if int(pos) in model_index] for _, positions in chain.quotas]
 
     m = pyo.ConcreteModel(name="chain " + "/".join(chain.products))
+    m.arc_positions = arcs
     m.NODES = pyo.RangeSet(0, len(chain.nodes) - 1)
     m.SUPPLY = pyo.RangeSet(0, len(sn) - 1)
     m.DEMAND = pyo.RangeSet(0, len(dn) - 1)
@@ -284,7 +282,7 @@ def build_model(chain: Chain) -> pyo.ConcreteModel:
         into[n].append((-1.0, m.reserve[i]))
     m.market_clearing = pyo.Constraint(
         m.NODES, rule=lambda m, n: pyo.quicksum(k * v for k, v in into[n]) == m.net_fixed[n])
-    m.quota = pyo.Constraint(m.QUOTAS, rule=lambda m, k: pyo.quicksum(m.flow[i] for i in chain.quotas[k][1]) <= m.quota_limit[k])
+    m.quota = pyo.Constraint(m.QUOTAS, rule=lambda m, k: pyo.quicksum(m.flow[i] for i in quotas[k]) <= m.quota_limit[k])
     reserves_of = {f: [i for i, (fl, _) in enumerate(chain.reserves) if fl.index == f] for f in budget_of}
     m.budget = pyo.Constraint(m.BUDGETS, rule=lambda m, f: pyo.quicksum(
         m.reserve_unit_value[i] * m.reserve[i] for i in reserves_of[f]) <= m.reserve_budget[f])
@@ -296,7 +294,7 @@ def build_model(chain: Chain) -> pyo.ConcreteModel:
         "refining": c["refining_inverse_slope"] * scale["refining"] ** 2 / V,
     }
     choke = c["demand_choke"] * scale["demand"] / V
-    transport = c["arc_transport"] / P[afrom]
+    transport = c["arc_transport"][arcs] / P[afrom]
     reserve_value = c["reserve_price"] / P[c["reserve_node"]] if len(chain.reserves) else np.zeros(0)
     terms = [m.supply_threshold[i] * m.supply[i] + 0.5 * quadratic["supply"][i] * m.supply[i] ** 2 for i in m.SUPPLY]
     terms += [-choke[i] * m.demand[i] + 0.5 * quadratic["demand"][i] * m.demand[i] ** 2 for i in m.DEMAND]
@@ -324,7 +322,8 @@ def set_levers(m: pyo.ConcreteModel, chain: Chain) -> None:
     put(m.supply_threshold, c["supply_threshold"] * scale["supply"] / V)
     put(m.refining_max, c["refining_rising_max"] / np.where(scale["refining"] > 0, scale["refining"], 1.0))
     put(m.refining_threshold, c["refining_threshold"] * scale["refining"] / V)
-    put(m.flow_max, c["arc_capacity"] / unit[c["arc_from"]])
+    arcs = m.arc_positions
+    put(m.flow_max, c["arc_capacity"][arcs] / unit[c["arc_from"][arcs]])
     put(m.net_fixed, c["net_fixed"] / unit)
     for k, (q, positions) in enumerate(chain.quotas):
         m.quota_limit[k].set_value(q.limit / unit[c["arc_from"][positions[0]]])

@@ -29,12 +29,17 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
 import scipy.sparse as sp
+from threadpoolctl import ThreadpoolController
 
 from .model import VARIABLE_GROUPS, Chain, build_model
 from .policy import Policy
 from .polish import QP, polish
 
 log = logging.getLogger(__name__)
+
+# The polish solves many small dense systems; a multi-threaded BLAS spends far longer
+# waking threads than computing (250x slower for a 200x200 solve on two cores).
+_BLAS = ThreadpoolController()
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class SolverOptions:
     max_iterations: int = 400
     regularization: float = 1e-7        # HiGHS qp_regularization_value (its default); the polish removes its bias
     feasibility_tolerance: float = 1e-8   # below this HiGHS QP-ASM reports spurious solve errors
+    all_routes_below: int = 400         # chains with more routes start from candidates and price the rest in
+    candidate_routes: int = 4           # cheapest routes kept into each market and out of each supplier
     anderson_memory: int = 8
 
 
@@ -181,34 +188,78 @@ class _Anderson:
 class ChainSolver:
     """A chain's Pyomo model held by a persistent HiGHS instance; `solve` runs the fixed point.
 
-    Re-solving after a change of levers reuses the model and the last equilibrium as the
-    starting point."""
+    Routes are generated as needed: a chain with many routes starts from a few cheap
+    candidates into each market and out of each supplier, and after every QP each route
+    left out is priced — a route on which the importer would gain joins the model, which
+    is rebuilt. Most routes carry nothing, so the QP stays small; the answer is still an
+    equilibrium over every route (and the check verifies every route).
+
+    Re-solving after a change of levers reuses the model, the routes found so far and the
+    last equilibrium as the starting point."""
 
     def __init__(self, chain: Chain, policy: Policy, options: SolverOptions = SolverOptions()):
         self.chain = chain
         self.policy = policy
         self.options = options
-        self.model = build_model(chain)
         self.endogenous = _Endogenous(chain, policy)
+        self.theta: np.ndarray | None = None
+        self.qp_solves = 0
+        self.polish_failures = 0
+        self.rebuilds = 0
+        self.active = self._candidate_arcs()
+        self._build()
+
+    # ------------------------------------------------------------------ model
+    def _build(self) -> None:
+        self.model = build_model(self.chain, self.active)
         self.solver = Highs()
         self.solver.config.load_solutions = False
         self.solver.config.raise_exception_on_nonoptimal_result = False
         self.solver.config.solver_options = {
-            "qp_regularization_value": options.regularization,
-            "primal_feasibility_tolerance": options.feasibility_tolerance,
-            "dual_feasibility_tolerance": options.feasibility_tolerance,
+            "qp_regularization_value": self.options.regularization,
+            "primal_feasibility_tolerance": self.options.feasibility_tolerance,
+            "dual_feasibility_tolerance": self.options.feasibility_tolerance,
         }
         self._columns: dict[str, np.ndarray] | None = None   # HiGHS column of each variable, by group
         self._rows: np.ndarray | None = None                 # HiGHS row of each market-clearing constraint
         self._static = None
-        self.polish_failures = 0
-        self.theta: np.ndarray | None = None
-        self.qp_solves = 0
+
+    def _candidate_arcs(self) -> np.ndarray:
+        """Routes the model starts with: all of them for a small chain; otherwise, into every
+        market and out of every supplier, the cheapest few, plus every route under a quota."""
+        c = self.chain.coef
+        usable = c["arc_capacity"] > 0
+        n = len(usable)
+        if n <= self.options.all_routes_below:
+            return np.flatnonzero(usable)
+        e = self.endogenous
+        guess = e.scale_node
+        theta = e.project(e.rules(guess, np.ones(len(self.chain.nodes), dtype=bool)))
+        cost = (c["arc_transport"] + e.arc_charges(theta)) / guess[c["arc_from"]]
+        cost = np.where(usable, cost, np.inf)
+        keep = np.zeros(n, dtype=bool)
+        k = self.options.candidate_routes
+        for ends in (c["arc_to"], c["arc_from"]):
+            order = np.lexsort((cost, ends))
+            ranked = ends[order]
+            first = np.searchsorted(ranked, ranked, side="left")
+            keep[order[(np.arange(n) - first) < k]] = True
+        for _, positions in self.chain.quotas:
+            keep[positions] = True
+        return np.flatnonzero(keep & usable)
+
+    def _price_out(self, price: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Routes left out of the model on which the importer would gain: they must join."""
+        c, e = self.chain.coef, self.endogenous
+        gain = (price[c["arc_to"]] - price[c["arc_from"]] - c["arc_transport"] - e.arc_charges(theta)) / e.scale_node[c["arc_to"]]
+        outside = np.ones(len(gain), dtype=bool)
+        outside[self.active] = False
+        return np.flatnonzero(outside & (c["arc_capacity"] > 0) & (gain > self.options.tolerance))
 
     def _set_theta(self, theta: np.ndarray) -> None:
         m, e, c = self.model, self.endogenous, self.chain
         P = e.scale_node
-        charge = e.arc_charges(theta) / P[e.origin]
+        charge = (e.arc_charges(theta) / P[e.origin])[self.active]
         for i, v in enumerate(charge):
             m.arc_charge[i].set_value(float(v))
         _, supports, unit_values, _ = e.split(theta)
@@ -221,8 +272,8 @@ class ChainSolver:
     def _qp(self):
         """Solve the QP at the current parameters and polish it to the exact optimum.
 
-        Returns the termination condition, the scaled variable values by group and the
-        prices (real units)."""
+        Returns the termination condition, real quantities by group (flows on every route
+        of the chain) and prices."""
         results = self.solver.solve(self.model)
         self.qp_solves += 1
         tc = results.termination_condition
@@ -256,11 +307,25 @@ class ChainSolver:
             self.polish_failures += 1
             log.warning("chain %s: the QP answer could not be polished; using HiGHS's (accurate to ~1e-6)", self.chain.products)
         x, y = polished.x, polished.y
-        values = {name: x[cols] for name, cols in self._columns.items()}
+        c, scale = self.chain.coef, self.model.scale
+        flow = np.zeros(len(c["arc_from"]))
+        flow[self.active] = x[self._columns["flow"]] * scale["flow"]
+        quantities = {
+            "supply": c["supply_forced"] + x[self._columns["supply"]] * scale["supply"],
+            "demand": x[self._columns["demand"]] * scale["demand"],
+            "refining": c["refining_forced"] + x[self._columns["refining"]] * scale["refining"],
+            "flow": flow,
+            "reserve": x[self._columns["reserve"]] * scale["reserve"],
+        }
         price = y[self._rows] * self.endogenous.scale_node
-        return tc, values, price
+        return tc, quantities, price
 
+    # ------------------------------------------------------------ fixed point
     def solve(self) -> ChainSolution:
+        with _BLAS.limit(limits=1, user_api="blas"):
+            return self._solve()
+
+    def _solve(self) -> ChainSolution:
         start = time.perf_counter()
         opts = self.options
         e = self.endogenous
@@ -273,13 +338,20 @@ class ChainSolver:
         anderson = _Anderson(opts.anderson_memory)
         change = np.inf
         previous_residual = np.inf
-        values = price = None
+        quantities = price = None
         for iteration in range(1, opts.max_iterations + 1):
             self._set_theta(theta)
-            tc, values, price = self._qp()
-            if values is None:
+            tc, quantities, price = self._qp()
+            if quantities is None:
                 return self._failure(tc, start, iteration)
-            active = self._active_nodes(values)
+            missing = self._price_out(price, theta)
+            if len(missing):
+                log.debug("chain %s: %d routes priced in", chain.products, len(missing))
+                self.active = np.union1d(self.active, missing)
+                self.rebuilds += 1
+                self._build()
+                continue
+            active = self._active_nodes(quantities)
             g = e.project(e.rules(price, active))
             relevant = self._relevant(active)
             residual = np.abs(g - theta) / scale
@@ -287,33 +359,21 @@ class ChainSolver:
             log.debug("chain %s iteration %d: largest relative change of a charge %.3g", chain.products, iteration, change)
             if change <= opts.tolerance:
                 self.theta = theta
-                return self._solution(values, price, theta, iteration, change, start)
+                return self._solution(quantities, price, theta, iteration, change, start)
             if change > 4 * previous_residual:
                 anderson.reset()
             previous_residual = change
             theta = e.project(anderson.step(theta, g, scale))
         self.theta = theta
-        sol = self._solution(values, price, theta, opts.max_iterations, change, start)
+        sol = self._solution(quantities, price, theta, opts.max_iterations, change, start)
         sol.status = "not_converged"
         sol.message = (f"the fixed point of price-dependent charges did not converge in {opts.max_iterations} "
                        f"iterations (largest relative change {change:.2e})")
         return sol
 
-    def _quantities(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Real quantities from the model's scaled variables (forced parts included)."""
-        c, scale = self.chain.coef, self.model.scale
-        return {
-            "supply": c["supply_forced"] + values["supply"] * scale["supply"],
-            "demand": values["demand"] * scale["demand"],
-            "refining": c["refining_forced"] + values["refining"] * scale["refining"],
-            "flow": values["flow"] * scale["flow"],
-            "reserve": values["reserve"] * scale["reserve"],
-        }
-
-    def _active_nodes(self, values: dict[str, np.ndarray]) -> np.ndarray:
+    def _active_nodes(self, q: dict[str, np.ndarray]) -> np.ndarray:
         """Nodes whose price is pinned down: something is produced, refined, shipped in or bought."""
         c = self.chain.coef
-        q = self._quantities(values)
         throughput = np.zeros(len(self.chain.nodes))
         np.add.at(throughput, c["supply_node"], q["supply"])
         np.add.at(throughput, c["refining_output_node"], q["refining"])
@@ -326,9 +386,8 @@ class ChainSolver:
         return np.concatenate([np.ones(len(e.levy_keys) + len(e.support_rows) + len(e.budget_reserves), dtype=bool),
                                active[e.origin]])
 
-    def _solution(self, values, price, theta, iterations, change, start) -> ChainSolution:
+    def _solution(self, q, price, theta, iterations, change, start) -> ChainSolution:
         e, chain = self.endogenous, self.chain
-        q = self._quantities(values)
         levies, supports, _, adval = e.split(theta)
         arcs = self.policy.arcs.iloc[chain.arc_rows]
         p_origin = price[e.origin]
