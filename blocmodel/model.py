@@ -143,14 +143,14 @@ def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
     c["supply_node"] = np.array([chain.node_of[k] for k in zip(s["region"], s["product"])], dtype=int)
     (c["supply_forced"], c["supply_threshold"], c["supply_rising_max"],
      c["supply_inverse_slope"]) = curve_parts(a, b, s["capacity"].to_numpy(), s["floor_price"].to_numpy())
-    c["supply_scale"] = s["ref_quantity"].to_numpy(dtype=float)
+    c["supply_scale"] = _variable_scale(c["supply_inverse_slope"], s["ref_quantity"].to_numpy(dtype=float), chain.value_scale)
 
     d = policy.demand.iloc[chain.demand_rows]
     a, b = intercept_slope(d["ref_price"], d["ref_quantity"], d["elasticity"])
     c["demand_node"] = np.array([chain.node_of[k] for k in zip(d["region"], d["product"])], dtype=int)
     c["demand_choke"] = a / -b           # price at which demand vanishes
     c["demand_inverse_slope"] = 1.0 / -b
-    c["demand_scale"] = d["ref_quantity"].to_numpy(dtype=float)
+    c["demand_scale"] = _variable_scale(c["demand_inverse_slope"], d["ref_quantity"].to_numpy(dtype=float), chain.value_scale)
 
     r = policy.processing.iloc[chain.refining_rows]
     c["refining_input_node"] = np.array([chain.node_of[k] for k in zip(r["region"], r["input"])], dtype=int)
@@ -170,8 +170,9 @@ def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
     c["refining_inverse_slope"] = np.where(has_curve, inverse_slope, 0.0)
     c["refining_floor"] = r["floor_price"].to_numpy()
     out_unit = unit[c["refining_output_node"]] if len(r) else np.zeros(0)
-    c["refining_scale"] = np.where(has_curve, r["ref_quantity"].fillna(0.0).to_numpy(),
-                                   np.where(np.isfinite(capacity) & (capacity > 0), capacity, out_unit))
+    fallback = np.where(has_curve, r["ref_quantity"].fillna(0.0).to_numpy(),
+                        np.where(np.isfinite(capacity) & (capacity > 0), capacity, out_unit))
+    c["refining_scale"] = _variable_scale(c["refining_inverse_slope"], fallback, chain.value_scale)
 
     arcs = policy.arcs.iloc[chain.arc_rows]
     c["arc_from"] = np.array([chain.node_of[k] for k in zip(arcs["origin"], arcs["product"])], dtype=int)
@@ -189,6 +190,15 @@ def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
     np.add.at(net, c["refining_input_node"], c["refining_forced"] / c["refining_yield"])
     c["net_fixed"] = net
     return c
+
+
+def _variable_scale(inverse_slope: np.ndarray, fallback: np.ndarray, value_scale: float) -> np.ndarray:
+    """Units in which to measure a curve's variable: those that make its Hessian entry 1
+    (so a consumer of a millionth of the market is as well conditioned as the largest);
+    for a flat or vertical curve, `fallback`."""
+    inverse_slope = np.asarray(inverse_slope, dtype=float)
+    safe = np.where(inverse_slope > 0, inverse_slope, 1.0)
+    return np.where(inverse_slope > 0, np.sqrt(value_scale / safe), fallback)
 
 
 def curve_parts(a, b, capacity, floor):

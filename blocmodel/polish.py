@@ -1,20 +1,25 @@
-"""Exact solution of a separable convex QP from a solver's approximate one.
+"""Exact optimum of the chain QP from a solver's approximate answer.
 
-HiGHS's active-set QP solver regularises the Hessian (by `qp_regularization_value`) and,
-on large chains, returns duals accurate to about 1e-6 — not good enough for prices that
-must clear markets exactly. The model's Hessian is diagonal, so once we know which
-variables sit at a bound and which inequality rows bind (the active set, read from the
-solver's answer), the optimum solves a small linear system:
+HiGHS's active-set QP solver regularises the Hessian (`qp_regularization_value`) and, on
+chains with many routes and tiny markets, returns answers whose optimality conditions
+hold only to about 1e-5 — not good enough for prices that must clear markets exactly.
+The model's Hessian is diagonal, so for a given set of variables held at their bounds
+the optimality conditions are a small linear system:
 
-    h_j·x_j + g_j − a_jᵀy = 0 for every free variable j,   A·x = b on every active row.
+    h_j·x_j + g_j − a_jᵀy = 0 for every free variable j,     A·x = b,
 
-Free variables with h_j > 0 are eliminated (x_j = (a_jᵀy − g_j)/h_j); those with h_j = 0
-(flows, constant-cost refining, reserves) stay as unknowns, so the system has one row per
-active constraint and per such variable. If the solution breaks a bound or a sign
-condition, the offending variables and rows change sides and the system is solved again
-(a primal-dual active-set method, Hintermüller, Ito & Kunisch 2002), which from the
-solver's near-optimal active set converges in a step or two. Rows with no free variable
-keep the solver's dual (their price is not pinned down by the QP).
+with the free variables that have h_j > 0 eliminated (x_j = (a_jᵀy − g_j)/h_j), leaving
+one unknown per row and per free variable of zero curvature (flows, constant-cost
+refining, reserves, row slacks).
+
+`polish` first tries the solver's active set as it stands (usually right: one solve).
+If the answer breaks a bound or a sign condition it runs a primal active-set method
+(Nocedal & Wright, *Numerical Optimization*, alg. 16.3) from the solver's point: steps
+towards the optimum of the current free set, stopping at the first bound it meets, and
+frees one variable with a wrongly-signed reduced cost at a time — with ratio tests, so
+every step keeps the point feasible and never raises the objective; with Bland's rule
+against cycling on degenerate (tied) routes. It ends when every optimality condition of
+the unregularised QP holds to `tol`.
 """
 
 from __future__ import annotations
@@ -47,85 +52,166 @@ class Polished:
     stationarity: float
 
 
-def polish(qp: QP, x0: np.ndarray, y0: np.ndarray, max_iterations: int = 12, tol: float = 1e-11) -> Polished:
-    A = qp.A.tocsr()
-    near = 1e-9
-    lower, upper = _finite(qp.lower), _finite(qp.upper)
-    span = np.maximum(1.0, np.abs(upper - lower))
-    span = np.where(np.isfinite(span), span, 1.0)
-    at_lower = np.isfinite(qp.lower) & (x0 <= lower + near * np.maximum(1.0, np.abs(lower)))
-    at_upper = ~at_lower & np.isfinite(qp.upper) & (x0 >= upper - near * np.maximum(1.0, np.abs(upper)))
-    equality = qp.row_lower == qp.row_upper
-    row_lower, row_upper = _finite(qp.row_lower), _finite(qp.row_upper)
-    row_value = A @ x0
-    active_row = equality | (np.abs(y0) > tol) & (
-        (np.isfinite(qp.row_upper) & (row_value >= row_upper - near * np.maximum(1.0, np.abs(row_upper))))
-        | (np.isfinite(qp.row_lower) & (row_value <= row_lower + near * np.maximum(1.0, np.abs(row_lower)))))
-    x, y = x0.copy(), y0.copy()
-    for iteration in range(1, max_iterations + 1):
-        free = ~(at_lower | at_upper)
-        fixed_x = np.where(at_lower, qp.lower, np.where(at_upper, qp.upper, 0.0))
-        rows = np.flatnonzero(active_row)
-        A_rows = A[rows]
-        touched = np.asarray((abs(A_rows[:, free]) > 0).sum(axis=1)).ravel() > 0
-        solve_rows = rows[touched]
-        A_s = A[solve_rows]
-        quad = free & (qp.h > 0)
-        flat = np.flatnonzero(free & (qp.h <= 0))
-        rhs_rows = np.where(qp.row_lower[solve_rows] == qp.row_upper[solve_rows], qp.row_upper[solve_rows],
-                            _bound_hit(qp, A_s @ x, solve_rows))
-        rhs_rows = rhs_rows - A_s[:, ~free] @ fixed_x[~free]
-        # Rows of fixed-dual constraints (no free variable) keep y; move their effect to the rhs.
-        keep = np.setdiff1d(rows, solve_rows)
-        g_eff = qp.g - (A[keep].T @ y[keep] if len(keep) else 0.0)
-        Aq = A_s[:, quad]
-        hinv = 1.0 / qp.h[quad]
-        S = (Aq.multiply(hinv) @ Aq.T).toarray()
-        Az = A_s[:, flat].toarray()
-        m, k = len(solve_rows), len(flat)
+class _Equalities:
+    """The QP with inequality rows turned into equalities with bounded slacks:
+    min ½ zᵀ diag(h) z + gᵀz  s.t.  B z = b,  lower ≤ z ≤ upper,  z = (x, slacks)."""
+
+    def __init__(self, qp: QP):
+        inequality = np.flatnonzero(qp.row_lower != qp.row_upper)
+        m, n = qp.A.shape
+        self.n = n
+        slack = sp.csc_matrix((-np.ones(len(inequality)), (inequality, np.arange(len(inequality)))), shape=(m, len(inequality)))
+        self.B = sp.hstack([qp.A, slack], format="csc")
+        self.Bt = self.B.T.tocsr()
+        self.b = np.where(qp.row_lower == qp.row_upper, qp.row_upper, 0.0)
+        self.h = np.concatenate([qp.h, np.zeros(len(inequality))])
+        self.g = np.concatenate([qp.g, np.zeros(len(inequality))])
+        self.lower = np.concatenate([qp.lower, qp.row_lower[inequality]])
+        self.upper = np.concatenate([qp.upper, qp.row_upper[inequality]])
+        self.inequality = inequality
+
+    def extend(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x, (self.B[:, : self.n] @ x)[self.inequality]])
+
+    def reduced_costs(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return self.h * z + self.g - self.Bt @ y
+
+    def solve(self, free: np.ndarray, rho: np.ndarray, sigma: np.ndarray):
+        """Solve  h_F·dz_F − B_Fᵀdy = −rho_F,  B_F·dz_F = −sigma  for (dz, dy), dz = 0 off F.
+
+        Rows without a free variable keep their dual (dy = 0): the QP does not pin down
+        the price of a market where nothing can move. Returns (dz, dy, singular)."""
+        quad = np.flatnonzero(free & (self.h > 0))
+        flat = np.flatnonzero(free & (self.h <= 0))
+        rows = np.flatnonzero(np.asarray(abs(self.B[:, free]).sum(axis=1)).ravel() > 0)
+        Bq = self.B[rows][:, quad]
+        hinv = 1.0 / self.h[quad]
+        m, k = len(rows), len(flat)
         K = np.zeros((m + k, m + k))
-        K[:m, :m] = S
-        K[:m, m:] = Az
-        K[m:, :m] = Az.T
-        rhs = np.concatenate([rhs_rows + Aq @ (hinv * g_eff[quad]), g_eff[flat]])
+        K[:m, :m] = (Bq.multiply(hinv) @ Bq.T).toarray()
+        Bz = self.B[rows][:, flat].toarray()
+        K[:m, m:] = Bz
+        K[m:, :m] = Bz.T
+        rhs = np.concatenate([-sigma[rows] + Bq @ (hinv * rho[quad]), rho[flat]])
         try:
             sol = np.linalg.solve(K, rhs)
+            singular = not np.all(np.isfinite(sol))
         except np.linalg.LinAlgError:
+            singular = True
+        if singular:
             sol = np.linalg.lstsq(K, rhs, rcond=None)[0]
-        y_new = np.zeros(len(qp.row_lower))
-        y_new[keep] = y[keep]
-        y_new[solve_rows] = sol[:m]
-        x_new = fixed_x.copy()
-        x_new[flat] = sol[m:]
-        x_new[quad] = (A_s[:, quad].T @ sol[:m] - g_eff[quad]) * hinv
-        reduced = qp.h * x_new + qp.g - A.T @ y_new
-        # Which side is each variable and row really on?
-        scale = tol * np.maximum(1.0, np.abs(qp.g))
-        below = free & (x_new < qp.lower - near * span)
-        above = free & (x_new > qp.upper + near * span)
-        leave_lower = at_lower & (reduced < -scale)
-        leave_upper = at_upper & (reduced > scale)
-        row_value = A @ x_new
-        wrong_sign = active_row & ~equality & (
-            (np.isfinite(qp.row_upper) & (y_new > tol)) | (np.isfinite(qp.row_lower) & ~np.isfinite(qp.row_upper) & (y_new < -tol)))
-        broken = ~active_row & ((row_value > qp.row_upper + near) | (row_value < qp.row_lower - near))
-        x, y = x_new, y_new
-        if not (below.any() or above.any() or leave_lower.any() or leave_upper.any() or wrong_sign.any() or broken.any()):
-            stationarity = float(np.abs(reduced[free]).max()) if free.any() else 0.0
-            return Polished(x, y, True, iteration, stationarity)
-        at_lower = (at_lower & ~leave_lower) | below
-        at_upper = (at_upper & ~leave_upper) | above
-        active_row = (active_row & ~wrong_sign) | broken
-    return Polished(x0, y0, False, max_iterations, np.inf)
+        dy = np.zeros(self.B.shape[0])
+        dy[rows] = sol[:m]
+        dz = np.zeros(len(self.h))
+        dz[flat] = sol[m:]
+        dz[quad] = (Bq.T @ sol[:m] - rho[quad]) * hinv
+        return dz, dy, singular
 
 
-def _finite(values: np.ndarray) -> np.ndarray:
-    """A copy safe for arithmetic: infinite bounds become 0 (callers test the originals with isfinite)."""
-    return np.where(np.isfinite(values), values, 0.0)
+def polish(qp: QP, x0: np.ndarray, y0: np.ndarray, tol: float = 1e-11, max_iterations: int | None = None) -> Polished:
+    eq = _Equalities(qp)
+    z = np.clip(eq.extend(x0), eq.lower, eq.upper)
+    y = y0.copy()
+    size = np.maximum(1.0, np.abs(z))
+    at_lower = np.isfinite(eq.lower) & (z <= eq.lower + 1e-9 * size)
+    at_upper = ~at_lower & np.isfinite(eq.upper) & (z >= eq.upper - 1e-9 * size)
+    fixed = at_lower | at_upper
+    z = np.where(at_lower, eq.lower, np.where(at_upper, eq.upper, z))
+    limit = max_iterations or 20 * len(z) + 50
+    result = _active_set(eq, z, y, fixed, tol, limit)
+    if result is None:
+        return Polished(x0, y0, False, limit, np.inf)
+    z, y, iterations, stationarity = result
+    return Polished(z[: eq.n], y, True, iterations, stationarity)
 
 
-def _bound_hit(qp: QP, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For an active inequality row: the bound it sits on."""
-    upper, lower = qp.row_upper[rows], qp.row_lower[rows]
-    use_upper = np.isfinite(upper) & (~np.isfinite(lower) | (np.abs(values - upper) <= np.abs(values - lower)))
-    return np.where(use_upper, upper, lower)
+def _active_set(eq: _Equalities, z, y, fixed, tol, limit):
+    """Primal active-set method from a feasible `z` with `fixed` variables at their bounds."""
+    scale = tol * np.maximum(1.0, np.abs(eq.g))
+    degenerate = 0
+    for iteration in range(1, limit + 1):
+        free = ~fixed
+        # Step to the optimum of the free set (restores feasibility of the rows too).
+        rho = eq.reduced_costs(z, y)
+        sigma = eq.B @ z - eq.b
+        dz, dy, singular = eq.solve(free, np.where(free, rho, 0.0), sigma)
+        if singular:
+            # Free flows form a cycle: the step is not unique. Fix the smallest free
+            # variable of zero curvature at its nearest bound (a degenerate pivot).
+            flat = np.flatnonzero(free & (eq.h <= 0))
+            if not len(flat):
+                return None
+            gap = np.minimum(z[flat] - eq.lower[flat], eq.upper[flat] - z[flat])
+            j = flat[np.argmin(gap)]
+            z[j] = eq.lower[j] if z[j] - eq.lower[j] <= eq.upper[j] - z[j] else eq.upper[j]
+            fixed[j] = True
+            continue
+        alpha, blocking = _ratio_test(z, dz, eq.lower, eq.upper, free)
+        z = z + alpha * dz
+        y = y + alpha * dy
+        if blocking is not None:
+            z[blocking] = eq.lower[blocking] if dz[blocking] < 0 else eq.upper[blocking]
+            fixed[blocking] = True
+            continue
+        # Stationary on the free set: price the fixed variables.
+        r = eq.reduced_costs(z, y)
+        at_lower = fixed & (z <= eq.lower)
+        wrong = np.where(at_lower, -r, r) > scale
+        wrong &= fixed
+        wrong &= ~(at_lower & (eq.upper <= eq.lower))   # a variable fixed by equal bounds never moves
+        if not wrong.any():
+            stationarity = float(np.abs(r[~fixed]).max()) if (~fixed).any() else 0.0
+            return z, y, iteration, stationarity
+        candidates = np.flatnonzero(wrong)
+        if degenerate > 5:     # Bland's rule once steps stop making progress
+            j = candidates[0]
+        else:
+            j = candidates[np.argmax(np.abs(r[candidates]) / np.maximum(1.0, np.abs(eq.g[candidates])))]
+        before = z.copy()
+        fixed[j] = False
+        z, y, moved = _enter(eq, z, y, fixed, j, r[j], at_lower[j])
+        degenerate = degenerate + 1 if not moved else 0
+        if np.array_equal(before, z) and degenerate > 4 * len(z):
+            return None
+    return None
+
+
+def _enter(eq: _Equalities, z, y, fixed, j, reduced, from_lower):
+    """Move the entering variable j off its bound along the path that keeps the free set
+    stationary, until its reduced cost vanishes or another variable meets a bound."""
+    free = ~fixed
+    free_others = free.copy()
+    free_others[j] = False
+    column = eq.B[:, j].toarray().ravel()
+    sign = 1.0 if from_lower else -1.0
+    # d(z_F, y)/dt when z_j moves by sign·t: the rows absorb sign·column.
+    dz, dy, singular = eq.solve(free_others, np.zeros(len(z)), sign * column)
+    dz[j] = sign
+    curvature = eq.h[j] - sign * column @ dy          # d(reduced cost_j)/dt · sign
+    t_zero = -sign * reduced / curvature if curvature > 1e-14 else np.inf
+    t_block, blocking = _ratio_test(z, dz, eq.lower, eq.upper, free, step=np.inf)
+    t = min(t_zero, t_block)
+    if not np.isfinite(t):
+        return z, y, False
+    z = z + t * dz
+    y = y + t * dy
+    if t_block <= t_zero and blocking is not None:
+        z[blocking] = eq.lower[blocking] if dz[blocking] < 0 else eq.upper[blocking]
+        fixed[blocking] = True
+    return z, y, t > 0
+
+
+def _ratio_test(z, dz, lower, upper, free, step: float = 1.0):
+    """Largest α ≤ step keeping free variables within bounds, and the one that blocks."""
+    alpha, blocking = step, None
+    down = free & (dz < 0) & np.isfinite(lower)
+    up = free & (dz > 0) & np.isfinite(upper)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.full(len(z), np.inf)
+        ratios[down] = (lower[down] - z[down]) / dz[down]
+        ratios[up] = (upper[up] - z[up]) / dz[up]
+    ratios = np.maximum(ratios, 0.0)
+    k = int(np.argmin(ratios)) if len(ratios) else -1
+    if k >= 0 and ratios[k] < alpha:
+        alpha, blocking = float(ratios[k]), k
+    return alpha, blocking

@@ -28,6 +28,7 @@ import numpy as np
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
+import highspy
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
@@ -50,6 +51,8 @@ class SolverOptions:
     feasibility_tolerance: float = 1e-8   # below this HiGHS QP-ASM reports spurious solve errors
     all_routes_below: int = 400         # chains with more routes start from candidates and price the rest in
     candidate_routes: int = 4           # cheapest routes kept into each market and out of each supplier
+    qp_time_limit: float = 60.0         # seconds per QP before falling back (HiGHS's QP solver can cycle)
+    retry_curvature: float = 1e-3       # curvature given to flows in the fallback solve (scaled units)
     anderson_memory: int = 8
 
 
@@ -215,7 +218,11 @@ class ChainSolver:
         self.solver = Highs()
         self.solver.config.load_solutions = False
         self.solver.config.raise_exception_on_nonoptimal_result = False
+        self.solver.config.time_limit = self.options.qp_time_limit
+        size = sum(len(getattr(self.model, name)) for name in VARIABLE_GROUPS) + len(self.model.NODES)
         self.solver.config.solver_options = {
+            # a healthy solve takes about 1.5 iterations per column; more means cycling
+            "qp_iteration_limit": max(1000, 20 * size),
             "qp_regularization_value": self.options.regularization,
             "primal_feasibility_tolerance": self.options.feasibility_tolerance,
             "dual_feasibility_tolerance": self.options.feasibility_tolerance,
@@ -277,7 +284,8 @@ class ChainSolver:
         results = self.solver.solve(self.model)
         self.qp_solves += 1
         tc = results.termination_condition
-        if tc != TerminationCondition.convergenceCriteriaSatisfied:
+        if tc in (TerminationCondition.provenInfeasible, TerminationCondition.unbounded,
+                  TerminationCondition.infeasibleOrUnbounded):
             return tc, None, None
         highs = self.solver._solver_model          # the persistent interface's highspy.Highs
         if self._columns is None:
@@ -286,26 +294,19 @@ class ChainSolver:
                              for name in VARIABLE_GROUPS}
             con_map = self.solver._pyomo_con_to_solver_con_map
             self._rows = np.array([con_map[self.model.market_clearing[n]] for n in self.model.NODES], dtype=int)
-        lp = highs.getLp()
-        if self._static is None or len(self.model.BUDGETS):   # only a budget row's coefficients change between solves
-            matrix = lp.a_matrix_
-            A = sp.csc_matrix((np.asarray(matrix.value_), np.asarray(matrix.index_), np.asarray(matrix.start_)),
-                              shape=(lp.num_row_, lp.num_col_))
-            hessian = highs.getModel().hessian_
-            h = np.zeros(lp.num_col_)
-            if hessian.dim_:
-                H = sp.csc_matrix((np.asarray(hessian.value_), np.asarray(hessian.index_), np.asarray(hessian.start_)),
-                                  shape=(lp.num_col_, lp.num_col_))
-                h = H.diagonal()
-            self._static = (A, h)
-        A, h = self._static
-        qp = QP(h=h, g=np.asarray(lp.col_cost_), A=A, row_lower=np.asarray(lp.row_lower_), row_upper=np.asarray(lp.row_upper_),
-                lower=np.asarray(lp.col_lower_), upper=np.asarray(lp.col_upper_))
-        solution = highs.getSolution()
-        polished = polish(qp, np.asarray(solution.col_value), np.asarray(solution.row_dual))
+        qp = self._exact_qp(highs)
+        if tc == TerminationCondition.convergenceCriteriaSatisfied:
+            solution = highs.getSolution()
+            start = np.asarray(solution.col_value), np.asarray(solution.row_dual)
+        else:
+            log.info("chain %s: HiGHS's QP solver stopped (%s); retrying with curvature on flows", self.chain.products, tc)
+            start = _retry(highs, self.options)
+            if start is None:
+                return tc, None, None
+        polished = polish(qp, *start)
         if not polished.ok:
             self.polish_failures += 1
-            log.warning("chain %s: the QP answer could not be polished; using HiGHS's (accurate to ~1e-6)", self.chain.products)
+            return TerminationCondition.error, None, None
         x, y = polished.x, polished.y
         c, scale = self.chain.coef, self.model.scale
         flow = np.zeros(len(c["arc_from"]))
@@ -319,6 +320,24 @@ class ChainSolver:
         }
         price = y[self._rows] * self.endogenous.scale_node
         return tc, quantities, price
+
+    def _exact_qp(self, highs) -> QP:
+        """The QP as HiGHS holds it (without its regularisation), as arrays."""
+        lp = highs.getLp()
+        if self._static is None or len(self.model.BUDGETS):   # only a budget row's coefficients change between solves
+            matrix = lp.a_matrix_
+            A = sp.csc_matrix((np.asarray(matrix.value_), np.asarray(matrix.index_), np.asarray(matrix.start_)),
+                              shape=(lp.num_row_, lp.num_col_))
+            hessian = highs.getModel().hessian_
+            h = np.zeros(lp.num_col_)
+            if hessian.dim_:
+                H = sp.csc_matrix((np.asarray(hessian.value_), np.asarray(hessian.index_), np.asarray(hessian.start_)),
+                                  shape=(lp.num_col_, lp.num_col_))
+                h = H.diagonal()
+            self._static = (A, h)
+        A, h = self._static
+        return QP(h=h, g=np.asarray(lp.col_cost_), A=A, row_lower=np.asarray(lp.row_lower_), row_upper=np.asarray(lp.row_upper_),
+                  lower=np.asarray(lp.col_lower_), upper=np.asarray(lp.col_upper_))
 
     # ------------------------------------------------------------ fixed point
     def solve(self) -> ChainSolution:
@@ -422,6 +441,37 @@ class ChainSolver:
         status, message, conflicts = explain_failure(self.chain, self.policy, status, self.endogenous.arc_charges(self.theta))
         return ChainSolution(status=status, message=message, conflicts=conflicts, iterations=iteration,
                              qp_solves=self.qp_solves, seconds=time.perf_counter() - start)
+
+
+def _retry(highs, options: SolverOptions):
+    """When HiGHS's QP solver stalls or fails (it can cycle on tied routes, or misjudge a
+    convex QP as non-convex), solve a copy in which every variable of zero curvature gets a
+    little; the answer is only a starting point for the exact polish. Failing that, any
+    feasible point from the simplex method will do."""
+    model = highs.getModel()
+    hessian = model.hessian_
+    n = model.lp_.num_col_
+    diagonal = np.zeros(n)
+    if hessian.dim_:
+        H = sp.csc_matrix((np.asarray(hessian.value_), np.asarray(hessian.index_), np.asarray(hessian.start_)), shape=(n, n))
+        diagonal = H.diagonal()
+    for curvature, quadratic in ((options.retry_curvature, True), (0.0, False)):
+        copy = highspy.Highs()
+        copy.setOptionValue("output_flag", False)
+        copy.setOptionValue("time_limit", options.qp_time_limit)
+        copy.setOptionValue("qp_iteration_limit", max(1000, 20 * (n + model.lp_.num_row_)))
+        copy.passModel(model.lp_)
+        if quadratic:
+            values = np.where(diagonal > 0, diagonal, curvature)
+            copy.passHessian(n, n, highspy.HessianFormat.kTriangular, np.arange(n + 1, dtype=np.int32),
+                             np.arange(n, dtype=np.int32), values)
+        else:   # feasibility only
+            copy.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
+        copy.run()
+        if copy.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            solution = copy.getSolution()
+            return np.asarray(solution.col_value), np.asarray(solution.row_dual)
+    return None
 
 
 def _expand(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
