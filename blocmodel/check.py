@@ -177,6 +177,7 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
 
     frame = pd.concat(frames + [pd.DataFrame(rows, columns=["condition", "region", "product", "detail", "residual"])],
                       ignore_index=True)
+    frame["residual"] = frame["residual"].astype(float)
     return CheckReport(frame, tolerance)
 
 

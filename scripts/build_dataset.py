@@ -1,0 +1,1002 @@
+#!/usr/bin/env python3
+"""Build blocmodel's shipped 2024 dataset (`data/*.csv`) from the sourced reference facts.
+
+    python scripts/build_dataset.py [--reference ../shared/reference] [--out data]
+
+Reads only `--reference DIR/*.csv` (USGS MCS 2025, IEA Critical Minerals Dataset 2025,
+BGS, CEPII BACI, MFN tariffs, freight benchmarks, the 2026 Ministerial partner list) and the
+constants declared below. Every number written is either a reference row, a constant below
+with its citation, or an `assumption:` constant below with its reason; each CSV row says
+which in its `source` column. The method is documented in `data/README.md`.
+
+Deterministic: no clocks, no randomness, sorted output, fixed float format, so two runs
+give byte-identical files. Standard library + pandas/numpy only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REFERENCE = REPO.parent / "shared" / "reference"
+DEFAULT_OUT = REPO / "data"
+README = "data/README.md"
+
+# ---------------------------------------------------------------------------------------
+# Regions
+# ---------------------------------------------------------------------------------------
+EU_MEMBERS_ATTENDING = ("BEL", "CZE", "EST", "FIN", "FRA", "DEU", "GRC", "ITA", "LTU", "NLD", "POL", "ROU", "SWE")
+# The 14 EU members that did not attend the Ministerial, modelled as one node (EU27 minus the 13).
+EU14_MEMBERS = ("AUT", "BGR", "HRV", "CYP", "DNK", "ESP", "HUN", "IRL", "LVA", "LUX", "MLT", "PRT", "SVK", "SVN")
+# Non-partners that DESIGN.md §2 names as mattering for supply: always their own node.
+REQUIRED_NON_PARTNERS = ("CHN", "IDN", "CHL", "ZAF", "RUS", "MMR", "ZWE", "MDG", "MOZ", "GAB")
+# assumption: any other non-partner country with at least this share of world mine or
+# refinery output of one modelled product (on this dataset's basis) becomes its own node;
+# smaller producers stay in ROW. 2% keeps every producer a negotiator would name (it adds
+# NCL, GHA, NGA) without dozens of tiny nodes.
+NODE_SHARE_THRESHOLD = 0.02
+G7 = ("USA", "JPN", "DEU", "FRA", "ITA", "GBR", "CAN")
+QUAD = ("USA", "JPN", "AUS", "IND")
+
+NON_PARTNER_NAMES = {
+    "CHN": "China", "IDN": "Indonesia", "CHL": "Chile", "ZAF": "South Africa", "RUS": "Russia",
+    "MMR": "Myanmar", "ZWE": "Zimbabwe", "MDG": "Madagascar", "MOZ": "Mozambique", "GAB": "Gabon",
+    "NCL": "New Caledonia (France; outside the EU customs union)", "GHA": "Ghana", "NGA": "Nigeria",
+    "CIV": "Cote d'Ivoire", "CUB": "Cuba", "NAM": "Namibia", "PNG": "Papua New Guinea", "TUR": "Turkiye",
+    "TZA": "Tanzania", "PRK": "North Korea", "LKA": "Sri Lanka", "VNM": "Viet Nam", "IRN": "Iran",
+    "COL": "Colombia", "TWN": "Taiwan",
+}
+
+# Country centroids (latitude, longitude) from Google's DSPL canonical countries.csv.
+COORDINATES_SOURCE = "Google DSPL canonical countries.csv (https://developers.google.com/public-data/docs/canonical/countries_csv)"
+COORDINATES = {
+    "AGO": (-11.202692, 17.873887), "ARG": (-38.416097, -63.616672), "ARM": (40.069099, 45.038189),
+    "AUS": (-25.274398, 133.775136), "BHR": (25.930414, 50.637772), "BEL": (50.503887, 4.469936),
+    "BOL": (-16.290154, -63.588653), "BRA": (-14.235004, -51.92528), "CAN": (56.130366, -106.346771),
+    "COK": (-21.236736, -159.777671), "CZE": (49.817492, 15.472962), "COD": (-4.038333, 21.758664),
+    "DOM": (18.735693, -70.162651), "ECU": (-1.831239, -78.183406), "EST": (58.595272, 25.013607),
+    "FIN": (61.92411, 25.748151), "FRA": (46.227638, 2.213749), "DEU": (51.165691, 10.451526),
+    "GRC": (39.074208, 21.824312), "GIN": (9.945587, -9.696645), "IND": (20.593684, 78.96288),
+    "ISR": (31.046051, 34.851612), "ITA": (41.87194, 12.56738), "JPN": (36.204824, 138.252924),
+    "JOR": (30.585164, 36.238414), "KAZ": (48.019573, 66.923684), "KEN": (-0.023559, 37.906193),
+    "LTU": (55.169438, 23.881275), "MYS": (4.210484, 101.975766), "MEX": (23.634501, -102.552784),
+    "MNG": (46.862496, 103.846656), "MAR": (31.791702, -7.09262), "NZL": (-40.900557, 174.885971),
+    "NOR": (60.472024, 8.468946), "OMN": (21.512583, 55.923255), "PAK": (30.375321, 69.345116),
+    "PRY": (-23.442503, -58.443832), "PER": (-9.189967, -75.015152), "PHL": (12.879721, 121.774017),
+    "POL": (51.919438, 19.145136), "QAT": (25.354826, 51.183884), "KOR": (35.907757, 127.766922),
+    "ROU": (45.943161, 24.96676), "SAU": (23.885942, 45.079162), "SLE": (8.460555, -11.779889),
+    "SGP": (1.352083, 103.819836), "SWE": (60.128161, 18.643501), "THA": (15.870032, 100.992541),
+    "NLD": (52.132633, 5.291266), "UKR": (48.379433, 31.16558), "ARE": (23.424076, 53.847818),
+    "GBR": (55.378051, -3.435973), "UZB": (41.377491, 64.585262), "ZMB": (-13.133897, 27.849332),
+    "USA": (37.09024, -95.712891),
+    # EU14
+    "AUT": (47.516231, 14.550072), "BGR": (42.733883, 25.48583), "HRV": (45.1, 15.2),
+    "CYP": (35.126413, 33.429859), "DNK": (56.26392, 9.501785), "HUN": (47.162494, 19.503304),
+    "IRL": (53.41291, -8.24389), "LVA": (56.879635, 24.603189), "LUX": (49.815273, 6.129583),
+    "MLT": (35.937496, 14.375416), "PRT": (39.399872, -8.224454), "SVK": (48.669026, 19.699024),
+    "SVN": (46.151241, 14.995463), "ESP": (40.463667, -3.74922),
+    # non-partners
+    "CHN": (35.86166, 104.195397), "IDN": (-0.789275, 113.921327), "CHL": (-35.675147, -71.542969),
+    "ZAF": (-30.559482, 22.937506), "RUS": (61.52401, 105.318756), "MMR": (21.913965, 95.956223),
+    "ZWE": (-19.015438, 29.154857), "MDG": (-18.766947, 46.869107), "MOZ": (-18.665695, 35.529562),
+    "GAB": (-0.803689, 11.609444), "NCL": (-20.904305, 165.618042), "GHA": (7.946527, -1.023194),
+    "NGA": (9.081999, 8.675277), "CIV": (7.539989, -5.54708), "CUB": (21.521757, -77.781167),
+    "NAM": (-22.95764, 18.49041), "PNG": (-6.314993, 143.95555), "TUR": (38.963745, 35.243322),
+    "TZA": (-6.369028, 34.888822), "PRK": (40.339852, 127.510093), "LKA": (7.873054, 80.771797),
+    "VNM": (14.058324, 108.277199), "IRN": (32.427908, 53.688046), "COL": (4.570868, -74.297333),
+    "TWN": (23.69781, 120.960515),
+}
+# assumption: ROW is placed at the spherical mean of the centroids of the identifiable
+# countries it contains (producers named in production.csv/refining.csv that are not nodes,
+# plus Taiwan, the largest ROW consumer of refined copper in BACI); any single point is a
+# compromise for a node that spans the globe.
+ROW_LOCATOR_COUNTRIES = ("CIV", "CUB", "NAM", "PNG", "TUR", "TZA", "PRK", "LKA", "VNM", "IRN", "COL", "TWN")
+EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
+
+# ---------------------------------------------------------------------------------------
+# Products
+# ---------------------------------------------------------------------------------------
+PRODUCTS = [
+    # product, mineral, stage, unit
+    ("lithium_mined", "lithium", "mined", "t Li content (spodumene concentrate, brine feed)"),
+    ("lithium_refined", "lithium", "refined", "t Li content (lithium carbonate and hydroxide)"),
+    ("cobalt_mined", "cobalt", "mined", "t Co content (hydroxide, concentrate)"),
+    ("cobalt_refined", "cobalt", "refined", "t Co content (metal and chemicals)"),
+    ("nickel_mined", "nickel", "mined", "t Ni content (ore, concentrate)"),
+    ("nickel_refined", "nickel", "refined", "t Ni content (class 1 metal, NPI/ferronickel, chemicals)"),
+    ("graphite_mined", "graphite", "mined", "t natural graphite (flake concentrate)"),
+    ("graphite_refined", "graphite", "refined", "t battery-grade graphite"),
+    ("rare_earths_mined", "rare_earths", "mined", "t magnet rare-earth oxide (Nd+Pr+Dy+Tb, NdPr oxide equivalent) contained in concentrate"),
+    ("ndpr_oxide", "rare_earths", "refined", "t NdPr oxide (magnet rare-earth oxide, IEA basis)"),
+    ("copper_mined", "copper", "mined", "t Cu content (concentrate)"),
+    ("copper_refined", "copper", "refined", "t Cu (refined cathode)"),
+    ("manganese_mined", "manganese", "mined", "t Mn content (ore)"),
+    ("manganese_refined", "manganese", "refined", "t Mn content (ferroalloys and electrolytic metal)"),
+    ("gallium_refined", "gallium", "refined", "t Ga (primary low-purity metal)"),
+    ("germanium_refined", "germanium", "refined", "t Ge (refined metal)"),
+]
+MINED_OF = {"lithium": "lithium_mined", "cobalt": "cobalt_mined", "nickel": "nickel_mined",
+            "graphite": "graphite_mined", "rare_earths": "rare_earths_mined", "copper": "copper_mined",
+            "manganese": "manganese_mined"}
+REFINED_OF = {"lithium": "lithium_refined", "cobalt": "cobalt_refined", "nickel": "nickel_refined",
+              "graphite": "graphite_refined", "rare_earths": "ndpr_oxide", "copper": "copper_refined",
+              "manganese": "manganese_refined", "gallium": "gallium_refined", "germanium": "germanium_refined"}
+TWO_STAGE = ("lithium", "cobalt", "nickel", "graphite", "rare_earths", "copper", "manganese")
+REFINED_ONLY = ("gallium", "germanium")
+IEA_MINERAL = {"lithium": "lithium", "cobalt": "cobalt", "nickel": "nickel", "graphite": "graphite",
+               "copper": "copper", "rare_earths": "rare earths (magnet REEs: Nd, Pr, Dy, Tb)"}
+USGS_MINERAL = {"lithium": "lithium", "cobalt": "cobalt", "nickel": "nickel", "graphite": "natural graphite",
+                "copper": "copper", "rare_earths": "rare earths", "manganese": "manganese",
+                "gallium": "gallium", "germanium": "germanium"}
+
+# ---------------------------------------------------------------------------------------
+# Units and chemistry
+# ---------------------------------------------------------------------------------------
+LB_PER_T = 2204.62262  # pounds per metric tonne
+LI_MASS, O_MASS, C_MASS = 6.941, 15.999, 12.011  # standard atomic weights
+LI_IN_LI2CO3 = 2 * LI_MASS / (2 * LI_MASS + C_MASS + 3 * O_MASS)  # 0.1879 t Li per t Li2CO3
+LI_IN_LI2O = 2 * LI_MASS / (2 * LI_MASS + O_MASS)  # 0.4645 t Li per t Li2O
+SPODUMENE_LI2O = 0.06  # SC6 grade of the USGS spodumene price row (6% Li2O)
+
+# ---------------------------------------------------------------------------------------
+# Prices not in prices.csv (looked up; cited) and price assumptions
+# ---------------------------------------------------------------------------------------
+# Spherical graphite 99.95% C, 15 um, fob China: $2,000-2,100/t on 28 Dec 2023 and "down by
+# $100 per tonne" further in Q1 2024 -> midpoint 1,950 USD/t.
+GRAPHITE_SPHERICAL_PRICE = 1950.0
+GRAPHITE_SPHERICAL_SOURCE = ("Fastmarkets, 'Natural graphite under pressure from synthetics' (Mar 2024): spherical 99.95% C "
+                             "15um fob China $2,000-2,100/t on 28 Dec 2023, down $100 in early 2024 -> 1,950 USD/t "
+                             "(https://www.fastmarkets.com/insights/natural-graphite-under-pressure-from-synthetics-amid-oversupply-slow-trade-flows)")
+# NdPr oxide fob China 2024: Fastmarkets 53-55 USD/kg (18 Apr 2024, ndpr_prices.csv) and 50-52
+# USD/kg (June 2024, reference README) -> mean of midpoints 52.5 USD/kg.
+NDPR_PRICE_POINTS_USD_PER_KG = (54.0, 51.0)
+# MP Materials realized price of REO in concentrate, 2024: Q2 $4,183/t REO (metalnomist.com,
+# Aug 2024), Q4 $4,717/t REO (investing.com, MP Q4 2024 results).
+MP_CONCENTRATE_PRICE_POINTS = (4183.0, 4717.0)
+MP_CONCENTRATE_SOURCE = ("MP Materials realized concentrate price Q2 2024 $4,183/t REO (https://metalnomist.com/2024/08/mp-materials-sees-significant-boost-in.html) "
+                         "and Q4 2024 $4,717/t REO (https://ng.investing.com/news/earnings/mp-materials-reports-mixed-q4-results-amid-soft-realized-prices-93CH-1773336)")
+# Cobalt hydroxide 30% Co cif China $7-7.15/lb vs standard-grade metal $12.70-14.20/lb on
+# 22 Jan 2024 -> payable 7.075/13.45 = 0.526 of the metal price.
+COBALT_HYDROXIDE_PAYABLE = 7.075 / 13.45
+COBALT_HYDROXIDE_SOURCE = ("Fastmarkets 'Cobalt oversupply brings change to long-term contracts' (Jan 2024): hydroxide $7-7.15/lb vs "
+                           "metal $12.70-14.20/lb -> payable 0.526 (https://www.fastmarkets.com/insights/cobalt-oversupply-brings-change-to-long-term-contracts/)")
+# Copper concentrate 2024 benchmark TC/RC $80/dmt and 8.0 c/lb (Platts via Hellenic Shipping News, Dec 2023).
+COPPER_TC_USD_PER_T_CONC = 80.0
+COPPER_RC_USD_PER_LB = 0.08
+COPPER_TCRC_SOURCE = ("2024 benchmark TC/RC $80/t and 8.0 c/lb (S&P Global Platts, "
+                      "https://www.hellenicshippingnews.com/chinese-smelters-freeport-set-copper-concs-tcs-at-80-mt-for-2024-term-contracts/)")
+# assumption: standard copper-concentrate payability of 96.5% of contained Cu (usual contract
+# term for 20-30% Cu concentrates); not in the reference data.
+COPPER_PAYABLE = 0.965
+# assumption: copper concentrate grade 25% Cu (typical traded concentrate); sets TC per t Cu and freight per t Cu.
+COPPER_CONCENTRATE_GRADE = 0.25
+# assumption: no 2024 nickel ore/intermediate price in the references. Mined nickel is two-thirds
+# laterite ore (IDN, PHL, NCL) paid ~36-39% of LME (SMM: Philippine 1.5% Ni ore cif China
+# $59-60/wmt in 2025) and one-third sulphide concentrate/MHP paid ~70-85% -> 0.5 of LME.
+NICKEL_MINED_PAYABLE = 0.5
+# Manganese alloy: SiMn 65% Mn, China exw RMB 6,360-6,460/t = $885-899/t (SteelMint/BigMint, 8 Dec 2023,
+# the latest assessment found before 2024) -> 892/0.65 USD per t Mn; silicon credit ignored.
+MN_ALLOY_PRICE_USD_PER_T = (885.0 + 899.0) / 2
+MN_ALLOY_MN_FRACTION = 0.65
+MN_ALLOY_SOURCE = ("SteelMint/BigMint China SiMn 65% exw $885-899/t (8 Dec 2023) / 0.65 Mn "
+                   "(https://bigmint.co/insights/detail/india-silico-manganese-export-prices-inch-up-on-increased-inquiries-production-cuts-501178)")
+
+# ---------------------------------------------------------------------------------------
+# Yields, shares and quantities not in the references
+# ---------------------------------------------------------------------------------------
+# Manganese: no world refined total in the references. Recovery of Mn from ore to alloys
+# "more than 90%" in the fluxless HC FeMn + SiMn route.
+MN_RECOVERY = 0.90
+MN_RECOVERY_SOURCE = "Mn recovery >90% in HC FeMn + SiMn smelting (https://www.ferrosilicon-alloy.com/cases/what-is-the-production-process-of-high-carbon-ferromanganese-8532.html)"
+# World average Mn ore grade 35% Mn (IMnI 2019: 22.5 Mt Mn in 64.2 Mt ore), to turn BACI ore tonnes into Mn.
+MN_ORE_AVERAGE_GRADE = 0.35
+MN_ORE_GRADE_SOURCE = "IMnI 2019 world average ore grade 35% Mn (https://azinkimia.com/global-market-overview-of-manganese-ore-related-ferroalloys/)"
+# South Africa smelts part of its own ore: 1.1 Mt of 7.4 Mt ore beneficiated locally (2010).
+ZAF_MN_LOCAL_SHARE = 1.1 / (6.3 + 1.1)
+ZAF_MN_SOURCE = "SAIMM J. 113(8) 2013, Steenkamp & Basson: 1.1 of 7.4 Mt SA ore smelted locally (http://www.scielo.org.za/scielo.php?script=sci_arttext&pid=S2225-62532013000800014)"
+# assumption: Singapore, Hong Kong and Latvia (Riga) are transit hubs with no Mn alloy plant;
+# the ore BACI records as their imports is transhipped, so they get no Mn refining.
+ENTREPOTS = ("SGP", "HKG", "LVA")
+# assumption: a country whose apparent ore use is below 0.5% of the world's is taken to use
+# the ore in chemicals rather than to run smelters (BACI shows small ore imports by ~30
+# countries without a Mn alloy plant); its share is spread over the smelting countries.
+MN_MIN_SMELTER_SHARE = 0.005
+# NdPr: China's share of world NdFeB magnet production (where NdPr oxide is consumed).
+CHINA_NDPR_DEMAND_SHARE = 0.87
+CHINA_NDPR_SOURCE = "MacroPolo 'The Impermanence of Permanent Magnets' (2022): China 87% of NdFeB magnet production (https://macropolo.org/analysis/permanent-magnets-case-study-industry-chinese-production-supply/)"
+# Nickel: INSG, China uses 63.8% of world primary nickel in 2024.
+CHINA_NICKEL_DEMAND_SHARE = 0.638
+CHINA_NICKEL_SOURCE = "INSG via Stainless Steel World 'The world nickel market in 2024': China 63.8% of primary nickel use (https://stainless-steel-world.net/the-world-nickel-market-in-2024-slowly-diminishing-surplus)"
+# Crude steel production 2024 (kt), worldsteel data as tabulated by SteelOrbis (top 20 + world).
+STEEL_2024_KT = {
+    "WLD": 1882594, "CHN": 1005090, "IND": 149587, "JPN": 84009, "USA": 79452, "RUS": 70690, "KOR": 63531,
+    "DEU": 37234, "TUR": 36893, "BRA": 33741, "IRN": 30952, "VNM": 22070, "ITA": 20009, "TWN": 19100,
+    "IDN": 17000, "MEX": 13720, "CAN": 12180, "ESP": 11822, "FRA": 10755, "EGY": 10731,
+}
+STEEL_SOURCE = "worldsteel crude steel 2024 via https://www.steelorbis.com/steel-production-by-country/"
+
+# ---------------------------------------------------------------------------------------
+# Elasticities (assumptions: elasticity_literature.csv has no readable numeric values;
+# the IMF studies it lists find mineral supply and demand "typically price inelastic",
+# "most inelastic for minerals" in the short run). Swept in sensitivity runs.
+# ---------------------------------------------------------------------------------------
+MINED_SUPPLY_ELASTICITY = {
+    "lithium": 0.4,     # hard-rock and brine output responds within a year (2023-24 idlings)
+    "cobalt": 0.2,      # by-product of copper and nickel: output follows the host metal
+    "nickel": 0.3,      # laterite ore output flexible, sulphide mines less so
+    "graphite": 0.4,    # small open-pit operations, quick to idle or restart
+    "rare_earths": 0.3, # quota-governed in China, few mines elsewhere
+    "copper": 0.2,      # long-lived large mines, short-run output near capacity
+    "manganese": 0.3,   # open-pit ore, moderate short-run response
+}
+REFINED_ONLY_SUPPLY_ELASTICITY = 0.1  # gallium, germanium: by-products of alumina and zinc refining
+REFINING_ELASTICITY = 0.5  # refinery utilisation response to the margin, middle of the 0.3-0.8 short-run range
+SECONDARY_SUPPLY_ELASTICITY = 0.3  # scrap, synthetic and stock-fed refined output
+DEMAND_ELASTICITY = {
+    "lithium_refined": -0.4, "cobalt_refined": -0.3, "nickel_refined": -0.3, "graphite_refined": -0.3,
+    "ndpr_oxide": -0.2, "copper_refined": -0.3, "manganese_refined": -0.2,
+    "gallium_refined": -0.2, "germanium_refined": -0.2,
+}
+# Demand elasticity reasons, for the README and the source column.
+# assumption: a region whose allocated demand would be below 0.01% of the world market for a
+# product gets none (the allocation weights are renormalised over the rest). Such rows come
+# from stray tonnes in BACI (e.g. a few tonnes of cathode to a small island state), carry no
+# economic information, and only add near-zero variables to the model.
+MIN_DEMAND_SHARE = 1e-4
+DEMAND_ELASTICITY_REASON = "short-run demand is inelastic (few substitutes within a year; IMF WP/24/77 qualitative finding)"
+
+# ---------------------------------------------------------------------------------------
+# Freight
+# ---------------------------------------------------------------------------------------
+# Bulk benchmarks of one date (bigmint, 18 Sep): used to fit USD per t per km of great-circle
+# distance between centroids, through the origin.
+BULK_BENCHMARKS = (  # origin, destination, USD/t, freight.csv route
+    ("AUS", "CHN", 11.67, "Western Australia -> China"),
+    ("BRA", "CHN", 26.43, "Brazil (Tubarao) -> China (Qingdao)"),
+    ("IND", "CHN", 12.11, "India east coast -> China"),
+)
+# Containers India -> Europe (Italy the main buyer) "normally a third" of $80-90/t in Mar 2021
+# (Fastmarkets, India SiMn exports) -> 28.3 USD/t; per km of the IND-ITA centroid distance.
+CONTAINER_BENCHMARK = ("IND", "ITA", 85.0 / 3.0)
+CONTAINER_SOURCE = "https://www.fastmarkets.com/insights/indias-silico-manganese-export-price-hits-record-high-on-surging-demand"
+# assumption: content grade of the shipped material (t content per t shipped).
+SHIPPED_GRADE = {
+    "lithium_mined": SPODUMENE_LI2O * LI_IN_LI2O,  # SC6 spodumene
+    "cobalt_mined": 0.30,           # hydroxide min 30% Co (Fastmarkets spec)
+    "nickel_mined": 0.015,          # laterite ore 1.5% Ni (SMM Philippine ore spec), moisture ignored
+    "graphite_mined": 1.0,          # unit is tonnes of concentrate
+    "rare_earths_mined": None,      # set below: 60% REO concentrate x magnet-REE fraction
+    "copper_mined": COPPER_CONCENTRATE_GRADE,
+    "manganese_mined": 0.44,        # 44% Mn ore (price-row spec)
+    "lithium_refined": LI_IN_LI2CO3,  # shipped as carbonate
+    "manganese_refined": MN_ALLOY_MN_FRACTION,  # shipped as SiMn
+}
+RARE_EARTH_CONCENTRATE_REO = 0.60  # assumption: bastnaesite concentrate ~60% REO (Mountain Pass-type)
+
+# ---------------------------------------------------------------------------------------
+# Tariffs: which tariffs.csv line applies to which (importer, product)
+# ---------------------------------------------------------------------------------------
+EU_NODES = EU_MEMBERS_ATTENDING + ("EU14",)
+# (importer in tariffs.csv, hs prefix in tariffs.csv) per product; importer 'EU' covers every EU node.
+TARIFF_LINES = {
+    "lithium_refined": {"USA": "2836.91", "CAN": "2836.91", "EU": "2825.20", "GBR": "2825.20"},
+    "cobalt_mined": {"USA": "2605"},
+    "cobalt_refined": {"USA": "8105.20.6000", "EU": "8105.20", "GBR": "8105.20"},
+    "nickel_mined": {"USA": "2604"},
+    "copper_mined": {"USA": "2603"},
+    "graphite_mined": {"USA": "2504.10", "EU": "2504.10", "GBR": "2504.10"},
+    "graphite_refined": {"USA": "2504.10", "EU": "2504.10", "GBR": "2504.10"},
+    "rare_earths_mined": {"GBR": "2846.10.00.10"},
+    "ndpr_oxide": {"USA": "2846.90.2000", "CHN": "2846.90.19"},
+}
+# India's 2024 Budget: 0% basic customs duty on 25 critical minerals (incl. cobalt, copper,
+# gallium, germanium, lithium, nickel, REE); natural graphite cut to 2.5%. Manganese not listed.
+INDIA_ZERO_MINERALS = ("lithium", "cobalt", "nickel", "copper", "rare_earths", "gallium", "germanium")
+TARIFF_LABEL = {"USA": "USITC HTS", "EU": "EU TARIC", "GBR": "UK tariff", "CAN": "CBSA", "CHN": "CHN tariff"}
+
+FLOAT_FORMAT = "%.12g"
+
+
+# =======================================================================================
+# Helpers
+# =======================================================================================
+def fmt(x: float) -> str:
+    return FLOAT_FORMAT % x
+
+
+def truthy(value) -> bool:
+    return str(value).strip().upper() == "TRUE"
+
+
+def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
+
+
+def spherical_mean(points: list[tuple[float, float]]) -> tuple[float, float]:
+    xyz = np.zeros(3)
+    for lat, lon in points:
+        la, lo = math.radians(lat), math.radians(lon)
+        xyz += (math.cos(la) * math.cos(lo), math.cos(la) * math.sin(lo), math.sin(la))
+    x, y, z = xyz / len(points)
+    return round(math.degrees(math.atan2(z, math.hypot(x, y))), 6), round(math.degrees(math.atan2(y, x)), 6)
+
+
+def percent(text: str) -> float:
+    """'3.7%' -> 0.037, 'Free' -> 0.0."""
+    text = str(text).strip()
+    if text.lower().startswith("free"):
+        return 0.0
+    match = re.match(r"^([0-9.]+)\s*%", text)
+    if not match:
+        raise ValueError(f"cannot read a rate from {text!r}")
+    return float(match.group(1)) / 100.0
+
+
+class Reference:
+    """The reference CSVs, read once."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        read = lambda name: pd.read_csv(directory / name, dtype=str, keep_default_na=False)  # noqa: E731
+        self.partners = read("partners.csv")
+        self.production = read("production.csv")
+        self.refining = read("refining.csv")
+        self.prices = read("prices.csv")
+        self.tariffs = read("tariffs.csv")
+        self.freight = read("freight.csv")
+        baci = pd.read_csv(directory / "trade_flows_baci_top6.csv", dtype={"exporter": str, "importer": str})
+        self.baci = baci[baci["year"] == 2024].copy()
+
+    # --- production.csv (USGS) ---
+    def usgs(self, mineral: str, stage: str, year: str = "2024") -> dict[str, float]:
+        p = self.production
+        sel = p[(p["mineral"] == mineral) & (p["stage"] == stage) & (p["year"] == year) & (p["quantity"] != "")]
+        out = {}
+        for row in sel.itertuples():
+            factor = {"kt": 1000.0, "kg": 0.001}.get(row.unit.split()[0], 1.0)
+            out[row.iso3] = float(row.quantity) * factor
+        return out
+
+    # --- refining.csv (IEA, BGS) ---
+    def iea(self, mineral: str, product: str) -> dict[str, float]:
+        r = self.refining
+        sel = r[(r["mineral"] == IEA_MINERAL[mineral]) & (r["product"] == product) & (r["year"] == "2024")]
+        return {row.iso3: float(row.quantity_or_share) * 1000.0 for row in sel.itertuples()}
+
+    def bgs_share(self, mineral: str) -> dict[str, float]:
+        r = self.refining
+        sel = r[(r["mineral"] == mineral) & r["product"].str.startswith("BGS") & (r["year"] == "2024")
+                & (r["quantity_or_share"] != "")]
+        return {row.iso3: float(row.quantity_or_share) / 100.0 for row in sel.itertuples()}
+
+    # --- prices.csv ---
+    def price(self, mineral: str, product: str, basis: str, year: str = "2024") -> float:
+        p = self.prices
+        sel = p[(p["mineral"] == mineral) & (p["product"] == product) & (p["basis"] == basis) & (p["year"] == year)]
+        if len(sel) != 1:
+            raise KeyError(f"prices.csv: {mineral}/{product}/{basis}/{year} matched {len(sel)} rows")
+        return float(sel["value"].iloc[0])
+
+    # --- tariffs.csv ---
+    def tariff_row(self, importer: str, hs_prefix: str) -> pd.Series:
+        t = self.tariffs
+        sel = t[(t["importer"] == importer) & t["hs_code"].str.startswith(hs_prefix)]
+        if len(sel) != 1:
+            raise KeyError(f"tariffs.csv: {importer} {hs_prefix} matched {len(sel)} rows")
+        return sel.iloc[0]
+
+
+# =======================================================================================
+# Country-level quantities (tonnes of content), each with its source
+# =======================================================================================
+USGS_CITE = "USGS MCS 2025 {m} (production.csv)"
+IEA_CITE = "IEA Critical Minerals Dataset 2025, {m} {p} 2024 (refining.csv)"
+BGS_CITE = "BGS World Mineral Statistics {m} 2024 share x IEA world (refining.csv)"
+
+
+class Quantities:
+    """Country -> (tonnes, source) for one product; 'ROW' holds the unattributed rest."""
+
+    def __init__(self):
+        self.values: dict[str, float] = {}
+        self.sources: dict[str, str] = {}
+
+    def set(self, country: str, value: float, source: str):
+        self.values[country] = value
+        self.sources[country] = source
+
+    def total(self) -> float:
+        return sum(self.values.values())
+
+
+def mined_quantities(ref: Reference, mineral: str) -> Quantities:
+    q = Quantities()
+    if mineral == "manganese":
+        usgs = ref.usgs("manganese", "mine")
+        world = usgs.pop("WLD")
+        usgs.pop("OTH", None)
+        for c, v in usgs.items():
+            q.set(c, v, USGS_CITE.format(m="manganese mine 2024"))
+        q.set("ROW", world - sum(usgs.values()), "USGS MCS 2025 manganese world total minus listed countries")
+        return q
+    iea = ref.iea(mineral, "mining supply")
+    world = iea.pop("WLD")
+    iea.pop("ROW")
+    for c, v in iea.items():
+        q.set(c, v, IEA_CITE.format(m=mineral, p="mining supply"))
+    iea_row = world - sum(iea.values())
+    usgs = ref.usgs(USGS_MINERAL[mineral], "mine")
+    usgs.pop("WLD", None)
+    usgs_other = usgs.pop("OTH", 0.0)
+    extra = {c: v for c, v in usgs.items() if c not in iea and v > 0}
+    if mineral == "rare_earths":
+        # USGS gives t REO, IEA magnet-REE content: split IEA's ROW in proportion to the USGS
+        # REO of the countries IEA does not list (each assumed to hold the ROW-average magnet share).
+        base = sum(extra.values()) + usgs_other
+        for c, v in extra.items():
+            q.set(c, iea_row * v / base, "IEA magnet-REE mining ROW split by USGS MCS 2025 REO share (production.csv); "
+                                         "assumption: ROW-average magnet-REE fraction")
+        q.set("ROW", iea_row * usgs_other / base, "IEA magnet-REE mining ROW minus countries split out by USGS REO share")
+        return q
+    scale = min(1.0, iea_row / sum(extra.values())) if extra else 1.0
+    for c, v in extra.items():
+        note = "" if scale == 1.0 else f", scaled x{scale:.4f} to fit IEA ROW"
+        q.set(c, v * scale, f"USGS MCS 2025 {USGS_MINERAL[mineral]} mine 2024 (production.csv){note}")
+    q.set("ROW", iea_row - sum(v * scale for v in extra.values()),
+          f"IEA {mineral} mining ROW 2024 minus countries taken from USGS MCS 2025")
+    return q
+
+
+def refined_quantities(ref: Reference, mineral: str) -> Quantities:
+    q = Quantities()
+    if mineral == "gallium":
+        usgs = ref.usgs("gallium", "primary low-purity production")
+        world = usgs.pop("WLD")
+        for c, v in usgs.items():
+            q.set(c, v, "USGS MCS 2025 gallium primary low-purity production 2024 (production.csv)")
+        rest = world - sum(usgs.values())
+        if rest > 0:
+            q.set("ROW", rest, "USGS world primary gallium minus listed countries")
+        return q
+    if mineral == "germanium":
+        usgs = ref.usgs("germanium", "primary refined production", year="2022")
+        world = usgs.pop("WLD")
+        for c, v in usgs.items():
+            q.set(c, v, "USGS OFR 2024-1057 Table 1.14 germanium 2022 (latest by country; MCS 2025 withholds) (production.csv)")
+        rest = world - sum(usgs.values())
+        if rest > 0:
+            q.set("ROW", rest, "USGS world germanium 2022 minus listed countries")
+        return q
+    iea = ref.iea(mineral, "refining supply")
+    world = iea.pop("WLD")
+    iea.pop("ROW")
+    iea = {c: v for c, v in iea.items() if v > 0}
+    for c, v in iea.items():
+        q.set(c, v, IEA_CITE.format(m=mineral, p="refining supply"))
+    room = world - sum(iea.values())
+    extra: dict[str, tuple[float, str]] = {}
+    if mineral == "copper":
+        for c, v in ref.usgs("copper", "refinery").items():
+            if c not in iea and c not in ("WLD", "OTH"):
+                extra[c] = (v, "USGS MCS 2025 copper refinery 2024 (production.csv)")
+    if mineral in ("copper", "nickel", "cobalt"):
+        for c, s in ref.bgs_share(mineral).items():
+            if c not in iea and c not in extra:
+                extra[c] = (s * world, BGS_CITE.format(m=f"{mineral} refined"))
+    total_extra = sum(v for v, _ in extra.values())
+    scale = min(1.0, room / total_extra) if total_extra else 1.0
+    for c, (v, src) in extra.items():
+        q.set(c, v * scale, src + ("" if scale == 1.0 else f", scaled x{scale:.4f} to fit IEA ROW"))
+    q.set("ROW", room - total_extra * scale, f"IEA {mineral} refining ROW 2024 minus countries from USGS/BGS")
+    return q
+
+
+def manganese_refined_quantities(ref: Reference, mined: Quantities) -> Quantities:
+    """Mn alloy/metal output: where ore is smelted = domestic mine + net ore imports (BACI 2602,
+    tonnes x world-average grade) for net importers; South Africa's local share; scaled to
+    world refined = recovery x world mined."""
+    ore = ref.baci[ref.baci["hs6"] == 260200]
+    imports = ore.groupby("importer")["quantity"].sum()
+    exports = ore.groupby("exporter")["quantity"].sum()
+    countries = sorted(set(imports.index) | set(exports.index) | set(mined.values))
+    available: dict[str, float] = {}
+    for c in countries:
+        if c in ("ROW",) or c in ENTREPOTS:
+            continue
+        net = float(imports.get(c, 0.0) - exports.get(c, 0.0)) * MN_ORE_AVERAGE_GRADE
+        if c == "ZAF":
+            available[c] = mined.values[c] * ZAF_MN_LOCAL_SHARE
+        elif net > 0:
+            available[c] = mined.values.get(c, 0.0) + net
+    world_refined = MN_RECOVERY * mined.total()
+    total = sum(available.values())
+    available = {c: v for c, v in available.items() if v >= MN_MIN_SMELTER_SHARE * total}
+    total = sum(available.values())
+    q = Quantities()
+    for c, v in available.items():
+        src = (ZAF_MN_SOURCE if c == "ZAF" else
+               f"BACI 2602 net ore imports 2024 x {MN_ORE_AVERAGE_GRADE} Mn + USGS mine output")
+        q.set(c, v / total * world_refined, f"{src}; scaled to world = {MN_RECOVERY} x USGS world mine")
+    return q
+
+
+# =======================================================================================
+# Build
+# =======================================================================================
+class Builder:
+    def __init__(self, ref: Reference):
+        self.ref = ref
+        self.mined: dict[str, Quantities] = {}
+        self.refined: dict[str, Quantities] = {}
+
+    # ---------------- quantities ----------------
+    def quantities(self):
+        for m in TWO_STAGE:
+            self.mined[m] = mined_quantities(self.ref, m)
+        for m in TWO_STAGE:
+            if m == "manganese":
+                self.refined[m] = manganese_refined_quantities(self.ref, self.mined[m])
+            else:
+                self.refined[m] = refined_quantities(self.ref, m)
+        for m in REFINED_ONLY:
+            self.refined[m] = refined_quantities(self.ref, m)
+        for qs in list(self.mined.values()) + list(self.refined.values()):
+            for c, v in qs.values.items():
+                if v < -1e-9:
+                    raise ValueError(f"negative quantity for {c}: {v}")
+                qs.values[c] = max(v, 0.0)
+
+    # ---------------- regions ----------------
+    def regions(self):
+        partners = self.ref.partners
+        countries = partners[partners["iso3"] != "EUU"]
+        self.partner_codes = tuple(countries["iso3"])  # 54 countries + USA (the host row)
+        self.partner_names = dict(zip(countries["iso3"], countries["name"]))
+        non_partner_nodes = set(REQUIRED_NON_PARTNERS)
+        shares = {}
+        for qs in list(self.mined.values()) + list(self.refined.values()):
+            total = qs.total()
+            for c, v in qs.values.items():
+                if c != "ROW" and total > 0:
+                    shares[c] = max(shares.get(c, 0.0), v / total)
+        for c, s in shares.items():
+            if c not in self.partner_codes and c not in EU14_MEMBERS and s >= NODE_SHARE_THRESHOLD:
+                non_partner_nodes.add(c)
+        self.non_partner_nodes = tuple(sorted(non_partner_nodes))
+        self.nodes = tuple(sorted(self.partner_codes)) + ("EU14",) + self.non_partner_nodes + ("ROW",)
+        self.max_share = shares
+
+    def region_of(self, country: str) -> str:
+        if country in EU14_MEMBERS:
+            return "EU14"
+        if country in self.partner_codes or country in self.non_partner_nodes:
+            return country
+        return "ROW"
+
+    def aggregate(self, qs: Quantities) -> dict[str, tuple[float, str]]:
+        """Region -> (tonnes, source), summing countries in EU14 and ROW."""
+        out: dict[str, list] = {}
+        for c in sorted(qs.values):
+            v = qs.values[c]
+            if v <= 0:
+                continue
+            r = self.region_of(c)
+            if r not in out:
+                out[r] = [0.0, []]
+            out[r][0] += v
+            out[r][1].append((c, qs.sources[c]))
+        result = {}
+        for r, (v, parts) in out.items():
+            if len(parts) == 1 and parts[0][0] == r:
+                src = parts[0][1]
+            else:
+                members = ", ".join(c for c, _ in parts)
+                kinds = "; ".join(sorted({s for _, s in parts}))
+                src = f"sum of {members}: {kinds}"
+            result[r] = (v, src)
+        return result
+
+    def region_table(self) -> pd.DataFrame:
+        p = self.ref.partners.set_index("iso3")
+        msp = {c for c in self.partner_codes if truthy(p.loc[c, "msp_member"])}
+        mou = {c for c in self.partner_codes if truthy(p.loc[c, "signed_bilateral_mou_feb4_2026"])}
+        pax = {c for c in self.partner_codes if truthy(p.loc[c, "pax_silica_signatory"])}
+        eu_is_msp = truthy(p.loc["EUU", "msp_member"])
+        eu_nodes = set(EU_NODES)
+        ministerial = set(self.partner_codes) | eu_nodes
+        rows = []
+        for r in self.nodes:
+            groups = []
+            if r in ministerial:
+                groups.append("ministerial2026")
+            if r in eu_nodes:
+                groups.append("eu")
+            if r in msp or (eu_is_msp and r in eu_nodes):
+                groups.append("msp")
+            if r in G7:
+                groups.append("g7")
+            if r in QUAD:
+                groups.append("quad")
+            if r in mou:
+                groups.append("mou2026")
+            if r in pax:
+                groups.append("pax_silica")
+            if r not in ministerial:
+                groups.append("non_partner")
+            if r == "EU14":
+                lat, lon = spherical_mean([COORDINATES[c] for c in EU14_MEMBERS])
+                name = "EU members that did not attend (" + ", ".join(EU14_MEMBERS) + ")"
+                src = (f"EU membership per partners.csv; assumption: one node for the 14 non-attending members, located at "
+                       f"the spherical mean of their centroids ({COORDINATES_SOURCE})")
+            elif r == "ROW":
+                lat, lon = spherical_mean([COORDINATES[c] for c in ROW_LOCATOR_COUNTRIES])
+                name = "Rest of world"
+                src = ("assumption: closes every balance; located at the spherical mean of the centroids of "
+                       + ", ".join(ROW_LOCATOR_COUNTRIES) + f" ({COORDINATES_SOURCE})")
+            else:
+                lat, lon = COORDINATES[r]
+                if r in self.partner_codes:
+                    name = self.partner_names[r]
+                    role = "host" if r == "USA" else "attendee"
+                    src = f"partners.csv ({role}, State Dept media note 4 Feb 2026); centroid: {COORDINATES_SOURCE}"
+                else:
+                    name = NON_PARTNER_NAMES[r]
+                    why = ("named in DESIGN.md §2" if r in REQUIRED_NON_PARTNERS else
+                           f"non-partner with {self.max_share[r]:.1%} of a modelled product's world output (>= {NODE_SHARE_THRESHOLD:.0%} rule)")
+                    src = f"{why}; centroid: {COORDINATES_SOURCE}"
+            rows.append({"region": r, "name": name, "customs_union": "EU" if r in eu_nodes else "",
+                         "groups": ";".join(groups), "latitude": lat, "longitude": lon, "source": src})
+        self.coords = {row["region"]: (row["latitude"], row["longitude"]) for row in rows}
+        self.groups = {row["region"]: set(row["groups"].split(";")) for row in rows}
+        return pd.DataFrame(rows)
+
+    # ---------------- prices ----------------
+    def prices(self):
+        ref = self.ref
+        P: dict[str, tuple[float, str]] = {}
+        li2co3 = ref.price("lithium", "lithium (USGS salient price row; likely Li2CO3 battery grade - verify)", "annual average")
+        P["lithium_refined"] = (li2co3 / LI_IN_LI2CO3, f"USGS MCS 2025 lithium 2024 price {li2co3:.0f} USD/t Li2CO3 / {LI_IN_LI2CO3:.4f} t Li per t (prices.csv)")
+        sp_jan = ref.price("lithium", "spodumene 6% Li2O, Australia", "Jan 2024")
+        sp_nov = ref.price("lithium", "spodumene 6% Li2O, Australia", "Nov 2024")
+        li_per_t_sc6 = SPODUMENE_LI2O * LI_IN_LI2O
+        P["lithium_mined"] = ((sp_jan + sp_nov) / 2 / li_per_t_sc6,
+                              f"USGS MCS 2025 spodumene SC6 Jan/Nov 2024 mean {(sp_jan + sp_nov) / 2:.0f} USD/t / {li_per_t_sc6:.5f} t Li per t (prices.csv)")
+        co = ref.price("cobalt", "cobalt, LME cash", "annual average") * LB_PER_T
+        P["cobalt_refined"] = (co, "USGS MCS 2025 cobalt LME cash 2024 12 USD/lb (prices.csv)")
+        P["cobalt_mined"] = (co * COBALT_HYDROXIDE_PAYABLE, f"{COBALT_HYDROXIDE_PAYABLE:.3f} x refined: {COBALT_HYDROXIDE_SOURCE}")
+        ni = ref.price("nickel", "nickel, LME cash", "annual average")
+        P["nickel_refined"] = (ni, "USGS MCS 2025 nickel LME cash 2024 (prices.csv)")
+        P["nickel_mined"] = (ni * NICKEL_MINED_PAYABLE,
+                             f"assumption: payable {NICKEL_MINED_PAYABLE} x LME; no 2024 nickel ore/intermediate price in references; "
+                             "laterite ore (~2/3 of supply) pays ~36-39% of LME (SMM Philippine 1.5% Ni ore), sulphide concentrate/MHP ~70-85%")
+        cu = ref.price("copper", "copper grade A, LME cash", "annual average") / 100.0 * LB_PER_T
+        P["copper_refined"] = (cu, "USGS MCS 2025 copper grade A LME cash 2024 420 c/lb (prices.csv)")
+        rc = COPPER_RC_USD_PER_LB * LB_PER_T
+        tc = COPPER_TC_USD_PER_T_CONC / (COPPER_CONCENTRATE_GRADE * COPPER_PAYABLE)
+        cu_conc = COPPER_PAYABLE * (cu - rc - tc)
+        P["copper_mined"] = (cu_conc, f"payable {COPPER_PAYABLE} x (LME - RC - TC per t Cu at {COPPER_CONCENTRATE_GRADE:.0%} Cu): {COPPER_TCRC_SOURCE}; "
+                                      "assumption: payability 96.5% and grade 25%")
+        P["graphite_mined"] = (ref.price("natural graphite", "flake graphite, U.S. import unit value", "annual"),
+                               "USGS MCS 2025 flake graphite US import unit value 2024 (prices.csv)")
+        P["graphite_refined"] = (GRAPHITE_SPHERICAL_PRICE, GRAPHITE_SPHERICAL_SOURCE)
+        ndpr = sum(NDPR_PRICE_POINTS_USD_PER_KG) / len(NDPR_PRICE_POINTS_USD_PER_KG) * 1000.0
+        P["ndpr_oxide"] = (ndpr, "Fastmarkets NdPr oxide fob China 2024: 53-55 USD/kg 18 Apr (ndpr_prices.csv) and 50-52 USD/kg June "
+                                 "(reference README); mean of midpoints")
+        us_mined_reo = self.ref.usgs("rare earths", "mine")["USA"]
+        us_magnet = self.ref.iea("rare_earths", "mining supply")["USA"]
+        self.magnet_fraction_us = us_magnet / us_mined_reo
+        conc = sum(MP_CONCENTRATE_PRICE_POINTS) / len(MP_CONCENTRATE_PRICE_POINTS)
+        P["rare_earths_mined"] = (conc / self.magnet_fraction_us,
+                                  f"{conc:.0f} USD/t REO (mean of: {MP_CONCENTRATE_SOURCE}) / US magnet-REE fraction "
+                                  f"{self.magnet_fraction_us:.4f} (IEA US magnet-REE mining / USGS US REO mining 2024)")
+        mn_ore = ref.price("manganese", "Mn ore 44% Mn, CIF China", "annual average") * 100.0
+        P["manganese_mined"] = (mn_ore, "USGS MCS 2025 Mn ore 44% CIF China 2024 5.80 USD/mtu x 100 mtu per t Mn (prices.csv)")
+        P["manganese_refined"] = (MN_ALLOY_PRICE_USD_PER_T / MN_ALLOY_MN_FRACTION, MN_ALLOY_SOURCE + "; silicon credit ignored")
+        P["gallium_refined"] = (ref.price("gallium", "gallium low-purity primary", "annual average") * 1000.0,
+                                "USGS MCS 2025 gallium low-purity primary 2024 220 USD/kg (prices.csv)")
+        P["germanium_refined"] = (ref.price("germanium", "germanium metal", "annual average") * 1000.0,
+                                  "USGS MCS 2025 germanium metal 2024 2,100 USD/kg (prices.csv)")
+        self.price = P
+        SHIPPED_GRADE["rare_earths_mined"] = RARE_EARTH_CONCENTRATE_REO * self.magnet_fraction_us
+
+    # ---------------- supply / processing ----------------
+    def supply_processing(self):
+        supply_rows, processing_rows = [], []
+        self.yields: dict[str, float] = {}
+        self.refined_by_region: dict[str, dict[str, float]] = {}
+        for m in TWO_STAGE:
+            mined_p, refined_p = MINED_OF[m], REFINED_OF[m]
+            w_mined, w_refined = self.mined[m].total(), self.refined[m].total()
+            ratio = w_refined / w_mined
+            y = min(1.0, ratio)
+            self.yields[m] = y
+            if m == "manganese":
+                y_src = MN_RECOVERY_SOURCE
+            elif ratio <= 1:
+                y_src = (f"world refined / world mined 2024 = {w_refined:.0f}/{w_mined:.0f} t; "
+                         "assumption: stock changes and recycling ignored")
+            else:
+                y_src = (f"world refined exceeds world mined ({w_refined:.0f} > {w_mined:.0f} t): yield capped at 1; "
+                         "the excess is secondary refined supply (supply.csv)")
+            # processing share of each refiner's output; the rest is secondary (scrap, synthetic, stocks)
+            primary_share = min(1.0, w_mined * y / w_refined)
+            price_m, src_m = self.price[mined_p]
+            price_r, src_r = self.price[refined_p]
+            unit_cost = price_r - price_m / y
+            if unit_cost <= 0:
+                raise ValueError(f"{m}: reference margin {unit_cost} <= 0")
+            for r, (v, src) in sorted(self.aggregate(self.mined[m]).items()):
+                supply_rows.append({"region": r, "product": mined_p, "ref_price": price_m, "ref_quantity": v,
+                                    "elasticity": MINED_SUPPLY_ELASTICITY[m], "capacity": None,
+                                    "source": f"quantity: {src}; price: {src_m}; elasticity: assumption: short-run, "
+                                              f"see {README}#elasticities"})
+            refined_regions = self.aggregate(self.refined[m])
+            self.refined_by_region[refined_p] = {r: v for r, (v, _) in refined_regions.items()}
+            for r, (v, src) in sorted(refined_regions.items()):
+                processing_rows.append({"region": r, "input": mined_p, "output": refined_p, "yield": y,
+                                        "unit_cost": unit_cost, "capacity": None, "ref_quantity": v * primary_share,
+                                        "elasticity": REFINING_ELASTICITY,
+                                        "source": f"output: {src}" + ("" if primary_share == 1 else f" x primary share {primary_share:.4f}")
+                                                  + f"; yield: {y_src}; unit_cost: reference margin {price_r:.0f} - {price_m:.0f}/yield "
+                                                  f"(prices: {README}#prices); elasticity: assumption: short-run refinery utilisation"})
+                if primary_share < 1:
+                    supply_rows.append({"region": r, "product": refined_p, "ref_price": price_r,
+                                        "ref_quantity": v * (1 - primary_share), "elasticity": SECONDARY_SUPPLY_ELASTICITY,
+                                        "capacity": None,
+                                        "source": f"assumption: secondary refined output (scrap, synthetic, stocks) = world refined - world mined "
+                                                  f"({1 - primary_share:.2%} of refined), pro rata to refinery output ({src}); price: {src_r}"})
+        for m in REFINED_ONLY:
+            p = REFINED_OF[m]
+            price_r, src_r = self.price[p]
+            capacity = self.ref.usgs("gallium", "primary production capacity") if m == "gallium" else {}
+            regions = self.aggregate(self.refined[m])
+            self.refined_by_region[p] = {r: v for r, (v, _) in regions.items()}
+            for r, (v, src) in sorted(regions.items()):
+                cap = capacity.get(r)
+                supply_rows.append({"region": r, "product": p, "ref_price": price_r, "ref_quantity": v,
+                                    "elasticity": REFINED_ONLY_SUPPLY_ELASTICITY, "capacity": cap,
+                                    "source": f"quantity: {src}" + (f"; capacity: USGS MCS 2025 gallium primary capacity 2024 (production.csv)" if cap else "")
+                                              + f"; price: {src_r}; elasticity: assumption: by-product supply, see {README}#elasticities"})
+        self.supply = pd.DataFrame(supply_rows)
+        self.processing = pd.DataFrame(processing_rows)
+
+    # ---------------- demand ----------------
+    def apparent_consumption(self, hs6: int, content: float, product: str) -> dict[str, float]:
+        """Refined output + BACI 2024 imports - exports (content t), by region, negatives floored at 0."""
+        flows = self.ref.baci[self.ref.baci["hs6"] == hs6]
+        ac = dict(self.refined_by_region[product])
+        for o, d, qty in zip(flows["exporter"], flows["importer"], flows["quantity"]):
+            ro, rd = self.region_of(o), self.region_of(d)
+            if ro == rd:
+                continue
+            ac[ro] = ac.get(ro, 0.0) - qty * content
+            ac[rd] = ac.get(rd, 0.0) + qty * content
+        return {r: max(v, 0.0) for r, v in ac.items()}
+
+    def steel_by_region(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        listed = 0.0
+        for c, v in STEEL_2024_KT.items():
+            if c == "WLD":
+                continue
+            listed += v
+            r = self.region_of(c)
+            out[r] = out.get(r, 0.0) + v
+        out["ROW"] = out.get("ROW", 0.0) + STEEL_2024_KT["WLD"] - listed
+        return out
+
+    def demand(self):
+        world = {p: sum(v.values()) for p, v in self.refined_by_region.items()}
+        china_refined_share = {p: v.get("CHN", 0.0) / world[p] for p, v in self.refined_by_region.items()}
+        copper_ac = self.apparent_consumption(740311, 1.0, "copper_refined")
+        lithium_ac = self.apparent_consumption(283691, LI_IN_LI2CO3, "lithium_refined")
+        steel = self.steel_by_region()
+        ac_src = "apparent consumption = refinery output + BACI 2024 net imports of HS {hs} ({note}), negatives floored at 0, scaled to world refined"
+        weights: dict[str, tuple[dict[str, float], str]] = {}
+        weights["copper_refined"] = (copper_ac, ac_src.format(hs="7403.11", note="cathode, 100% Cu"))
+        weights["lithium_refined"] = (lithium_ac, ac_src.format(hs="2836.91", note=f"Li2CO3 x {LI_IN_LI2CO3:.4f}; hydroxide trade not in references"))
+        weights["manganese_refined"] = (steel, f"assumption: Mn demand in proportion to crude steel 2024 (~90% of Mn goes to steel); {STEEL_SOURCE}; "
+                                               "countries outside worldsteel's top 20 in ROW")
+
+        anchored_products: set[str] = set()
+
+        def anchored(product: str, china: float, china_src: str, proxy: dict[str, float], proxy_src: str):
+            others = {r: v for r, v in proxy.items() if r != "CHN" and v > 0}
+            total = sum(others.values())
+            # drop regions whose final share would be negligible (MIN_DEMAND_SHARE), keep China's share exact
+            others = {r: v for r, v in others.items() if (1 - china) * v / total >= MIN_DEMAND_SHARE or r == "ROW"}
+            total = sum(others.values())
+            w = {r: (1 - china) * v / total for r, v in others.items()}
+            w["CHN"] = china
+            weights[product] = (w, f"China {china:.1%} ({china_src}); other regions {1 - china:.1%} in proportion to {proxy_src}")
+            anchored_products.add(product)
+
+        copper_proxy = "refined-copper apparent consumption (BACI 7403.11, a manufacturing proxy)"
+        anchored("nickel_refined", CHINA_NICKEL_DEMAND_SHARE, CHINA_NICKEL_SOURCE, steel, f"crude steel 2024 ({STEEL_SOURCE})")
+        anchored("ndpr_oxide", CHINA_NDPR_DEMAND_SHARE, CHINA_NDPR_SOURCE, copper_ac, copper_proxy)
+        for p in ("cobalt_refined", "graphite_refined", "gallium_refined", "germanium_refined"):
+            anchored(p, china_refined_share[p],
+                     "assumption: no consumption data; China, home of most downstream capacity, consumes its refinery share",
+                     copper_ac, copper_proxy)
+        rows = []
+        self.demand_world = world
+        for p in sorted(weights, key=lambda x: [q[0] for q in PRODUCTS].index(x)):
+            w, src = weights[p]
+            w = {r: v for r, v in w.items() if v > 0}
+            total = sum(w.values())
+            if p not in anchored_products:
+                w = {r: v for r, v in w.items() if v >= MIN_DEMAND_SHARE * total or r == "ROW"}
+                total = sum(w.values())
+            qty = {r: world[p] * v / total for r, v in w.items()}
+            others = sum(v for r, v in qty.items() if r != "ROW")
+            qty["ROW"] = world[p] - others  # ROW takes the remainder (exact world balance)
+            if qty["ROW"] <= 0:
+                del qty["ROW"]
+            price_r, src_r = self.price[p]
+            for r in sorted(qty):
+                rows.append({"region": r, "product": p, "ref_price": price_r, "ref_quantity": qty[r],
+                             "elasticity": DEMAND_ELASTICITY[p],
+                             "source": f"quantity: world refined 2024 allocated by {src}; price: {src_r}; "
+                                       f"elasticity: assumption: {DEMAND_ELASTICITY_REASON}"})
+        self.demand_table = pd.DataFrame(rows)
+
+    # ---------------- routes ----------------
+    def freight_rates(self):
+        fr = self.ref.freight
+        num = den = 0.0
+        for o, d, value, route in BULK_BENCHMARKS:
+            match = fr[(fr["route"] == route) & (fr["value"] == f"{value:g}")]
+            if len(match) != 1:
+                raise KeyError(f"freight.csv: no benchmark {route} {value}")
+            dist = haversine_km(COORDINATES[o], COORDINATES[d])
+            num += value * dist
+            den += dist * dist
+        self.bulk_rate = num / den
+        o, d, value = CONTAINER_BENCHMARK
+        self.container_rate = value / haversine_km(COORDINATES[o], COORDINATES[d])
+
+    def tariff(self, origin: str, destination: str, product: str) -> tuple[float, str]:
+        mineral = next(m for p, m, _, _ in PRODUCTS if p == product)
+        if destination in EU_NODES and origin in EU_NODES:
+            return 0.0, "tariff: EU customs union 0"
+        lines = TARIFF_LINES.get(product, {})
+        importer = "EU" if destination in EU_NODES else destination
+        if importer in lines:
+            row = self.ref.tariff_row(importer, lines[importer])
+            text = row["mfn_rate"]
+            if importer == "CHN":
+                temp = re.search(r"temporary(?: rate)? ([0-9.]+)%", text)
+                rate = float(temp.group(1)) / 100.0
+                return rate, f"tariff: CHN {row['hs_code']} temporary rate {rate:.1%} (MFN 5%)"
+            if importer == "USA" and lines[importer] == "2603":
+                return 0.0, "tariff: USITC HTS 2603 duty is on lead content only, 0 on Cu"
+            rate = percent(text)
+            return rate, f"tariff: {TARIFF_LABEL[importer]} {lines[importer]} {rate:.1%}"
+        if destination == "IND":
+            row = self.ref.tariff_row("IND", "(25")
+            if mineral == "graphite":
+                if "2.5%" not in row["additional_duties_or_notes"]:
+                    raise ValueError("tariffs.csv India graphite rate changed")
+                return 0.025, "tariff: India BCD graphite 2.5% (Budget 2024)"
+            if mineral in INDIA_ZERO_MINERALS:
+                return 0.0, "tariff: India BCD 0% critical minerals (Budget 2024)"
+        return 0.0, "tariff: assumption: MFN rate not in reference data"
+
+    def routes(self):
+        self.freight_rates()
+        holders: dict[str, set[str]] = {}
+        users: dict[str, set[str]] = {}
+        for r, p in zip(self.supply["region"], self.supply["product"]):
+            holders.setdefault(p, set()).add(r)
+        for r, p in zip(self.processing["region"], self.processing["output"]):
+            holders.setdefault(p, set()).add(r)
+        for r, p in zip(self.demand_table["region"], self.demand_table["product"]):
+            users.setdefault(p, set()).add(r)
+        for r, p in zip(self.processing["region"], self.processing["input"]):
+            users.setdefault(p, set()).add(r)
+        rows = []
+        stage = {p: s for p, _, s, _ in PRODUCTS}
+        for p, _, _, _ in PRODUCTS:
+            grade = SHIPPED_GRADE.get(p, 1.0)
+            bulk = stage[p] == "mined"
+            rate = self.bulk_rate if bulk else self.container_rate
+            mode = "bulk" if bulk else "container"
+            for o in sorted(holders.get(p, ())):
+                for d in sorted(users.get(p, ())):
+                    if o == d:
+                        continue
+                    dist = haversine_km(self.coords[o], self.coords[d])
+                    cost = rate * dist / grade
+                    tav, tsrc = self.tariff(o, d, p)
+                    rows.append({"origin": o, "destination": d, "product": p, "transport_cost": cost,
+                                 "tariff_ad_valorem": tav, "tariff_specific": 0.0, "capacity": None,
+                                 "source": f"freight: {mode} {dist:.0f} km / grade {grade:.4g} ({README}#routes); {tsrc}"})
+        self.routes_table = pd.DataFrame(rows)
+
+    # ---------------- products ----------------
+    def product_table(self) -> pd.DataFrame:
+        hs = {
+            "lithium_mined": "HS 2530.90", "lithium_refined": "HS 2836.91/2825.20", "cobalt_mined": "HS 2605",
+            "cobalt_refined": "HS 8105.20", "nickel_mined": "HS 2604", "nickel_refined": "HS 7502",
+            "graphite_mined": "HS 2504.10", "graphite_refined": "HS 2504.10", "rare_earths_mined": "HS 2846.10",
+            "ndpr_oxide": "HS 2846.90", "copper_mined": "HS 2603", "copper_refined": "HS 7403.11",
+            "manganese_mined": "HS 2602", "manganese_refined": "HS 8111/7202", "gallium_refined": "HS 8112.92",
+            "germanium_refined": "HS 8112.92",
+        }
+        rows = []
+        for p, m, s, u in PRODUCTS:
+            rows.append({"product": p, "mineral": m, "stage": s, "unit": u,
+                         "source": f"DESIGN.md §2 product list; {hs[p]} per trade_hs_codes.csv; content basis {README}#products"})
+        return pd.DataFrame(rows)
+
+
+# =======================================================================================
+# Output
+# =======================================================================================
+COLUMNS = {
+    "regions": ["region", "name", "customs_union", "groups", "latitude", "longitude", "source"],
+    "products": ["product", "mineral", "stage", "unit", "source"],
+    "supply": ["region", "product", "ref_price", "ref_quantity", "elasticity", "capacity", "source"],
+    "demand": ["region", "product", "ref_price", "ref_quantity", "elasticity", "source"],
+    "routes": ["origin", "destination", "product", "transport_cost", "tariff_ad_valorem", "tariff_specific", "capacity", "source"],
+    "processing": ["region", "input", "output", "yield", "unit_cost", "capacity", "ref_quantity", "elasticity", "source"],
+}
+KEYS = {"regions": ["region"], "products": [], "supply": ["product", "region"], "demand": ["product", "region"],
+        "routes": ["product", "origin", "destination"], "processing": ["output", "region"]}
+
+
+def write(frame: pd.DataFrame, name: str, out: Path):
+    frame = frame[COLUMNS[name]].copy()
+    if KEYS[name]:
+        frame = frame.sort_values(KEYS[name], kind="mergesort").reset_index(drop=True)
+    for col in frame.columns:
+        if frame[col].dtype.kind == "f" or col in ("capacity", "ref_quantity", "latitude", "longitude"):
+            frame[col] = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt(float(v))) for v in frame[col]]
+    frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+
+
+def build(reference: Path, out: Path) -> dict[str, pd.DataFrame]:
+    ref = Reference(reference)
+    b = Builder(ref)
+    b.quantities()
+    b.regions()
+    regions = b.region_table()
+    b.prices()
+    b.supply_processing()
+    b.demand()
+    b.routes()
+    tables = {"regions": regions, "products": b.product_table(), "supply": b.supply, "demand": b.demand_table,
+              "routes": b.routes_table, "processing": b.processing}
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        write(frame, name, out)
+    print(f"bulk freight {b.bulk_rate:.6f} USD/t-km, container {b.container_rate:.6f} USD/t-km")
+    for m in TWO_STAGE:
+        print(f"{m}: yield {b.yields[m]:.6f}, world mined {b.mined[m].total():.1f} t, world refined {b.refined[m].total():.1f} t")
+    for m in REFINED_ONLY:
+        print(f"{m}: world refined {b.refined[m].total():.1f} t")
+    return tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="folder of the reference CSVs")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/)")
+    args = parser.parse_args(argv)
+    tables = build(args.reference, args.out)
+    for name, frame in tables.items():
+        print(f"{name}.csv: {len(frame)} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
