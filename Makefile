@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/blocmodel validate
 	$(BIN)/blocmodel solve --out reports/baseline
+	$(BIN)/blocmodel solve --scenario data/scenarios/full_bloc.toml --out reports/full_bloc
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -110,6 +110,8 @@ def load_dataset(path: str | Path | None = None) -> Dataset:
         _check_cross_references(tables, folder, problems)
     if problems:
         raise InputError(problems)
+    regions = tables["regions"]
+    regions["customs_union"] = regions["customs_union"].map(lambda u: u if isinstance(u, str) else "")
     return Dataset(**tables, path=str(folder), data_hash=digest.hexdigest()[:16])
 
 
