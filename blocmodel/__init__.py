@@ -7,7 +7,7 @@
     >>> bloc.welfare, bloc.prices, bloc.flows, bloc.markets
 """
 
-from .api import solve, versions
+from .api import Session, solve, versions
 from .check import check_equilibrium
 from .dataset import Dataset, load_dataset
 from .errors import EquilibriumCheckError, InfeasibleError, InputError, Problem
@@ -18,7 +18,7 @@ from .scenario import Scenario, compose, load_scenario
 __version__ = "0.1.0"
 
 __all__ = [
-    "solve", "versions", "check_equilibrium", "Dataset", "load_dataset", "EquilibriumCheckError", "InfeasibleError",
+    "Session", "solve", "versions", "check_equilibrium", "Dataset", "load_dataset", "EquilibriumCheckError", "InfeasibleError",
     "InputError", "Problem", "check_graph", "supply_concentration", "trade_graph", "Results", "Scenario", "compose",
     "load_scenario",
 ]

@@ -42,6 +42,58 @@ def versions() -> dict[str, str]:
     return out
 
 
+class Session:
+    """A dataset held ready for many solves: each chain's model is built once and a new
+    scenario changes only its levers (mutable parameters), starting from the last
+    equilibrium. Chains a scenario leaves untouched are not solved again. Every result is
+    checked like a cold solve, and equals one.
+
+        >>> session = Session(data)
+        >>> for price in (80_000, 100_000, 120_000):
+        ...     r = session.solve({"price_floors": [{"product": "ndpr_oxide", "price": price}], "bloc": {...}})
+    """
+
+    def __init__(self, data: Dataset | str | Path | None = None, options: SolverOptions = SolverOptions()):
+        self.data = as_dataset(data)
+        self.options = options
+        self.chains = mineral_chains(self.data)
+        self._solvers: dict[tuple[str, ...], ChainSolver] = {}
+
+    def solve(self, scenario: Scenario | str | Path | dict | None = None, *, check: bool = True,
+              raise_on_failure: bool = True, tolerance: float = TOLERANCE) -> Results:
+        """Solve one scenario; see `blocmodel.solve`."""
+        scen = as_scenario(scenario)
+        start = time.perf_counter()
+        policy = resolve(self.data, scen, source=f"scenario '{scen.name}'")
+        chains, solutions = [], []
+        for products in self.chains:
+            chain = build_chain(self.data, policy, products)
+            if not chain.nodes:
+                continue
+            solver = self._solvers.get(products)
+            if solver is None or not solver.update(chain, policy):
+                solver = self._solvers[products] = ChainSolver(chain, policy, self.options)
+            chains.append(chain)
+            solutions.append(solver.solve())
+        seconds = time.perf_counter() - start
+        results = Results(self.data, policy, chains, solutions,
+                          meta={"solve_seconds": round(seconds, 4), "versions": versions()})
+        failed = [s for s in solutions if s.status != "optimal"]
+        if failed:
+            for products in [c.products for c, s in zip(chains, solutions) if s.status != "optimal"]:
+                self._solvers.pop(products, None)     # start afresh next time
+            if raise_on_failure:
+                raise InfeasibleError("; ".join(results.messages), [c for s in failed for c in s.conflicts])
+        if check and not failed:
+            report = check_equilibrium(results, tolerance)
+            results.check_report = report
+            results.meta["max_residual"] = report.max_residual
+            results.meta["check_passed"] = report.passed
+            if not report.passed:
+                raise EquilibriumCheckError(*_failure_text(report))
+        return results
+
+
 def solve(data: Dataset | str | Path | None = None, scenario: Scenario | str | Path | dict | None = None, *,
           check: bool = True, raise_on_failure: bool = True, options: SolverOptions = SolverOptions(),
           tolerance: float = TOLERANCE) -> Results:
@@ -51,34 +103,10 @@ def solve(data: Dataset | str | Path | None = None, scenario: Scenario | str | P
     TOML path, a dict of the TOML's content, or None (no policy). The independent check
     runs after the solve; a failure raises `EquilibriumCheckError`. A scenario with no
     equilibrium raises `InfeasibleError` naming the conflicting constraints (or, with
-    `raise_on_failure=False`, returns results whose `status` says so).
+    `raise_on_failure=False`, returns results whose `status` says so). For many solves on
+    one dataset use a `Session`.
     """
-    dataset = as_dataset(data)
-    scen = as_scenario(scenario)
-    start = time.perf_counter()
-    policy = resolve(dataset, scen, source=f"scenario '{scen.name}'")
-    chains, solutions = [], []
-    for products in mineral_chains(dataset):
-        chain = build_chain(dataset, policy, products)
-        if not chain.nodes:
-            continue
-        chains.append(chain)
-        solutions.append(ChainSolver(chain, policy, options).solve())
-    seconds = time.perf_counter() - start
-    results = Results(dataset, policy, chains, solutions,
-                      meta={"solve_seconds": round(seconds, 4), "versions": versions()})
-    failed = [s for s in solutions if s.status != "optimal"]
-    if failed and raise_on_failure:
-        conflicts = [c for s in failed for c in s.conflicts]
-        raise InfeasibleError("; ".join(results.messages), conflicts)
-    if check:
-        report = check_equilibrium(results, tolerance)
-        results.check_report = report
-        results.meta["max_residual"] = report.max_residual
-        results.meta["check_passed"] = report.passed
-        if not report.passed:
-            raise EquilibriumCheckError(*_failure_text(report))
-    return results
+    return Session(data, options).solve(scenario, check=check, raise_on_failure=raise_on_failure, tolerance=tolerance)
 
 
 def _failure_text(report) -> tuple[str, list[str]]:
@@ -87,4 +115,4 @@ def _failure_text(report) -> tuple[str, list[str]]:
             + "; ".join(worst), worst)
 
 
-__all__: list[Any] = ["solve", "as_dataset", "as_scenario", "versions"]
+__all__: list[Any] = ["Session", "solve", "as_dataset", "as_scenario", "versions"]

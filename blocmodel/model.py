@@ -68,6 +68,29 @@ class Chain:
     fixed_purchase: np.ndarray             # per node, units
     coef: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def same_structure(self, other: "Chain") -> bool:
+        """Whether `other` (the same chain under another policy) fits this chain's model:
+        same nodes, rows, routes, reserves, quotas and variable scales."""
+        if (self.products != other.products or self.nodes != other.nodes or self.value_scale != other.value_scale
+                or [(f.index, f.budget is None, n) for f, n in self.reserves] != [(f.index, f.budget is None, n) for f, n in other.reserves]
+                or len(self.quotas) != len(other.quotas)
+                or any(not np.array_equal(a, b) for (_, a), (_, b) in zip(self.quotas, other.quotas))):
+            return False
+        for name in ("supply_rows", "demand_rows", "refining_rows", "arc_rows"):
+            if not np.array_equal(getattr(self, name), getattr(other, name)):
+                return False
+        return all(np.array_equal(self.coef[k], other.coef[k]) for k in ("supply_scale", "demand_scale", "refining_scale",
+                                                                            "supply_inverse_slope", "demand_inverse_slope",
+                                                                            "refining_inverse_slope", "refining_yield",
+                                                                            "arc_transport", "demand_choke", "reserve_price"))
+
+    def same_levers(self, other: "Chain") -> bool:
+        """Whether every coefficient is identical too (then so is the equilibrium)."""
+        return self.same_structure(other) and all(np.array_equal(self.coef[k], other.coef[k], equal_nan=True) for k in self.coef) \
+            and np.array_equal(self.fixed_purchase, other.fixed_purchase) \
+            and [q.limit for q, _ in self.quotas] == [q.limit for q, _ in other.quotas] \
+            and [f.budget for f, _ in self.reserves] == [f.budget for f, _ in other.reserves]
+
     def node_scale(self) -> np.ndarray:
         """Quantity scale of each node's product (V / P_k)."""
         return np.array([self.value_scale / self.price_scale[p] for _, p in self.nodes])
@@ -170,8 +193,8 @@ def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
     c["refining_inverse_slope"] = np.where(has_curve, inverse_slope, 0.0)
     c["refining_floor"] = r["floor_price"].to_numpy()
     out_unit = unit[c["refining_output_node"]] if len(r) else np.zeros(0)
-    fallback = np.where(has_curve, r["ref_quantity"].fillna(0.0).to_numpy(),
-                        np.where(np.isfinite(capacity) & (capacity > 0), capacity, out_unit))
+    # (scales never depend on policy, so a re-solve can keep the model)
+    fallback = np.where(has_curve, r["ref_quantity"].fillna(0.0).to_numpy(), out_unit)
     c["refining_scale"] = _variable_scale(c["refining_inverse_slope"], fallback, chain.value_scale)
 
     arcs = policy.arcs.iloc[chain.arc_rows]
@@ -179,6 +202,13 @@ def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
     c["arc_to"] = np.array([chain.node_of[k] for k in zip(arcs["destination"], arcs["product"])], dtype=int)
     c["arc_transport"] = arcs["transport_cost"].to_numpy(dtype=float)
     c["arc_capacity"] = arcs["capacity"].to_numpy(dtype=float)
+    # Border charges (per unit, and rates for the price-dependent ones; see solve.py)
+    c["arc_specific"] = (arcs["tariff_specific"] + arcs["anti_dumping_specific"] - arcs["subsidy_specific"]).to_numpy(dtype=float)
+    c["arc_import_rate"] = (arcs["tariff_ad_valorem"] + arcs["anti_dumping_ad_valorem"]).to_numpy(dtype=float)
+    c["arc_export_subsidy_rate"] = arcs["subsidy_ad_valorem"].to_numpy(dtype=float)
+    c["arc_levy_floor"] = arcs["levy_floor"].to_numpy(dtype=int)
+    floor_price = {f.index: f.price for f in policy.floors}
+    c["arc_levy_price"] = np.array([floor_price.get(int(f), np.nan) for f in c["arc_levy_floor"]], dtype=float)
     c["reserve_price"] = np.array([f.price for f, _ in chain.reserves], dtype=float)
     c["reserve_node"] = np.array([n for _, n in chain.reserves], dtype=int)
 

@@ -223,7 +223,7 @@ class Results:
             if len(self.fixed_stockpile_detail) else pd.Series(dtype=float),
         ]).groupby(level=0).sum()
         w["stockpile_value"] = stock_value
-        w = w.fillna(0.0)
+        w = w.astype(float).fillna(0.0)
         w["deficiency_payments"] = (
             (self.supply_detail["deficiency_payment"] * self.supply_detail["quantity"]).groupby(self.supply_detail["region"]).sum()
             .add((self.refining_detail["deficiency_payment"] * self.refining_detail["output_quantity"]).groupby(self.refining_detail["region"]).sum(), fill_value=0.0)
@@ -280,7 +280,8 @@ class Results:
             "world_welfare": float(w["total"].sum()),
             "bloc_welfare": float(w.loc[members, "total"].sum()) if members else None,
             "chains": [{"products": list(c.products), "status": s.status, "iterations": s.iterations,
-                        "qp_solves": s.qp_solves, "fixed_point_change": s.fixed_point_change, "seconds": round(s.seconds, 4)}
+                        "qp_solves": s.qp_solves, "warm_solves": s.warm_solves, "fixed_point_change": s.fixed_point_change,
+                        "seconds": round(s.seconds, 4)}
                        for c, s in zip(self.chains, self.solutions)],
         }
         out.update(self.meta)

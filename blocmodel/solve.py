@@ -32,7 +32,7 @@ import highspy
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
-from .model import VARIABLE_GROUPS, Chain, build_model
+from .model import VARIABLE_GROUPS, Chain, build_model, set_levers
 from .policy import Policy
 from .polish import QP, polish
 
@@ -72,7 +72,8 @@ class ChainSolution:
     levy: dict[tuple[int, int], float] = field(default_factory=dict)        # (floor, node) -> USD/unit
     refining_support: np.ndarray = field(default_factory=lambda: np.zeros(0))  # deficiency payment per unit output
     iterations: int = 0
-    qp_solves: int = 0
+    qp_solves: int = 0                   # QPs solved by HiGHS
+    warm_solves: int = 0                 # QPs solved by polishing the previous optimum
     fixed_point_change: float = 0.0
     seconds: float = 0.0
     conflicts: list[str] = field(default_factory=list)
@@ -81,22 +82,20 @@ class ChainSolution:
 class _Endogenous:
     """The price-dependent charges of a chain and their rules."""
 
-    def __init__(self, chain: Chain, policy: Policy):
-        arcs = policy.arcs.iloc[chain.arc_rows]
+    def __init__(self, chain: Chain):
         c = chain.coef
         self.chain = chain
         self.transport = c["arc_transport"]
-        self.import_rate = (arcs["tariff_ad_valorem"] + arcs["anti_dumping_ad_valorem"]).to_numpy()
-        self.export_subsidy_rate = arcs["subsidy_ad_valorem"].to_numpy()
-        self.specific = (arcs["tariff_specific"] + arcs["anti_dumping_specific"] - arcs["subsidy_specific"]).to_numpy()
+        self.import_rate = c["arc_import_rate"]
+        self.export_subsidy_rate = c["arc_export_subsidy_rate"]
+        self.specific = c["arc_specific"]
         self.origin = c["arc_from"]
         self.destination = c["arc_to"]
-        floors = {f.index: f for f in policy.floors}
-        levy_floor = arcs["levy_floor"].to_numpy()
+        levy_floor = c["arc_levy_floor"]
         # One levy per (floor, market node), on every non-member route into that market.
         self.levy_keys: list[tuple[int, int]] = sorted({(int(f), int(n)) for f, n in zip(levy_floor, self.destination) if f >= 0})
         self.levy_arcs = [np.flatnonzero((levy_floor == f) & (self.destination == n)) for f, n in self.levy_keys]
-        self.levy_price = np.array([floors[f].price for f, _ in self.levy_keys])
+        self.levy_price = np.array([c["arc_levy_price"][arcs[0]] for arcs in self.levy_arcs])
         self.support_rows = np.flatnonzero(c["refining_floor"] > 0)
         self.support_floor = c["refining_floor"][self.support_rows]
         self.support_node = c["refining_output_node"][self.support_rows]
@@ -204,13 +203,34 @@ class ChainSolver:
         self.chain = chain
         self.policy = policy
         self.options = options
-        self.endogenous = _Endogenous(chain, policy)
+        self.endogenous = _Endogenous(chain)
         self.theta: np.ndarray | None = None
         self.qp_solves = 0
         self.polish_failures = 0
         self.rebuilds = 0
+        self.warm_solves = 0
         self.active = self._candidate_arcs()
+        self._last: tuple[np.ndarray, np.ndarray] | None = None   # last optimum (HiGHS column / row space)
+        self._price: np.ndarray | None = None
+        self.solution: ChainSolution | None = None
         self._build()
+
+    def update(self, chain: Chain, policy: Policy) -> bool:
+        """Take a new policy for the same chain, keeping the model if it fits (only levers
+        change). Returns False if the model must be built again."""
+        if not self.chain.same_structure(chain):
+            return False
+        unchanged = self.chain.same_levers(chain)
+        self.chain, self.policy = chain, policy
+        self.endogenous = _Endogenous(chain)
+        if not unchanged:
+            set_levers(self.model, chain)
+            self.solution = None
+            if self._price is not None:   # restart the fixed point from the last prices
+                self.theta = self.endogenous.project(self.endogenous.rules(self._price, np.ones(len(chain.nodes), dtype=bool)))
+            else:
+                self.theta = None
+        return True
 
     # ------------------------------------------------------------------ model
     def _build(self) -> None:
@@ -230,6 +250,7 @@ class ChainSolver:
         self._columns: dict[str, np.ndarray] | None = None   # HiGHS column of each variable, by group
         self._rows: np.ndarray | None = None                 # HiGHS row of each market-clearing constraint
         self._static = None
+        self._last = None
 
     def _candidate_arcs(self) -> np.ndarray:
         """Routes the model starts with: all of them for a small chain; otherwise, into every
@@ -271,43 +292,52 @@ class ChainSolver:
             m.arc_charge[i].set_value(float(v))
         _, supports, unit_values, _ = e.split(theta)
         scale = m.scale
-        for k, row in enumerate(e.support_rows):
-            m.refining_support[int(row)].set_value(float(supports[k] * scale["refining"][row] / c.value_scale))
+        support = np.zeros(len(c.refining_rows))      # every row: a lever left from another scenario must go
+        support[e.support_rows] = supports
+        for row, v in enumerate(support * scale["refining"] / c.value_scale):
+            m.refining_support[row].set_value(float(v))
         for k, r in enumerate(e.budget_reserves):
             m.reserve_unit_value[int(r)].set_value(float(unit_values[k] * scale["reserve"][r] / c.value_scale))
 
     def _qp(self):
-        """Solve the QP at the current parameters and polish it to the exact optimum.
+        """Solve the QP at the current parameters, exactly.
 
+        Warm: the last optimum, polished on the new parameters, is usually optimal after a
+        few pivots, and HiGHS is not called. Cold (or if that fails): HiGHS, then the polish.
         Returns the termination condition, real quantities by group (flows on every route
         of the chain) and prices."""
-        results = self.solver.solve(self.model)
-        self.qp_solves += 1
-        tc = results.termination_condition
-        if tc in (TerminationCondition.provenInfeasible, TerminationCondition.unbounded,
-                  TerminationCondition.infeasibleOrUnbounded):
-            return tc, None, None
-        highs = self.solver._solver_model          # the persistent interface's highspy.Highs
-        if self._columns is None:
-            var_map = self.solver._pyomo_var_to_solver_var_map
-            self._columns = {name: np.array([var_map[id(v)] for v in getattr(self.model, name).values()], dtype=int)
-                             for name in VARIABLE_GROUPS}
-            con_map = self.solver._pyomo_con_to_solver_con_map
-            self._rows = np.array([con_map[self.model.market_clearing[n]] for n in self.model.NODES], dtype=int)
-        qp = self._exact_qp(highs)
-        if tc == TerminationCondition.convergenceCriteriaSatisfied:
-            solution = highs.getSolution()
-            start = np.asarray(solution.col_value), np.asarray(solution.row_dual)
-        else:
-            log.info("chain %s: HiGHS's QP solver stopped (%s); retrying with curvature on flows", self.chain.products, tc)
-            start = _retry(highs, self.options)
-            if start is None:
+        tc = TerminationCondition.convergenceCriteriaSatisfied
+        polished = None
+        if self._last is not None:
+            self.solver.update_parameters()
+            polished = polish(self._exact_qp(self.solver._solver_model), *self._last)
+            if polished.ok:
+                self.warm_solves += 1
+            else:
+                polished = None
+        if polished is None:
+            results = self.solver.solve(self.model)
+            self.qp_solves += 1
+            tc = results.termination_condition
+            if tc in (TerminationCondition.provenInfeasible, TerminationCondition.unbounded,
+                      TerminationCondition.infeasibleOrUnbounded):
                 return tc, None, None
-        polished = polish(qp, *start)
-        if not polished.ok:
-            self.polish_failures += 1
-            return TerminationCondition.error, None, None
+            highs = self.solver._solver_model          # the persistent interface's highspy.Highs
+            qp = self._exact_qp(highs)
+            if tc == TerminationCondition.convergenceCriteriaSatisfied:
+                solution = highs.getSolution()
+                start = np.asarray(solution.col_value), np.asarray(solution.row_dual)
+            else:
+                log.info("chain %s: HiGHS's QP solver stopped (%s); retrying with curvature on flows", self.chain.products, tc)
+                start = _retry(highs, self.options)
+                if start is None:
+                    return tc, None, None
+            polished = polish(qp, *start)
+            if not polished.ok:
+                self.polish_failures += 1
+                return TerminationCondition.error, None, None
         x, y = polished.x, polished.y
+        self._last = (x, y)
         c, scale = self.chain.coef, self.model.scale
         flow = np.zeros(len(c["arc_from"]))
         flow[self.active] = x[self._columns["flow"]] * scale["flow"]
@@ -319,10 +349,17 @@ class ChainSolver:
             "reserve": x[self._columns["reserve"]] * scale["reserve"],
         }
         price = y[self._rows] * self.endogenous.scale_node
+        self._price = price
         return tc, quantities, price
 
     def _exact_qp(self, highs) -> QP:
         """The QP as HiGHS holds it (without its regularisation), as arrays."""
+        if self._columns is None:
+            var_map = self.solver._pyomo_var_to_solver_var_map
+            self._columns = {name: np.array([var_map[id(v)] for v in getattr(self.model, name).values()], dtype=int)
+                             for name in VARIABLE_GROUPS}
+            con_map = self.solver._pyomo_con_to_solver_con_map
+            self._rows = np.array([con_map[self.model.market_clearing[n]] for n in self.model.NODES], dtype=int)
         lp = highs.getLp()
         if self._static is None or len(self.model.BUDGETS):   # only a budget row's coefficients change between solves
             matrix = lp.a_matrix_
@@ -341,11 +378,15 @@ class ChainSolver:
 
     # ------------------------------------------------------------ fixed point
     def solve(self) -> ChainSolution:
+        if self.solution is not None:      # nothing changed since the last solve
+            return self.solution
         with _BLAS.limit(limits=1, user_api="blas"):
-            return self._solve()
+            self.solution = self._solve()
+        return self.solution
 
     def _solve(self) -> ChainSolution:
         start = time.perf_counter()
+        self._counts = (self.qp_solves, self.warm_solves)
         opts = self.options
         e = self.endogenous
         chain = self.chain
@@ -427,7 +468,8 @@ class ChainSolver:
             levy={key: float(levies[k]) for k, key in enumerate(e.levy_keys)},
             refining_support=_expand(supports, e.support_rows, len(chain.refining_rows)),
             iterations=iterations,
-            qp_solves=self.qp_solves,
+            qp_solves=self.qp_solves - self._counts[0],
+            warm_solves=self.warm_solves - self._counts[1],
             fixed_point_change=change,
             seconds=time.perf_counter() - start,
         )
