@@ -11,7 +11,7 @@ from typing import Any
 from .check import TOLERANCE, check_equilibrium
 from .dataset import Dataset, load_dataset
 from .errors import EquilibriumCheckError, InfeasibleError
-from .model import build_chain, mineral_chains
+from .model import build_chain, chain_layout, mineral_chains
 from .policy import resolve
 from .results import Results
 from .scenario import Scenario, load_scenario, scenario_from_dict
@@ -57,6 +57,7 @@ class Session:
         self.data = as_dataset(data)
         self.options = options
         self.chains = mineral_chains(self.data)
+        self._layouts = {products: chain_layout(self.data, products) for products in self.chains}
         self._solvers: dict[tuple[str, ...], ChainSolver] = {}
 
     def solve(self, scenario: Scenario | str | Path | dict | None = None, *, check: bool = True,
@@ -67,7 +68,7 @@ class Session:
         policy = resolve(self.data, scen, source=f"scenario '{scen.name}'")
         chains, solutions = [], []
         for products in self.chains:
-            chain = build_chain(self.data, policy, products)
+            chain = build_chain(self.data, policy, products, self._layouts[products])
             if not chain.nodes:
                 continue
             solver = self._solvers.get(products)

@@ -182,29 +182,35 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
 
 
 def _levy_rule(results: Results, arcs, tariff, duty, subsidy, rows, price_scale) -> pd.Series:
-    """Check each variable levy against its rule; return the levy per route as reported."""
-    levy = arcs["levy"].copy()
-    floors = {f.index: f for f in results.policy.floors}
-    levy_arcs = arcs[arcs["levy_floor"] >= 0]
-    if levy_arcs.empty:
+    """Check each variable levy against its rule; return the levy per route as reported.
+
+    The levy on non-member imports of a product into a floor market is max(0, floor −
+    the cheapest landed price before levy among non-member suppliers that are active), the
+    same on every such route; flowing non-member imports land at or above the floor."""
+    levy = arcs["levy"]
+    on = arcs["levy_floor"].to_numpy() >= 0
+    if not on.any():
         return levy
-    markets = results.markets.set_index(["region", "product"])
-    active = (markets["supply"] + markets["imports"] + markets["demand"]) > 0
-    pre = (arcs["exporter_price"] + arcs["transport_cost"] + tariff + duty - subsidy)
-    for (floor_index, destination), group in levy_arcs.groupby(["levy_floor", "destination"]):
-        floor = floors[int(floor_index)]
-        product = floor.product
-        reported = group["levy"].to_numpy()
-        scale = price_scale[product]
-        live = [active.get((o, product), False) for o in group["origin"]]
-        expected = max(0.0, floor.price - pre[group.index[live]].min()) if any(live) else reported.max()
-        rows.append(("variable levy", destination, product, f"floor {floor_index}",
-                     float(np.abs(reported - expected).max() / scale)))
-        flowing = group["flow"] > 0
-        landed = pre[group.index] + reported
-        short = np.maximum(floor.price - landed[flowing.to_numpy()], 0.0)
-        rows.append(("levy floor", destination, product, f"floor {floor_index} landed",
-                     float(short.max() / scale) if len(short) else 0.0))
+    floors = {f.index: f for f in results.policy.floors}
+    sel = arcs[on]
+    markets = results.markets
+    active_nodes = set(zip(markets["region"][(markets["supply"] + markets["imports"] + markets["demand"]) > 0],
+                           markets["product"][(markets["supply"] + markets["imports"] + markets["demand"]) > 0]))
+    pre = (arcs["exporter_price"] + arcs["transport_cost"] + tariff + duty - subsidy)[on]
+    live = np.array([(o, p) in active_nodes for o, p in zip(sel["origin"], sel["product"])])
+    floor_price = sel["levy_floor"].map(lambda f: floors[int(f)].price)
+    scale = sel["product"].map(price_scale)
+    keys = [sel["levy_floor"], sel["destination"]]
+    cheapest = pre.where(live).groupby(keys).transform("min")
+    expected = np.maximum(0.0, floor_price - cheapest)
+    expected = expected.where(cheapest.notna(), sel["levy"])      # no active non-member supplier: nothing to check
+    gap = ((sel["levy"] - expected).abs() / scale).groupby(keys).max()
+    spread = ((sel["levy"].groupby(keys).transform("max") - sel["levy"]) / scale).groupby(keys).max()
+    short = (np.maximum(floor_price - (pre + sel["levy"]), 0.0) / scale).where(sel["flow"] > 0, 0.0).groupby(keys).max()
+    for (floor_index, destination), value in gap.items():
+        product = floors[int(floor_index)].product
+        rows.append(("variable levy", destination, product, f"floor {floor_index}", float(max(value, spread[(floor_index, destination)]))))
+        rows.append(("levy floor", destination, product, f"floor {floor_index} landed", float(short[(floor_index, destination)])))
     return levy
 
 

@@ -67,6 +67,8 @@ class Chain:
     quotas: list[tuple[Quota, np.ndarray]]  # (quota, positions in arc_rows)
     fixed_purchase: np.ndarray             # per node, units
     coef: dict[str, np.ndarray] = field(default_factory=dict)
+    layout: "Layout | None" = None
+    _node_scale: np.ndarray | None = None
 
     def same_structure(self, other: "Chain") -> bool:
         """Whether `other` (the same chain under another policy) fits this chain's model:
@@ -93,45 +95,63 @@ class Chain:
 
     def node_scale(self) -> np.ndarray:
         """Quantity scale of each node's product (V / P_k)."""
-        return np.array([self.value_scale / self.price_scale[p] for _, p in self.nodes])
+        if self._node_scale is None:
+            self._node_scale = np.array([self.value_scale / self.price_scale[p] for _, p in self.nodes])
+        return self._node_scale
 
 
-def build_chain(data: Dataset, policy: Policy, products: tuple[str, ...]) -> Chain:
+@dataclass
+class Layout:
+    """What a chain's model looks like whatever the policy: its nodes, the dataset rows it
+    holds, and each row's node. Built once per dataset (and per extra stockpile node)."""
+
+    products: tuple[str, ...]
+    nodes: list[tuple[str, str]]
+    node_of: dict[tuple[str, str], int]
+    price_scale: dict[str, float]
+    value_scale: float
+    supply_rows: np.ndarray
+    demand_rows: np.ndarray
+    refining_rows: np.ndarray
+    arc_rows: np.ndarray
+    index: dict[str, np.ndarray]            # node of each supply, demand, refining input/output, arc end
+
+
+def chain_layout(data: Dataset, products: tuple[str, ...], extra_nodes=()) -> Layout:
     in_chain = set(products)
-    supply_rows = np.flatnonzero(policy.supply["product"].isin(in_chain).to_numpy())
-    demand_rows = np.flatnonzero(policy.demand["product"].isin(in_chain).to_numpy())
-    refining_rows = np.flatnonzero(policy.processing["output"].isin(in_chain).to_numpy())
-    arc_rows = np.flatnonzero(policy.arcs["product"].isin(in_chain).to_numpy())
-
-    s, d, r, a = policy.supply, policy.demand, policy.processing, policy.arcs
-    stock = policy.stockpile[policy.stockpile["product"].isin(in_chain)] if len(policy.stockpile) else policy.stockpile
+    s, d, r, a = data.supply, data.demand, data.processing, data.routes
+    supply_rows = np.flatnonzero(s["product"].isin(in_chain).to_numpy())
+    demand_rows = np.flatnonzero(d["product"].isin(in_chain).to_numpy())
+    refining_rows = np.flatnonzero(r["output"].isin(in_chain).to_numpy())
+    arc_rows = np.flatnonzero(a["product"].isin(in_chain).to_numpy())
 
     def pairs(frame, rows, region, product):
-        return zip(frame[region].to_numpy()[rows], frame[product].to_numpy()[rows])
+        return list(zip(frame[region].to_numpy()[rows], frame[product].to_numpy()[rows]))
 
+    ends = {"supply": pairs(s, supply_rows, "region", "product"), "demand": pairs(d, demand_rows, "region", "product"),
+            "refining_input": pairs(r, refining_rows, "region", "input"), "refining_output": pairs(r, refining_rows, "region", "output"),
+            "arc_from": pairs(a, arc_rows, "origin", "product"), "arc_to": pairs(a, arc_rows, "destination", "product")}
     # Nodes: every (region, product) the chain's supply, demand, refining and routes touch.
     node_of: dict[tuple[str, str], int] = {}
-    for source in (pairs(s, supply_rows, "region", "product"), pairs(d, demand_rows, "region", "product"),
-                   pairs(r, refining_rows, "region", "input"), pairs(r, refining_rows, "region", "output"),
-                   pairs(a, arc_rows, "origin", "product"), pairs(a, arc_rows, "destination", "product"),
-                   zip(stock["region"], stock["product"])):
-        for key in source:
+    for keys in list(ends.values()) + [list(extra_nodes)]:
+        for key in keys:
             node_of.setdefault(key, len(node_of))
-    nodes = list(node_of)
+    index = {name: np.array([node_of[k] for k in keys], dtype=int) for name, keys in ends.items()}
 
     # Scales: P_k the median reference price of the product's curves; V the largest
     # reference value of a product in the chain.
     price_scale: dict[str, float] = {}
     world_quantity: dict[str, float] = {}
     for p in products:
-        prices = np.concatenate([s.loc[s["product"] == p, "ref_price"].to_numpy(), d.loc[d["product"] == p, "ref_price"].to_numpy()])
+        prices = np.concatenate([s.loc[s["product"] == p, "ref_price"].to_numpy(dtype=float),
+                                 d.loc[d["product"] == p, "ref_price"].to_numpy(dtype=float)])
         price_scale[p] = float(np.median(prices)) if len(prices) else np.nan
         quantities = [s.loc[s["product"] == p, "ref_quantity"].sum(), d.loc[d["product"] == p, "ref_quantity"].sum(),
-                      r.loc[r["output"] == p, "ref_quantity"].sum()]
+                      r.loc[r["output"] == p, "ref_quantity"].astype(float).sum()]
         world_quantity[p] = float(max(quantities))
     for _ in products:  # products with no curve of their own: price from refining neighbours
         for pin, pout, y in zip(r["input"].to_numpy()[refining_rows], r["output"].to_numpy()[refining_rows],
-                                r["yield"].to_numpy()[refining_rows]):
+                                r["yield"].to_numpy(dtype=float)[refining_rows]):
             if np.isnan(price_scale[pin]) and not np.isnan(price_scale[pout]):
                 price_scale[pin] = price_scale[pout] * y
             if np.isnan(price_scale[pout]) and not np.isnan(price_scale[pin]):
@@ -139,76 +159,97 @@ def build_chain(data: Dataset, policy: Policy, products: tuple[str, ...]) -> Cha
     for p in products:
         if np.isnan(price_scale[p]):
             price_scale[p] = 1.0
-        if world_quantity[p] <= 0:
+        if not world_quantity[p] > 0:
             world_quantity[p] = 1.0
     value_scale = max(price_scale[p] * world_quantity[p] for p in products)
+    return Layout(products, list(node_of), node_of, price_scale, value_scale, supply_rows, demand_rows, refining_rows,
+                  arc_rows, index)
 
+
+def build_chain(data: Dataset, policy: Policy, products: tuple[str, ...], layout: Layout | None = None) -> Chain:
+    """The chain under `policy`; `layout` (from `chain_layout`) saves rebuilding the static part."""
+    in_chain = set(products)
+    stock = policy.stockpile[policy.stockpile["product"].isin(in_chain)] if len(policy.stockpile) else policy.stockpile
+    stock_nodes = list(zip(stock["region"], stock["product"]))
+    if layout is None or any(k not in layout.node_of for k in stock_nodes):
+        layout = chain_layout(data, products, stock_nodes)
+    node_of = layout.node_of
     reserves = [(f, node_of[(m, f.product)]) for f, m in policy.reserves if (m, f.product) in node_of]
-    position = {row: k for k, row in enumerate(arc_rows)}
+    position = {row: k for k, row in enumerate(layout.arc_rows)}
     quotas = [(q, np.array([position[j] for j in q.routes])) for q in policy.quotas if q.product in in_chain]
-    fixed = np.zeros(len(nodes))
-    for row in stock.itertuples(index=False):
-        fixed[node_of[(row.region, row.product)]] += row.quantity
-
-    chain = Chain(products, nodes, node_of, price_scale, value_scale, supply_rows, demand_rows, refining_rows,
-                  arc_rows, reserves, quotas, fixed)
+    fixed = np.zeros(len(layout.nodes))
+    for region, product, quantity in zip(stock["region"], stock["product"], stock["quantity"]):
+        fixed[node_of[(region, product)]] += quantity
+    chain = Chain(products, layout.nodes, node_of, layout.price_scale, layout.value_scale, layout.supply_rows,
+                  layout.demand_rows, layout.refining_rows, layout.arc_rows, reserves, quotas, fixed)
+    chain.layout = layout
     chain.coef = _coefficients(chain, policy)
     return chain
+
+
+def _columns(frame, rows, *names) -> list[np.ndarray]:
+    return [frame[name].to_numpy()[rows] for name in names]
 
 
 def _coefficients(chain: Chain, policy: Policy) -> dict[str, np.ndarray]:
     """Curve data of every agent (real units) and each variable's scale."""
     c: dict[str, np.ndarray] = {}
+    index = chain.layout.index
     unit = chain.node_scale()
-    s = policy.supply.iloc[chain.supply_rows]
-    a, b = intercept_slope(s["ref_price"], s["ref_quantity"], s["elasticity"])
-    a = a + s["quantity_shift"].to_numpy() + b * (s["subsidy"].to_numpy() - s["cost_change"].to_numpy())
-    c["supply_node"] = np.array([chain.node_of[k] for k in zip(s["region"], s["product"])], dtype=int)
+    ref_price, ref_quantity, elasticity, shift, subsidy, cost_change, capacity, floor = _columns(
+        policy.supply, chain.supply_rows, "ref_price", "ref_quantity", "elasticity", "quantity_shift", "subsidy",
+        "cost_change", "capacity", "floor_price")
+    a, b = intercept_slope(ref_price, ref_quantity, elasticity)
+    a = a + shift + b * (subsidy - cost_change)
+    c["supply_node"] = index["supply"]
     (c["supply_forced"], c["supply_threshold"], c["supply_rising_max"],
-     c["supply_inverse_slope"]) = curve_parts(a, b, s["capacity"].to_numpy(), s["floor_price"].to_numpy())
-    c["supply_scale"] = _variable_scale(c["supply_inverse_slope"], s["ref_quantity"].to_numpy(dtype=float), chain.value_scale)
+     c["supply_inverse_slope"]) = curve_parts(a, b, capacity, floor)
+    c["supply_scale"] = _variable_scale(c["supply_inverse_slope"], ref_quantity.astype(float), chain.value_scale)
 
-    d = policy.demand.iloc[chain.demand_rows]
-    a, b = intercept_slope(d["ref_price"], d["ref_quantity"], d["elasticity"])
-    c["demand_node"] = np.array([chain.node_of[k] for k in zip(d["region"], d["product"])], dtype=int)
+    ref_price, ref_quantity, elasticity = _columns(policy.demand, chain.demand_rows, "ref_price", "ref_quantity", "elasticity")
+    a, b = intercept_slope(ref_price, ref_quantity, elasticity)
+    c["demand_node"] = index["demand"]
     c["demand_choke"] = a / -b           # price at which demand vanishes
     c["demand_inverse_slope"] = 1.0 / -b
-    c["demand_scale"] = _variable_scale(c["demand_inverse_slope"], d["ref_quantity"].to_numpy(dtype=float), chain.value_scale)
+    c["demand_scale"] = _variable_scale(c["demand_inverse_slope"], ref_quantity.astype(float), chain.value_scale)
 
-    r = policy.processing.iloc[chain.refining_rows]
-    c["refining_input_node"] = np.array([chain.node_of[k] for k in zip(r["region"], r["input"])], dtype=int)
-    c["refining_output_node"] = np.array([chain.node_of[k] for k in zip(r["region"], r["output"])], dtype=int)
-    c["refining_yield"] = r["yield"].to_numpy(dtype=float)
-    has_curve = r["elasticity"].notna().to_numpy()
-    unit_cost = r["unit_cost"].to_numpy(dtype=float)
-    capacity = r["capacity"].to_numpy(dtype=float)
-    za, zb = intercept_slope(np.where(has_curve, unit_cost, 1.0), r["ref_quantity"].fillna(0.0), r["elasticity"].fillna(0.0))
-    za = za + r["quantity_shift"].to_numpy() + zb * (r["subsidy"].to_numpy() - r["cost_change"].to_numpy())
-    forced, threshold, rising_max, inverse_slope = curve_parts(za, zb, capacity, np.full(len(r), -np.inf))
+    (yield_, unit_cost, capacity, ref_quantity, elasticity, shift, subsidy, cost_change, floor) = (
+        np.asarray(v, dtype=float) for v in _columns(
+            policy.processing, chain.refining_rows, "yield", "unit_cost", "capacity", "ref_quantity", "elasticity",
+            "quantity_shift", "subsidy", "cost_change", "floor_price"))
+    c["refining_input_node"] = index["refining_input"]
+    c["refining_output_node"] = index["refining_output"]
+    c["refining_yield"] = yield_
+    has_curve = ~np.isnan(elasticity)
+    za, zb = intercept_slope(np.where(has_curve, unit_cost, 1.0), np.nan_to_num(ref_quantity), np.nan_to_num(elasticity))
+    za = za + shift + zb * (subsidy - cost_change)
+    forced, threshold, rising_max, inverse_slope = curve_parts(za, zb, capacity, np.full(len(za), -np.inf))
     # Refineries without a curve: a constant unit cost up to capacity.
-    constant_cost = unit_cost + r["cost_change"].to_numpy() - r["subsidy"].to_numpy()
     c["refining_forced"] = np.where(has_curve, forced, 0.0)
-    c["refining_threshold"] = np.where(has_curve, threshold, constant_cost)
+    c["refining_threshold"] = np.where(has_curve, threshold, unit_cost + cost_change - subsidy)
     c["refining_rising_max"] = np.where(has_curve, rising_max, capacity)
     c["refining_inverse_slope"] = np.where(has_curve, inverse_slope, 0.0)
-    c["refining_floor"] = r["floor_price"].to_numpy()
-    out_unit = unit[c["refining_output_node"]] if len(r) else np.zeros(0)
+    c["refining_floor"] = floor
     # (scales never depend on policy, so a re-solve can keep the model)
-    fallback = np.where(has_curve, r["ref_quantity"].fillna(0.0).to_numpy(), out_unit)
+    fallback = np.where(has_curve, np.nan_to_num(ref_quantity), unit[c["refining_output_node"]] if len(za) else 0.0)
     c["refining_scale"] = _variable_scale(c["refining_inverse_slope"], fallback, chain.value_scale)
 
-    arcs = policy.arcs.iloc[chain.arc_rows]
-    c["arc_from"] = np.array([chain.node_of[k] for k in zip(arcs["origin"], arcs["product"])], dtype=int)
-    c["arc_to"] = np.array([chain.node_of[k] for k in zip(arcs["destination"], arcs["product"])], dtype=int)
-    c["arc_transport"] = arcs["transport_cost"].to_numpy(dtype=float)
-    c["arc_capacity"] = arcs["capacity"].to_numpy(dtype=float)
+    arcs = policy.arcs
+    rows = chain.arc_rows
+    c["arc_from"] = index["arc_from"]
+    c["arc_to"] = index["arc_to"]
+    transport, capacity, tariff_sp, ad_sp, sub_sp, tariff_av, ad_av, sub_av, levy_floor = _columns(
+        arcs, rows, "transport_cost", "capacity", "tariff_specific", "anti_dumping_specific", "subsidy_specific",
+        "tariff_ad_valorem", "anti_dumping_ad_valorem", "subsidy_ad_valorem", "levy_floor")
+    c["arc_transport"] = transport.astype(float)
+    c["arc_capacity"] = capacity.astype(float)
     # Border charges (per unit, and rates for the price-dependent ones; see solve.py)
-    c["arc_specific"] = (arcs["tariff_specific"] + arcs["anti_dumping_specific"] - arcs["subsidy_specific"]).to_numpy(dtype=float)
-    c["arc_import_rate"] = (arcs["tariff_ad_valorem"] + arcs["anti_dumping_ad_valorem"]).to_numpy(dtype=float)
-    c["arc_export_subsidy_rate"] = arcs["subsidy_ad_valorem"].to_numpy(dtype=float)
-    c["arc_levy_floor"] = arcs["levy_floor"].to_numpy(dtype=int)
-    floor_price = {f.index: f.price for f in policy.floors}
-    c["arc_levy_price"] = np.array([floor_price.get(int(f), np.nan) for f in c["arc_levy_floor"]], dtype=float)
+    c["arc_specific"] = (tariff_sp + ad_sp - sub_sp).astype(float)
+    c["arc_import_rate"] = (tariff_av + ad_av).astype(float)
+    c["arc_export_subsidy_rate"] = sub_av.astype(float)
+    c["arc_levy_floor"] = levy_floor.astype(int)
+    floor_price = np.array([f.price for f in policy.floors] + [np.nan])
+    c["arc_levy_price"] = floor_price[np.where(c["arc_levy_floor"] >= 0, c["arc_levy_floor"], -1)]
     c["reserve_price"] = np.array([f.price for f, _ in chain.reserves], dtype=float)
     c["reserve_node"] = np.array([n for _, n in chain.reserves], dtype=int)
 

@@ -73,22 +73,28 @@ class Results:
     # ------------------------------------------------------------- assembling
     def _build(self) -> None:
         pol = self.policy
-        node_rows = []
-        for chain, sol in zip(self.chains, self.solutions):
-            price = sol.price if len(sol.price) else np.full(len(chain.nodes), np.nan)
-            for (region, product), p in zip(chain.nodes, price):
-                node_rows.append((region, product, p))
-        nodes = pd.DataFrame(node_rows, columns=["region", "product", "price"])
-        price_of = {(r, p): v for r, p, v in node_rows}
-        self.prices = nodes.sort_values(["product", "region"], kind="stable").reset_index(drop=True)
+        solved = [(c, s) for c, s in zip(self.chains, self.solutions) if len(s.price)]
 
-        # Supply rows.
+        def scatter(n, pieces):
+            """Values of every row of a table from per-chain (rows, values) pieces (nan elsewhere)."""
+            out = np.full(n, np.nan)
+            for rows, values in pieces:
+                out[rows] = values
+            return out
+
+        def node_price(rows: str, node: str):
+            """Pieces of the price at each row's node: `rows` names the chain's rows, `node` its node index."""
+            return [(getattr(c, rows), x.price[c.coef[node]]) for c, x in solved]
+
+        regions = [r for c, s in solved for r, _ in c.nodes]
+        products = [p for c, s in solved for _, p in c.nodes]
+        prices = np.concatenate([s.price for _, s in solved]) if solved else np.zeros(0)
+        self.prices = pd.DataFrame({"region": regions, "product": products, "price": prices}).sort_values(
+            ["product", "region"], kind="stable").reset_index(drop=True)
+
         s = pol.supply.copy()
-        s["quantity"] = 0.0
-        for chain, sol in zip(self.chains, self.solutions):
-            if len(sol.supply):
-                s.loc[s.index[chain.supply_rows], "quantity"] = sol.supply
-        s["price"] = [price_of.get(k, np.nan) for k in zip(s["region"], s["product"])]
+        s["quantity"] = np.nan_to_num(scatter(len(s), [(c.supply_rows, x.supply) for c, x in solved]))
+        s["price"] = scatter(len(s), node_price("supply_rows", "supply_node"))
         s["deficiency_payment"] = np.maximum(0.0, s["floor_price"] - s["price"])
         s["received_price"] = s["price"] + s["deficiency_payment"] + s["subsidy"]
         a, b = intercept_slope(s["ref_price"], s["ref_quantity"], s["elasticity"])
@@ -99,26 +105,19 @@ class Results:
         self.supply_detail = s
 
         d = pol.demand.copy()
-        d["quantity"] = 0.0
-        for chain, sol in zip(self.chains, self.solutions):
-            if len(sol.demand):
-                d.loc[d.index[chain.demand_rows], "quantity"] = sol.demand
-        d["price"] = [price_of.get(k, np.nan) for k in zip(d["region"], d["product"])]
+        d["quantity"] = np.nan_to_num(scatter(len(d), [(c.demand_rows, x.demand) for c, x in solved]))
+        d["price"] = scatter(len(d), node_price("demand_rows", "demand_node"))
         a, b = intercept_slope(d["ref_price"], d["ref_quantity"], d["elasticity"])
         d["curve_intercept"], d["curve_slope"] = a, b
         d["consumer_surplus"] = area_under_demand(a, b, d["price"])
         self.demand_detail = d
 
         r = pol.processing.copy()
-        r["output_quantity"] = 0.0
-        r["support"] = 0.0
-        for chain, sol in zip(self.chains, self.solutions):
-            if len(sol.refining):
-                r.loc[r.index[chain.refining_rows], "output_quantity"] = sol.refining
-                r.loc[r.index[chain.refining_rows], "support"] = sol.refining_support
+        r["output_quantity"] = np.nan_to_num(scatter(len(r), [(c.refining_rows, x.refining) for c, x in solved]))
+        r["support"] = np.nan_to_num(scatter(len(r), [(c.refining_rows, x.refining_support) for c, x in solved]))
         r["input_quantity"] = r["output_quantity"] / r["yield"]
-        r["input_price"] = [price_of.get(k, np.nan) for k in zip(r["region"], r["input"])]
-        r["output_price"] = [price_of.get(k, np.nan) for k in zip(r["region"], r["output"])]
+        r["input_price"] = scatter(len(r), node_price("refining_rows", "refining_input_node"))
+        r["output_price"] = scatter(len(r), node_price("refining_rows", "refining_output_node"))
         r["deficiency_payment"] = np.maximum(0.0, r["floor_price"] - r["output_price"])
         r["received_price"] = r["output_price"] + r["deficiency_payment"] + r["subsidy"]
         r["margin"] = r["received_price"] - r["input_price"] / r["yield"]
@@ -134,71 +133,76 @@ class Results:
         self.refining_detail = r
 
         arcs = pol.arcs.copy()
-        for col in ("flow", "tariff", "anti_dumping", "levy", "export_subsidy"):
-            arcs[col] = 0.0
-        arcs["solved"] = False
-        for chain, sol in zip(self.chains, self.solutions):
-            idx = arcs.index[chain.arc_rows]
-            arcs.loc[idx, "solved"] = sol.status == "optimal"
-            if len(sol.flow):
-                arcs.loc[idx, "flow"] = sol.flow
-                for kind, values in sol.charges.items():
-                    arcs.loc[idx, kind] = values
-        arcs["exporter_price"] = [price_of.get(k, np.nan) for k in zip(arcs["origin"], arcs["product"])]
-        arcs["importer_price"] = [price_of.get(k, np.nan) for k in zip(arcs["destination"], arcs["product"])]
+        n = len(arcs)
+        arcs["flow"] = np.nan_to_num(scatter(n, [(c.arc_rows, x.flow) for c, x in solved]))
+        for kind in ("tariff", "anti_dumping", "levy", "export_subsidy"):
+            arcs[kind] = np.nan_to_num(scatter(n, [(c.arc_rows, x.charges[kind]) for c, x in solved]))
+        arcs["solved"] = ~np.isnan(scatter(n, [(c.arc_rows, 1.0) for c, _ in solved]))
+        arcs["exporter_price"] = scatter(n, [(c.arc_rows, x.price[c.coef["arc_from"]]) for c, x in solved])
+        arcs["importer_price"] = scatter(n, [(c.arc_rows, x.price[c.coef["arc_to"]]) for c, x in solved])
         arcs["landed_price"] = (arcs["exporter_price"] + arcs["transport_cost"] + arcs["tariff"] + arcs["anti_dumping"]
                                 + arcs["levy"] - arcs["export_subsidy"])
-        arcs["quota_rent"] = 0.0
-        arcs["quota_holder"] = ""
+        rent = np.zeros(n)
+        holder = np.full(n, "", dtype=object)
         for q in pol.quotas:
-            idx = list(q.routes)
-            rent = np.maximum(0.0, arcs.loc[idx, "importer_price"] - arcs.loc[idx, "landed_price"])
-            arcs.loc[idx, "quota_rent"] = rent.where(arcs.loc[idx, "flow"] > 0, 0.0)
-            arcs.loc[idx, "quota_holder"] = arcs.loc[idx, "origin" if q.rent_to == "exporter" else "destination"]
+            idx = np.array(q.routes)
+            gap = np.maximum(0.0, arcs["importer_price"].to_numpy()[idx] - arcs["landed_price"].to_numpy()[idx])
+            rent[idx] = np.where(arcs["flow"].to_numpy()[idx] > 0, gap, 0.0)
+            holder[idx] = arcs["origin" if q.rent_to == "exporter" else "destination"].to_numpy()[idx]
+        arcs["quota_rent"] = rent
+        arcs["quota_holder"] = holder
         self.arc_detail = arcs
 
         reserve_rows = []
-        for chain, sol in zip(self.chains, self.solutions):
+        for chain, sol in solved:
             for k, (floor, node) in enumerate(chain.reserves):
                 region, product = chain.nodes[node]
-                quantity = sol.reserve[k] if len(sol.reserve) else 0.0
-                reserve_rows.append((floor.index, region, product, floor.price, floor.budget, quantity, price_of[(region, product)]))
+                reserve_rows.append((floor.index, region, product, floor.price, floor.budget, sol.reserve[k], sol.price[node]))
         self.reserve_detail = pd.DataFrame(reserve_rows, columns=["floor", "region", "product", "floor_price", "budget", "quantity", "price"])
 
         fixed = pol.stockpile.copy() if len(pol.stockpile) else pd.DataFrame(columns=["region", "product", "quantity"])
+        price_of = dict(zip(zip(self.prices["region"], self.prices["product"]), self.prices["price"]))
         fixed["price"] = [price_of.get(k, np.nan) for k in zip(fixed["region"], fixed["product"])]
         self.fixed_stockpile_detail = fixed
 
-        self._markets()
+        self._markets(solved)
         self._flows()
         self._welfare()
 
-    def _markets(self) -> None:
-        keys = ["region", "product"]
-        m = self.prices.copy()
-        s = self.supply_detail.groupby(keys)["quantity"].sum().rename("supply_curves")
-        d = self.demand_detail.groupby(keys)["quantity"].sum().rename("demand")
-        r = self.refining_detail
-        out = r.groupby(["region", "output"])["output_quantity"].sum().rename("processing_out").rename_axis(keys)
-        inp = r.groupby(["region", "input"])["input_quantity"].sum().rename("processing_in").rename_axis(keys)
-        arcs = self.arc_detail
-        imports = arcs.groupby(["destination", "product"])["flow"].sum().rename("imports").rename_axis(keys)
-        exports = arcs.groupby(["origin", "product"])["flow"].sum().rename("exports").rename_axis(keys)
-        reserve = self.reserve_detail.groupby(keys)["quantity"].sum().rename("reserve")
-        fixed = self.fixed_stockpile_detail.groupby(keys)["quantity"].sum().rename("fixed") if len(self.fixed_stockpile_detail) else pd.Series(dtype=float, name="fixed")
-        m = m.set_index(keys).join([s, d, out, inp, imports, exports, reserve, fixed]).fillna(
-            {c: 0.0 for c in ["supply_curves", "demand", "processing_out", "processing_in", "imports", "exports", "reserve", "fixed"]})
-        m["supply"] = m["supply_curves"] + m["processing_out"]
-        m["stockpile"] = m["reserve"] + m["fixed"]
-        producer = pd.concat([
-            self.supply_detail.set_index(keys)["received_price"],
-            self.refining_detail.rename(columns={"output": "product"}).set_index(keys)["received_price"],
-        ])
-        producer = producer.groupby(level=[0, 1]).max()
-        m["producer_price"] = producer.reindex(m.index)
-        m["producer_price"] = m["producer_price"].fillna(m["price"])
-        m = m.reset_index()
-        self.markets = m[MARKET_COLUMNS].sort_values(["product", "region"], kind="stable").reset_index(drop=True)
+    def _markets(self, solved) -> None:
+        """One row per node: sums over its agents and routes, from each chain's index arrays."""
+        pieces = []
+        for chain, sol in solved:
+            c, n = chain.coef, len(chain.nodes)
+
+            def total(index, values):
+                out = np.zeros(n)
+                np.add.at(out, index, values)
+                return out
+
+            producer = np.full(n, -np.inf)
+            received_supply = sol.price[c["supply_node"]] + np.maximum(0.0, self.policy.supply["floor_price"].to_numpy()[chain.supply_rows]
+                                                                       - sol.price[c["supply_node"]]) + self.policy.supply["subsidy"].to_numpy()[chain.supply_rows]
+            np.maximum.at(producer, c["supply_node"], received_supply)
+            out_price = sol.price[c["refining_output_node"]]
+            received_refining = out_price + np.maximum(0.0, c["refining_floor"] - out_price) \
+                + self.policy.processing["subsidy"].to_numpy()[chain.refining_rows]
+            np.maximum.at(producer, c["refining_output_node"], received_refining)
+            processing_out = total(c["refining_output_node"], sol.refining)
+            pieces.append(pd.DataFrame({
+                "region": [r for r, _ in chain.nodes], "product": [p for _, p in chain.nodes],
+                "supply": total(c["supply_node"], sol.supply) + processing_out,
+                "demand": total(c["demand_node"], sol.demand),
+                "price": sol.price,
+                "producer_price": np.where(np.isfinite(producer), producer, sol.price),
+                "processing_in": total(c["refining_input_node"], sol.refining / c["refining_yield"]),
+                "processing_out": processing_out,
+                "imports": total(c["arc_to"], sol.flow),
+                "exports": total(c["arc_from"], sol.flow),
+                "stockpile": total(c["reserve_node"], sol.reserve) + chain.fixed_purchase,
+            }))
+        frame = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=MARKET_COLUMNS)
+        self.markets = frame[MARKET_COLUMNS].sort_values(["product", "region"], kind="stable").reset_index(drop=True)
 
     def _flows(self) -> None:
         arcs = self.arc_detail
