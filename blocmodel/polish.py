@@ -70,6 +70,15 @@ class _Equalities:
         self.upper = np.concatenate([qp.upper, qp.row_upper[inequality]])
         self.inequality = inequality
 
+    def perturbed(self, rng: np.random.Generator, size: float) -> "_Equalities":
+        """A copy with costs and finite lower bounds shifted by tiny random amounts."""
+        other = object.__new__(_Equalities)
+        other.__dict__.update(self.__dict__)
+        other.g = self.g + size * np.maximum(1.0, np.abs(self.g)) * rng.uniform(-1, 1, len(self.g))
+        span = np.where(np.isfinite(self.upper - self.lower), np.abs(self.upper - self.lower), 1.0)
+        other.lower = np.where(np.isfinite(self.lower), self.lower - size * np.maximum(span, 1.0) * rng.uniform(0, 1, len(self.g)), self.lower)
+        return other
+
     def extend(self, x: np.ndarray) -> np.ndarray:
         return np.concatenate([x, (self.B[:, : self.n] @ x)[self.inequality]])
 
@@ -110,19 +119,37 @@ class _Equalities:
 
 def polish(qp: QP, x0: np.ndarray, y0: np.ndarray, tol: float = 1e-11, max_iterations: int | None = None) -> Polished:
     eq = _Equalities(qp)
-    z = np.clip(eq.extend(x0), eq.lower, eq.upper)
-    y = y0.copy()
-    size = np.maximum(1.0, np.abs(z))
-    at_lower = np.isfinite(eq.lower) & (z <= eq.lower + 1e-9 * size)
-    at_upper = ~at_lower & np.isfinite(eq.upper) & (z >= eq.upper - 1e-9 * size)
-    fixed = at_lower | at_upper
-    z = np.where(at_lower, eq.lower, np.where(at_upper, eq.upper, z))
-    limit = max_iterations or 20 * len(z) + 50
-    result = _active_set(eq, z, y, fixed, tol, limit)
+    limit = max_iterations or 20 * len(eq.h) + 50
+    start = _start(eq, x0)
+    result = _active_set(eq, start.copy(), y0.copy(), _at_bounds(eq, start), tol, limit)
+    if result is None:
+        # Degenerate vertices (tied routes, free flows at zero) can make the method cycle.
+        # Break the ties with tiny random shifts of costs and lower bounds (the classic
+        # perturbation method), then settle the exact problem on the active set found.
+        perturbed = eq.perturbed(np.random.default_rng(0), 1e-9)
+        found = _active_set(perturbed, _start(perturbed, x0), y0.copy(), _at_bounds(perturbed, _start(perturbed, x0)), tol, limit)
+        if found is not None:
+            z, y, _, _ = found
+            fixed = _at_bounds(perturbed, z)
+            z = np.where(fixed, np.where(z <= perturbed.lower, eq.lower, eq.upper), z)
+            result = _active_set(eq, np.clip(z, eq.lower, eq.upper), y, fixed, tol, limit)
     if result is None:
         return Polished(x0, y0, False, limit, np.inf)
     z, y, iterations, stationarity = result
     return Polished(z[: eq.n], y, True, iterations, stationarity)
+
+
+def _start(eq: "_Equalities", x0: np.ndarray) -> np.ndarray:
+    z = np.clip(eq.extend(x0), eq.lower, eq.upper)
+    fixed = _at_bounds(eq, z)
+    return np.where(fixed & (z <= eq.lower + 1e-9 * np.maximum(1.0, np.abs(z))), eq.lower, np.where(fixed, eq.upper, z))
+
+
+def _at_bounds(eq: "_Equalities", z: np.ndarray) -> np.ndarray:
+    size = np.maximum(1.0, np.abs(z))
+    at_lower = np.isfinite(eq.lower) & (z <= eq.lower + 1e-9 * size)
+    at_upper = ~at_lower & np.isfinite(eq.upper) & (z >= eq.upper - 1e-9 * size)
+    return at_lower | at_upper
 
 
 def _active_set(eq: _Equalities, z, y, fixed, tol, limit):
@@ -183,6 +210,12 @@ def _enter(eq: _Equalities, z, y, fixed, j, reduced, from_lower):
     free_others = free.copy()
     free_others[j] = False
     column = eq.B[:, j].toarray().ravel()
+    touched = np.asarray(abs(eq.B[:, free_others]).sum(axis=1)).ravel() > 0
+    if (np.abs(column[~touched]) > 0).any():
+        # j feeds a market where nothing else can move (a transit node whose routes all sit
+        # at zero): its price is not pinned yet. Free j without moving; the next step prices
+        # that market so j's reduced cost is zero, and the routes beyond it enter after.
+        return z, y, False
     sign = 1.0 if from_lower else -1.0
     # d(z_F, y)/dt when z_j moves by sign·t: the rows absorb sign·column.
     dz, dy, singular = eq.solve(free_others, np.zeros(len(z)), sign * column)
@@ -204,8 +237,9 @@ def _enter(eq: _Equalities, z, y, fixed, j, reduced, from_lower):
 def _ratio_test(z, dz, lower, upper, free, step: float = 1.0):
     """Largest α ≤ step keeping free variables within bounds, and the one that blocks."""
     alpha, blocking = step, None
-    down = free & (dz < 0) & np.isfinite(lower)
-    up = free & (dz > 0) & np.isfinite(upper)
+    pivot = 1e-11 * max(1.0, float(np.abs(dz).max(initial=0.0)))   # ignore round-off in the direction
+    down = free & (dz < -pivot) & np.isfinite(lower)
+    up = free & (dz > pivot) & np.isfinite(upper)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.full(len(z), np.inf)
         ratios[down] = (lower[down] - z[down]) / dz[down]

@@ -17,7 +17,9 @@ from .testing import write_dataset
 
 
 def synthetic_dataset(folder: str | Path, regions: int = 60, minerals: int = 10, two_stage: bool = False,
-                      seed: int = 0, producer_share: float = 0.3, specific_tariff: float = 0.02) -> Path:
+                      seed: int = 0, producer_share: float = 0.3, specific_tariff: float = 0.02,
+                      neighbours: int | None = None) -> Path:
+    """`neighbours`: ship only to that many nearest regions (default: every region)."""
     rng = np.random.default_rng(seed)
     codes = [f"R{i:03d}" for i in range(regions)]
     lat = rng.uniform(-50, 60, regions)
@@ -25,6 +27,11 @@ def synthetic_dataset(folder: str | Path, regions: int = 60, minerals: int = 10,
     region_rows = [{"region": c, "latitude": round(float(a), 4), "longitude": round(float(b), 4),
                     "groups": "even" if i % 2 == 0 else "odd"} for i, (c, a, b) in enumerate(zip(codes, lat, lon))]
     distance = _haversine(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+    linked = np.ones((regions, regions), dtype=bool)
+    if neighbours is not None and neighbours < regions - 1:
+        nearest = np.argsort(distance, axis=1)[:, 1:neighbours + 1]
+        linked = np.zeros((regions, regions), dtype=bool)
+        linked[np.repeat(np.arange(regions), neighbours), nearest.ravel()] = True
     products, supply, demand, routes, processing = [], [], [], [], []
     for k in range(minerals):
         mineral = f"m{k:02d}"
@@ -59,7 +66,7 @@ def synthetic_dataset(folder: str | Path, regions: int = 60, minerals: int = 10,
         for _, product in stages:
             for i in range(regions):
                 for j in range(regions):
-                    if i != j:
+                    if i != j and linked[i, j]:
                         routes.append({"origin": codes[i], "destination": codes[j], "product": product,
                                        "transport_cost": round(float(20 + freight * distance[i, j]), 4),
                                        "tariff_specific": round(price * specific_tariff, 4) if (i + j + k) % 3 == 0 else 0.0})
