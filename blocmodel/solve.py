@@ -446,8 +446,42 @@ class ChainSolver:
         return np.concatenate([np.ones(len(e.levy_keys) + len(e.support_rows) + len(e.budget_reserves), dtype=bool),
                                active[e.origin]])
 
+    def _idle_prices(self, q: dict[str, np.ndarray], price: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Where nothing is produced, bought, refined or shipped, the equilibrium leaves the
+        price anywhere in an interval, so solvers differ. Report the top of it: what one
+        more unit would cost there — the cheapest of importing it, supplying it, refining it.
+        (Every equilibrium condition still holds; results become unique and reproducible.)"""
+        c, e = self.chain.coef, self.endogenous
+        idle = ~self._active_nodes(q)
+        np.logical_and.at(idle, c["refining_input_node"], q["refining"] <= 0)
+        np.logical_and.at(idle, c["reserve_node"], q["reserve"] <= 0)
+        if not idle.any():
+            return price
+        price = price.copy()
+        levy = np.zeros(len(e.origin))
+        for k, arcs in enumerate(e.levy_arcs):
+            levy[arcs] = e.split(theta)[0][k]
+        usable = c["arc_capacity"] > 0
+        own = np.full(len(price), np.inf)
+        supply_start = np.where(c["supply_rising_max"] > 0, c["supply_threshold"], np.inf)
+        np.minimum.at(own, c["supply_node"], np.where(q["supply"] <= 0, supply_start, np.inf))
+        for _ in range(len(price)):        # idle transit markets can chain: settle in passes
+            p_from = price[e.origin]
+            landed = p_from + e.transport + e.specific + e.import_rate * (p_from + e.transport) \
+                - e.export_subsidy_rate * p_from + levy
+            best = own.copy()
+            np.minimum.at(best, e.destination, np.where(usable, landed, np.inf))
+            refined = price[c["refining_input_node"]] / c["refining_yield"] + c["refining_threshold"]
+            np.minimum.at(best, c["refining_output_node"], np.where(c["refining_rising_max"] > 0, refined, np.inf))
+            new = np.where(idle & np.isfinite(best), best, price)
+            if np.allclose(new, price, rtol=1e-15, atol=0.0):
+                break
+            price = new
+        return price
+
     def _solution(self, q, price, theta, iterations, change, start) -> ChainSolution:
         e, chain = self.endogenous, self.chain
+        price = self._idle_prices(q, price, theta)
         levies, supports, _, adval = e.split(theta)
         arcs = self.policy.arcs.iloc[chain.arc_rows]
         p_origin = price[e.origin]
