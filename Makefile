@@ -19,6 +19,7 @@ run: setup
 	$(BIN)/blocmodel validate
 	$(BIN)/blocmodel solve --out reports/baseline
 	$(BIN)/blocmodel solve --scenario data/scenarios/full_bloc.toml --out reports/full_bloc
+	$(BIN)/blocmodel compare --out reports
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -128,6 +128,45 @@ def solve(
     _guarded(run)
 
 
+@app.command()
+def compare(
+    designs: Annotated[Optional[list[str]], typer.Argument(help="Designs: library names or TOML paths, composed with '+' (e.g. bloc_msp+cet25). Default: the --set.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder; the report goes into OUT/compare_<what was run>/.")] = Path("reports"),
+    data: DataOption = None,
+    set_name: Annotated[str, typer.Option("--set", help="Named set of designs in data/scenario_sets.toml.")] = "headline",
+    title: Annotated[str, typer.Option("--title")] = "Critical-minerals bloc designs compared",
+) -> None:
+    """Solve several bloc designs, compare them with no policy, and write the report
+    (report.html, report.xlsx, designs.csv, members.csv, markets.csv, flows.csv, manifest.json)."""
+    import hashlib
+    import shutil
+
+    from .api import Session
+    from .compare import Collection
+    from .library import scenario_set
+    from .report import write_report
+
+    def run():
+        chosen = list(designs) if designs else scenario_set(set_name)
+        tag = set_name if not designs else "+".join(Path(d).stem for d in chosen)
+        if len(tag) > 60:
+            tag = f"{len(chosen)}designs-{hashlib.sha256(' '.join(chosen).encode()).hexdigest()[:8]}"
+        target = out / f"compare_{tag.replace('/', '_')}"
+        collection = Collection.solve(chosen, session=Session(data))
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out, prefix=".compare."))
+        try:
+            write_report(collection, staging, title=title)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        typer.echo(f"{len(collection.designs)} designs compared -> {target / 'report.html'}")
+
+    _guarded(run)
+
+
 def _with_baseline(frame, base, keys):
     """`frame` with the baseline's value of each indicator beside it (`baseline_<column>`)."""
     values = [c for c in frame.columns if c not in keys]

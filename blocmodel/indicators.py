@@ -52,71 +52,76 @@ def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 def origin_shares(results: Results, product: str) -> pd.DataFrame:
     """Origin mix (rows: market region; columns: producing region) of a product at its own stage."""
-    m, regions, _, matrix, empty = _system(results, product)
-    rhs = np.diag(m["supply"].to_numpy(dtype=float))
-    rhs[empty, :] = 0.0
-    return pd.DataFrame(_solve(matrix, rhs), index=regions, columns=regions)
+    key = ("stage", product)
+    if key not in results.traces:
+        m, regions, _, matrix, empty = _system(results, product)
+        rhs = np.diag(m["supply"].to_numpy(dtype=float))
+        rhs[empty, :] = 0.0
+        results.traces[key] = pd.DataFrame(_solve(matrix, rhs), index=regions, columns=regions)
+    return results.traces[key]
 
 
 def content_shares(results: Results, product: str) -> pd.DataFrame:
     """Origin mix of the mined content of a product (for a mined product, its own origins)."""
     if results.data.stage.get(product) != "refined":
         return origin_shares(results, product)
+    key = ("content", product)
+    if key in results.traces:
+        return results.traces[key]
     m, regions, index, matrix, empty = _system(results, product)
-    rhs = np.zeros((len(regions), len(regions)))
     direct = results.supply_detail[results.supply_detail["product"] == product]
-    for region, q in zip(direct["region"], direct["quantity"]):
-        rhs[index[region], index[region]] += q
     refining = results.refining_detail[(results.refining_detail["output"] == product) & (results.refining_detail["output_quantity"] > 0)]
-    columns = list(regions)
-    for input_product, group in refining.groupby("input"):
-        inputs = content_shares(results, input_product)
-        for origin in inputs.columns:
-            if origin not in index:
-                index[origin] = len(columns)
-                columns.append(origin)
-                rhs = np.hstack([rhs, np.zeros((len(regions), 1))])
-        for region, z in zip(group["region"], group["output_quantity"]):
-            mix = inputs.loc[region]
-            for origin, share in mix.items():
-                rhs[index[region], columns.index(origin)] += z * share
+    mixes = {p: content_shares(results, p) for p in refining["input"].unique()}
+    columns = list(dict.fromkeys(list(regions) + [o for mix in mixes.values() for o in mix.columns]))
+    col = {c: i for i, c in enumerate(columns)}
+    rhs = np.zeros((len(regions), len(columns)))
+    for region, q in zip(direct["region"], direct["quantity"]):
+        rhs[index[region], col[region]] += q
+    for input_product, region, z in zip(refining["input"], refining["region"], refining["output_quantity"]):
+        mix = mixes[input_product]
+        rhs[index[region], [col[c] for c in mix.columns]] += z * mix.loc[region].to_numpy()
     rhs[empty, :] = 0.0
-    return pd.DataFrame(_solve(matrix, rhs), index=regions, columns=columns)
+    results.traces[key] = pd.DataFrame(_solve(matrix, rhs), index=regions, columns=columns)
+    return results.traces[key]
 
 
 def dependency(results: Results, members) -> pd.DataFrame:
     """Per member region and product: use, production, self-sufficiency, non-member shares, import HHI."""
     members = set(members)
-    rows = []
     solved = {p for c, s in zip(results.chains, results.solutions) if s.status == "optimal" for p in c.products}
-    arcs = results.arc_detail
+    flows = results.arc_detail[results.arc_detail["flow"] > 0]
+    frames = []
     for product in results.data.product_codes:
         if product not in solved:
             continue
-        stage = origin_shares(results, product)
-        content = content_shares(results, product)
         m = results.markets[results.markets["product"] == product].set_index("region")
-        imports = arcs[(arcs["product"] == product) & (arcs["flow"] > 0)]
-        for region in sorted(members & set(m.index)):
-            use = m.at[region, "demand"] + m.at[region, "processing_in"] + m.at[region, "stockpile"]
-            production = m.at[region, "supply"]
-            if use <= 0 and production <= 0:
-                continue
-            non_stage = float(stage.loc[region, [c for c in stage.columns if c not in members]].sum()) if use > 0 else np.nan
-            non_content = float(content.loc[region, [c for c in content.columns if c not in members]].sum()) if use > 0 else np.nan
-            inbound = imports[imports["destination"] == region]
-            total_in = inbound["flow"].sum()
-            shares = inbound.groupby("origin")["flow"].sum() / total_in if total_in > 0 else pd.Series(dtype=float)
-            rows.append({
-                "region": region, "product": product, "use": use, "production": production,
-                "self_sufficiency": production / use if use > 0 else np.nan,
-                "non_member_share": non_stage, "non_member_content_share": non_content,
-                "imports": total_in,
-                "imports_from_non_members": float(inbound.loc[~inbound["origin"].isin(members), "flow"].sum()),
-                "import_hhi": float((shares.mul(100) ** 2).sum()) if total_in > 0 else np.nan,
-            })
-    return pd.DataFrame(rows, columns=["region", "product", "use", "production", "self_sufficiency", "non_member_share",
-                                       "non_member_content_share", "imports", "imports_from_non_members", "import_hhi"])
+        m = m[m.index.isin(members)]
+        use = m["demand"] + m["processing_in"] + m["stockpile"]
+        keep = (use > 0) | (m["supply"] > 0)
+        if not keep.any():
+            continue
+        m, use = m[keep], use[keep]
+        stage, content = origin_shares(results, product), content_shares(results, product)
+        outside = lambda shares: shares.loc[m.index, [c for c in shares.columns if c not in members]].sum(axis=1)  # noqa: E731
+        inbound = flows[(flows["product"] == product) & flows["destination"].isin(m.index)]
+        by_origin = inbound.groupby(["destination", "origin"])["flow"].sum()
+        total_in = by_origin.groupby(level=0).sum()
+        hhi = ((by_origin / total_in.reindex(by_origin.index, level=0)) * 100).pow(2).groupby(level=0).sum()
+        from_outside = inbound[~inbound["origin"].isin(members)].groupby("destination")["flow"].sum()
+        frames.append(pd.DataFrame({
+            "region": m.index, "product": product, "use": use.to_numpy(), "production": m["supply"].to_numpy(),
+            "self_sufficiency": np.where(use > 0, m["supply"] / use.where(use > 0, 1.0), np.nan),
+            "non_member_share": np.where(use > 0, outside(stage), np.nan),
+            "non_member_content_share": np.where(use > 0, outside(content), np.nan),
+            "imports": total_in.reindex(m.index).fillna(0.0).to_numpy(),
+            "imports_from_non_members": from_outside.reindex(m.index).fillna(0.0).to_numpy(),
+            "import_hhi": hhi.reindex(m.index).to_numpy(),
+        }))
+    columns = ["region", "product", "use", "production", "self_sufficiency", "non_member_share",
+               "non_member_content_share", "imports", "imports_from_non_members", "import_hhi"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns].sort_values(["product", "region"], kind="stable").reset_index(drop=True)
 
 
 def bloc_dependency(results: Results, members) -> pd.DataFrame:

@@ -12,8 +12,9 @@ Welfare of a region (USD per year):
 - refiner_rent: the same for refineries in the refining margin;
 - tariff_revenue: every border charge it collects (tariffs, anti-dumping duties, levies);
 - quota_rent: export-quota rents it holds;
-- stockpile_value: what its reserve bought (fixed purchases and floor purchases), valued
-  at the market price it paid, so that buying at the market price is neutral;
+- stockpile_value: the change in its strategic stocks (fixed purchases and releases, floor
+  purchases) valued at the product's 2024 reference price (its median reference price):
+  buying above that price costs welfare, releasing stock sold above it gains;
 - fiscal_cost: what its treasury pays (deficiency payments, production and export
   subsidies, stockpile purchases net of sales);
 - total = CS + PS + refiner_rent + tariff_revenue + quota_rent + stockpile_value − fiscal_cost.
@@ -54,6 +55,7 @@ class Results:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
+        self.traces: dict = {}        # origin tracing by product (indicators.py), computed once
         self._build()
 
     # ----------------------------------------------------------------- status
@@ -221,10 +223,15 @@ class Results:
         w["tariff_revenue"] = collected.groupby(arcs["destination"]).sum()
         rents = arcs["quota_rent"] * arcs["flow"]
         w["quota_rent"] = rents[arcs["quota_holder"] != ""].groupby(arcs["quota_holder"]).sum()
+        reference = {p: s for c in self.chains for p, s in c.price_scale.items()}
+        reserve, fixed = self.reserve_detail, self.fixed_stockpile_detail
+        spending = pd.concat([
+            (reserve["quantity"] * reserve["price"]).groupby(reserve["region"]).sum(),
+            (fixed["quantity"] * fixed["price"]).groupby(fixed["region"]).sum() if len(fixed) else pd.Series(dtype=float),
+        ]).groupby(level=0).sum()
         stock_value = pd.concat([
-            (self.reserve_detail["quantity"] * self.reserve_detail["price"]).groupby(self.reserve_detail["region"]).sum(),
-            (self.fixed_stockpile_detail["quantity"] * self.fixed_stockpile_detail["price"]).groupby(self.fixed_stockpile_detail["region"]).sum()
-            if len(self.fixed_stockpile_detail) else pd.Series(dtype=float),
+            (reserve["quantity"] * reserve["product"].map(reference)).groupby(reserve["region"]).sum(),
+            (fixed["quantity"] * fixed["product"].map(reference)).groupby(fixed["region"]).sum() if len(fixed) else pd.Series(dtype=float),
         ]).groupby(level=0).sum()
         w["stockpile_value"] = stock_value
         w = w.astype(float).fillna(0.0)
@@ -237,7 +244,7 @@ class Results:
             .add((self.refining_detail["subsidy"] * self.refining_detail["output_quantity"]).groupby(self.refining_detail["region"]).sum(), fill_value=0.0)
         ).reindex(regions).fillna(0.0)
         w["export_subsidies"] = (arcs["export_subsidy"] * arcs["flow"]).groupby(arcs["origin"]).sum().reindex(regions).fillna(0.0)
-        w["stockpile_spending"] = w["stockpile_value"]
+        w["stockpile_spending"] = spending.reindex(regions).astype(float).fillna(0.0)
         w["fiscal_cost"] = w["deficiency_payments"] + w["production_subsidies"] + w["export_subsidies"] + w["stockpile_spending"]
         w["total"] = (w["consumer_surplus"] + w["producer_surplus"] + w["refiner_rent"] + w["tariff_revenue"]
                       + w["quota_rent"] + w["stockpile_value"] - w["fiscal_cost"])

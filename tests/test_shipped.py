@@ -7,7 +7,6 @@ import pytest
 import blocmodel as bm
 from blocmodel.indicators import bloc_dependency
 
-SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "data" / "scenarios").glob("*.toml"))
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +26,6 @@ def test_baseline_is_an_exact_equilibrium(baseline):
     # stays within 2% of the 2024 reference point (52,500 USD/t).
     p = baseline.prices.set_index(["region", "product"])["price"]
     assert p[("CHN", "ndpr_oxide")] == pytest.approx(52_500, rel=0.02)
-
-
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_library_scenario_solves(data, path):
-    r = bm.solve(data, path)
-    assert r.status == "optimal"
-    assert r.check_report.passed
 
 
 def test_full_bloc_cuts_dependency_on_non_member_ndpr(data, baseline):
