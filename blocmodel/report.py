@@ -95,7 +95,7 @@ def describe(results: Results) -> list[str]:
 def summary_table(collection: Collection) -> pd.DataFrame:
     """Designs × the outcomes a negotiator asks about first."""
     d = collection.design_table()
-    wide = d.pivot(index="design", columns="variable", values="value")
+    wide = d.pivot(index="design", columns="variable", values="value").reindex(collection.designs)
     out = pd.DataFrame(index=collection.designs)
     out["members"] = wide["members"]
     out["bloc welfare Δ (USD m)"] = wide["welfare|bloc|change"] / MILLION
@@ -148,7 +148,7 @@ def figure_member_gains(collection: Collection, top: int = 25) -> str:
 def figure_dependency(collection: Collection) -> str:
     d = collection.design_table()
     rows = {}
-    wide = d.pivot(index="design", columns="variable", values="value")
+    wide = d.pivot(index="design", columns="variable", values="value").reindex(collection.designs)
     products = [p for p in KEY_PRODUCTS if f"non_member_share|{p}" in wide]
     first = collection.designs[0]
     rows["baseline (each design's members)"] = [wide.at[first, f"non_member_share|{p}|baseline"] for p in products]

@@ -14,7 +14,7 @@ from blocmodel.indicators import bloc_dependency
 from blocmodel.library import library_names, load_design, scenario_set
 from blocmodel.report import write_report
 
-DESIGNS = ["full_bloc", "china_ban_response"]
+DESIGNS = ["full_bloc", "china_ban_response", "bloc_core+cet25"]   # not in alphabetical order on purpose
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,20 @@ def test_design_numbers_are_the_solves(report):
     assert usa["value"].item() == pytest.approx(
         collection.results["full_bloc"].welfare.set_index("region").at["USA", "total"] - base.welfare.set_index("region").at["USA", "total"], rel=1e-9)
     assert bool(usa["member"].item())
+
+
+def test_summary_rows_belong_to_their_design(report):
+    from blocmodel.report import summary_table
+    collection, _ = report
+    summary = summary_table(collection).set_index("design")
+    base = collection.results["baseline"]
+    for design in DESIGNS:
+        r = collection.results[design]
+        members = r.reference_members()
+        change = (r.welfare.set_index("region")["total"] - base.welfare.set_index("region")["total"])[members].sum()
+        assert summary.at[design, "bloc welfare Δ (USD m)"] == pytest.approx(change / 1e6, rel=1e-9)
+        after = bloc_dependency(r, members).set_index("product").at["ndpr_oxide", "non_member_share"]
+        assert summary.at[design, "non-member share ndpr_oxide"].endswith(f"→ {after:.0%}")
 
 
 def test_the_ban_stops_chinese_rare_earths_to_the_us(report):
