@@ -210,7 +210,7 @@ class ChainSolver:
         self.rebuilds = 0
         self.warm_solves = 0
         self.active = self._candidate_arcs()
-        self._last: tuple[np.ndarray, np.ndarray] | None = None   # last optimum (HiGHS column / row space)
+        self._warm: dict | None = None    # last optimum, by model component (survives a rebuild)
         self._price: np.ndarray | None = None
         self.solution: ChainSolution | None = None
         self._build()
@@ -250,7 +250,7 @@ class ChainSolver:
         self._columns: dict[str, np.ndarray] | None = None   # HiGHS column of each variable, by group
         self._rows: np.ndarray | None = None                 # HiGHS row of each market-clearing constraint
         self._static = None
-        self._last = None
+        self._instance = False
 
     def _candidate_arcs(self) -> np.ndarray:
         """Routes the model starts with: all of them for a small chain; otherwise, into every
@@ -308,15 +308,16 @@ class ChainSolver:
         of the chain) and prices."""
         tc = TerminationCondition.convergenceCriteriaSatisfied
         polished = None
-        if self._last is not None:
-            self.solver.update_parameters()
-            polished = polish(self._exact_qp(self.solver._solver_model), *self._last)
+        start = self._warm_start()
+        if start is not None:
+            polished = polish(self._exact_qp(self.solver._solver_model), *start)
             if polished.ok:
                 self.warm_solves += 1
             else:
                 polished = None
         if polished is None:
             results = self.solver.solve(self.model)
+            self._instance = True
             self.qp_solves += 1
             tc = results.termination_condition
             if tc in (TerminationCondition.provenInfeasible, TerminationCondition.unbounded,
@@ -337,7 +338,7 @@ class ChainSolver:
                 self.polish_failures += 1
                 return TerminationCondition.error, None, None
         x, y = polished.x, polished.y
-        self._last = (x, y)
+        self._remember(x, y)
         c, scale = self.chain.coef, self.model.scale
         flow = np.zeros(len(c["arc_from"]))
         flow[self.active] = x[self._columns["flow"]] * scale["flow"]
@@ -352,6 +353,41 @@ class ChainSolver:
         self._price = price
         return tc, quantities, price
 
+    def _constraints(self):
+        for name in ("market_clearing", "quota", "budget"):
+            for index, con in getattr(self.model, name).items():
+                yield (name, index), con
+
+    def _remember(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Keep the optimum by model component, so it can start the next solve even after
+        the model is rebuilt with more routes."""
+        con_map = self.solver._pyomo_con_to_solver_con_map
+        flow = np.zeros(len(self.chain.coef["arc_from"]))
+        flow[self.active] = x[self._columns["flow"]]
+        self._warm = {"vars": {g: x[self._columns[g]] for g in VARIABLE_GROUPS if g != "flow"}, "flow": flow,
+                      "duals": {key: y[con_map[con]] for key, con in self._constraints()}}
+
+    def _warm_start(self):
+        """The last optimum in HiGHS's column and row order, on the current model."""
+        if self._warm is None:
+            return None
+        if not self._instance:
+            self.solver.set_instance(self.model)
+            self._instance = True
+        else:
+            self.solver.update_parameters()
+        self._exact_qp(self.solver._solver_model)        # maps columns
+        highs = self.solver._solver_model
+        x = np.zeros(highs.getNumCol())
+        y = np.zeros(highs.getNumRow())
+        for group, values in self._warm["vars"].items():
+            x[self._columns[group]] = values
+        x[self._columns["flow"]] = self._warm["flow"][self.active]
+        con_map = self.solver._pyomo_con_to_solver_con_map
+        for key, con in self._constraints():
+            y[con_map[con]] = self._warm["duals"].get(key, 0.0)
+        return x, y
+
     def _exact_qp(self, highs) -> QP:
         """The QP as HiGHS holds it (without its regularisation), as arrays."""
         if self._columns is None:
@@ -363,14 +399,16 @@ class ChainSolver:
         lp = highs.getLp()
         if self._static is None or len(self.model.BUDGETS):   # only a budget row's coefficients change between solves
             matrix = lp.a_matrix_
-            A = sp.csc_matrix((np.asarray(matrix.value_), np.asarray(matrix.index_), np.asarray(matrix.start_)),
-                              shape=(lp.num_row_, lp.num_col_))
+            parts = (np.asarray(matrix.value_), np.asarray(matrix.index_), np.asarray(matrix.start_))
+            rowwise = matrix.format_ == highspy.MatrixFormat.kRowwise   # so it is until HiGHS first runs
+            A = (sp.csr_matrix(parts, shape=(lp.num_row_, lp.num_col_)).tocsc() if rowwise
+                 else sp.csc_matrix(parts, shape=(lp.num_row_, lp.num_col_)))
             hessian = highs.getModel().hessian_
             h = np.zeros(lp.num_col_)
-            if hessian.dim_:
+            if hessian.dim_:   # (the Hessian may cover only the first columns)
                 H = sp.csc_matrix((np.asarray(hessian.value_), np.asarray(hessian.index_), np.asarray(hessian.start_)),
-                                  shape=(lp.num_col_, lp.num_col_))
-                h = H.diagonal()
+                                  shape=(hessian.dim_, hessian.dim_))
+                h[: hessian.dim_] = H.diagonal()
             self._static = (A, h)
         A, h = self._static
         return QP(h=h, g=np.asarray(lp.col_cost_), A=A, row_lower=np.asarray(lp.row_lower_), row_upper=np.asarray(lp.row_upper_),
@@ -529,8 +567,9 @@ def _retry(highs, options: SolverOptions):
     n = model.lp_.num_col_
     diagonal = np.zeros(n)
     if hessian.dim_:
-        H = sp.csc_matrix((np.asarray(hessian.value_), np.asarray(hessian.index_), np.asarray(hessian.start_)), shape=(n, n))
-        diagonal = H.diagonal()
+        H = sp.csc_matrix((np.asarray(hessian.value_), np.asarray(hessian.index_), np.asarray(hessian.start_)),
+                          shape=(hessian.dim_, hessian.dim_))
+        diagonal[: hessian.dim_] = H.diagonal()
     for curvature, quadratic in ((options.retry_curvature, True), (0.0, False)):
         copy = highspy.Highs()
         copy.setOptionValue("output_flag", False)
