@@ -60,6 +60,11 @@ class Session:
         self._layouts = {products: chain_layout(self.data, products) for products in self.chains}
         self._solvers: dict[tuple[str, ...], ChainSolver] = {}
 
+    def reset(self) -> None:
+        """Forget every warm start: the next solve is a cold solve, bit for bit. (Warm and cold
+        solves agree to the solver's precision, ~1e-11 relative, but not to the last bit.)"""
+        self._solvers.clear()
+
     def solve(self, scenario: Scenario | str | Path | dict | None = None, *, check: bool = True,
               raise_on_failure: bool = True, tolerance: float = TOLERANCE) -> Results:
         """Solve one scenario; see `blocmodel.solve`."""

@@ -2,6 +2,9 @@
 
     blocmodel validate [--data DIR]
     blocmodel solve [--data DIR] [--scenario FILE ...] --out DIR
+    blocmodel compare [DESIGN ...] [--data DIR] --out DIR
+    blocmodel batch SWEEP.toml --out DIR [--workers N] [--scheduler tcp://host:port]
+    blocmodel batch-report DIR
 
 Bad input exits with status 2 and one line per problem naming file, row and field; a
 scenario with no equilibrium exits 3 naming the conflicting constraints; a solution that
@@ -163,6 +166,42 @@ def compare(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         typer.echo(f"{len(collection.designs)} designs compared -> {target / 'report.html'}")
+
+    _guarded(run)
+
+
+@app.command()
+def batch(
+    sweep: Annotated[Path, typer.Argument(help="Sweep TOML: a base design, axes and/or Monte Carlo draws (see data/sweeps/).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.sqlite and the summary tables and plots.")],
+    data: DataOption = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")] = None,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write the summary tables and plots when done.")] = True,
+) -> None:
+    """Run every scenario of a sweep (resumable: a re-run skips what is stored), then summarise it."""
+    from .batch import run_batch
+
+    def run():
+        outcome = run_batch(sweep, out, data=data, workers=workers, scheduler=scheduler)
+        if report:
+            from .batch_report import write_batch_report
+            files = write_batch_report(out)
+            typer.echo(f"summary: {', '.join(sorted(p.name for p in files))} -> {out}")
+        if outcome.get("lost_chunks"):
+            _fail([f"{outcome['lost_chunks']} chunk(s) were lost with their worker; run the same command again to finish"], 5)
+
+    _guarded(run)
+
+
+@app.command("batch-report")
+def batch_report(out: Annotated[Path, typer.Argument(help="A folder written by `blocmodel batch`.")]) -> None:
+    """Write the tidy tables, quantiles and plots of a batch's stored results."""
+    from .batch_report import write_batch_report
+
+    def run():
+        files = write_batch_report(out)
+        typer.echo(f"summary: {', '.join(sorted(p.name for p in files))} -> {out}")
 
     _guarded(run)
 

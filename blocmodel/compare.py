@@ -105,38 +105,45 @@ class Collection:
         return self._cache["design_table"]
 
     def _design_table(self) -> pd.DataFrame:
-        base = self.results[self.baseline]
-        rows = []
-        for design in self.designs:
-            r = self.results[design]
-            members = self.members(design)
-            change = r.welfare_change(base).set_index("region")
-            world = change.sum()
-            bloc = change.loc[members].sum() if members else change.iloc[:0].sum()
-            add = lambda variable, value, unit: rows.append((design, variable, value, unit))  # noqa: E731
-            add("members", len(members), "regions")
-            add("welfare|bloc|change", bloc["total"], "USD/yr")
-            add("welfare|world|change", world["total"], "USD/yr")
-            add("welfare|non_members|change", world["total"] - bloc["total"], "USD/yr")
-            for component in ("consumer_surplus", "producer_surplus", "refiner_rent", "tariff_revenue", "quota_rent"):
-                add(f"welfare|bloc|{component}|change", bloc[component], "USD/yr")
-            add("fiscal_cost|bloc", r.welfare.set_index("region").loc[members, "fiscal_cost"].sum() if members else 0.0, "USD/yr")
-            add("members|gaining", int((change.loc[members, "total"] > 0).sum()) if members else 0, "regions")
-            add("members|losing", int((change.loc[members, "total"] < 0).sum()) if members else 0, "regions")
-            after = bloc_dependency(r, members).set_index("product") if members else pd.DataFrame()
-            before = self._baseline_dependency(tuple(members)) if members else pd.DataFrame()
-            for product in after.index:
-                for indicator in ("non_member_share", "non_member_content_share", "self_sufficiency"):
-                    add(f"{indicator}|{product}", after.at[product, indicator], "share")
-                    add(f"{indicator}|{product}|baseline", before.at[product, indicator], "share")
-            for product in KEY_PRODUCTS:
-                inside, outside = _average_prices(r, members, product)
-                add(f"price|{product}|members", inside, "USD/unit")
-                add(f"price|{product}|non_members", outside, "USD/unit")
-                inside0, outside0 = _average_prices(base, members, product)
-                add(f"price|{product}|members|baseline", inside0, "USD/unit")
-                add(f"price|{product}|non_members|baseline", outside0, "USD/unit")
+        rows = [row for design in self.designs for row in self.design_rows(design)]
         return _tidy(pd.DataFrame(rows, columns=["design", "variable", "value", "unit"]), ["design", "variable"])
+
+    def design_rows(self, design: str) -> list[tuple[str, str, float, str]]:
+        """The key outcomes of one design against the baseline: (design, variable, value, unit)."""
+        base = self.results[self.baseline]
+        rows: list[tuple[str, str, float, str]] = []
+        r = self.results[design]
+        members = self.members(design)
+        change = r.welfare_change(base).set_index("region")
+        world = change.sum()
+        bloc = change.loc[members].sum() if members else change.iloc[:0].sum()
+        add = lambda variable, value, unit: rows.append((design, variable, value, unit))  # noqa: E731
+        add("members", len(members), "regions")
+        add("welfare|bloc|change", bloc["total"], "USD/yr")
+        add("welfare|world|change", world["total"], "USD/yr")
+        add("welfare|non_members|change", world["total"] - bloc["total"], "USD/yr")
+        for component in ("consumer_surplus", "producer_surplus", "refiner_rent", "tariff_revenue", "quota_rent"):
+            add(f"welfare|bloc|{component}|change", bloc[component], "USD/yr")
+        add("fiscal_cost|bloc", r.welfare.set_index("region").loc[members, "fiscal_cost"].sum() if members else 0.0, "USD/yr")
+        add("members|gaining", int((change.loc[members, "total"] > 0).sum()) if members else 0, "regions")
+        add("members|losing", int((change.loc[members, "total"] < 0).sum()) if members else 0, "regions")
+        after = bloc_dependency(r, members).set_index("product") if members else pd.DataFrame()
+        before = self._baseline_dependency(tuple(members)) if members else pd.DataFrame()
+        for product in after.index:
+            for indicator in ("non_member_share", "non_member_content_share", "self_sufficiency"):
+                add(f"{indicator}|{product}", after.at[product, indicator], "share")
+                add(f"{indicator}|{product}|baseline", before.at[product, indicator], "share")
+        for product in KEY_PRODUCTS:
+            inside, outside = _average_prices(r, members, product)
+            add(f"price|{product}|members", inside, "USD/unit")
+            add(f"price|{product}|non_members", outside, "USD/unit")
+            key = ("baseline_prices", product, *members)
+            if key not in self._cache:
+                self._cache[key] = _average_prices(base, members, product)
+            inside0, outside0 = self._cache[key]
+            add(f"price|{product}|members|baseline", inside0, "USD/unit")
+            add(f"price|{product}|non_members|baseline", outside0, "USD/unit")
+        return rows
 
     def _baseline_dependency(self, members: tuple[str, ...]) -> pd.DataFrame:
         key = ("baseline_dependency",) + members
@@ -171,12 +178,14 @@ class Collection:
 
 def _average_prices(r: Results, members: list[str], product: str) -> tuple[float, float]:
     """Demand-weighted average market price of a product inside and outside the bloc."""
-    m = r.markets[r.markets["product"] == product]
-    use = m["demand"] + m["processing_in"]
-    inside = m["region"].isin(members)
+    m = r.markets[r.markets["product"].to_numpy() == product]
+    use = (m["demand"] + m["processing_in"]).to_numpy()
+    price = m["price"].to_numpy()
+    inside = m["region"].isin(members).to_numpy()
+
     def mean(sel):
         w = use[sel]
-        return float((m.loc[sel, "price"] * w).sum() / w.sum()) if w.sum() > 0 else np.nan
+        return float((price[sel] * w).sum() / w.sum()) if w.sum() > 0 else np.nan
     return mean(inside), mean(~inside)
 
 

@@ -28,19 +28,38 @@ import pandas as pd
 from .results import Results
 
 
+def _by_product(results: Results) -> dict:
+    """Per product: its market rows and its arcs with flow, as arrays (computed once per result)."""
+    if "by_product" not in results.traces:
+        m = results.markets
+        a = results.arc_detail[results.arc_detail["flow"] > 0]
+        rows = {p: np.flatnonzero(m["product"].to_numpy() == p) for p in m["product"].unique()}
+        arcs = {p: np.flatnonzero(a["product"].to_numpy() == p) for p in a["product"].unique()}
+        results.traces["by_product"] = {
+            "markets": m, "rows": rows, "arcs": arcs, "origin": a["origin"].to_numpy(),
+            "destination": a["destination"].to_numpy(), "flow": a["flow"].to_numpy(dtype=float)}
+    return results.traces["by_product"]
+
+
+def _flow_matrix(results: Results, product: str, regions: pd.Index) -> np.ndarray:
+    """F[d, o]: flow of the product from o into d, over the product's markets."""
+    t = _by_product(results)
+    arcs = t["arcs"].get(product, np.array([], dtype=int))
+    flows = np.zeros((len(regions), len(regions)))
+    np.add.at(flows, (regions.get_indexer(t["destination"][arcs]), regions.get_indexer(t["origin"][arcs])), t["flow"][arcs])
+    return flows
+
+
 def _system(results: Results, product: str):
-    m = results.markets[results.markets["product"] == product].reset_index(drop=True)
-    regions = list(m["region"])
+    t = _by_product(results)
+    m = t["markets"].iloc[t["rows"][product]].reset_index(drop=True)
+    regions = pd.Index(m["region"])
     index = {r: i for i, r in enumerate(regions)}
-    flows = results.arc_detail[(results.arc_detail["product"] == product) & (results.arc_detail["flow"] > 0)]
-    n = len(regions)
-    matrix = np.diag((m["supply"] + m["imports"]).to_numpy(dtype=float))
-    for o, d, q in zip(flows["origin"], flows["destination"], flows["flow"]):
-        matrix[index[d], index[o]] -= q
+    matrix = np.diag((m["supply"] + m["imports"]).to_numpy(dtype=float)) - _flow_matrix(results, product, regions)
     empty = np.diag(matrix) <= 0
     matrix[empty, :] = 0.0
     matrix[empty, empty] = 1.0
-    return m, regions, index, matrix, empty
+    return m, list(regions), index, matrix, empty
 
 
 def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -89,34 +108,39 @@ def dependency(results: Results, members) -> pd.DataFrame:
     """Per member region and product: use, production, self-sufficiency, non-member shares, import HHI."""
     members = set(members)
     solved = {p for c, s in zip(results.chains, results.solutions) if s.status == "optimal" for p in c.products}
-    flows = results.arc_detail[results.arc_detail["flow"] > 0]
+    t = _by_product(results)
     frames = []
     for product in results.data.product_codes:
-        if product not in solved:
+        if product not in solved or product not in t["rows"]:
             continue
-        m = results.markets[results.markets["product"] == product].set_index("region")
-        m = m[m.index.isin(members)]
-        use = m["demand"] + m["processing_in"] + m["stockpile"]
-        keep = (use > 0) | (m["supply"] > 0)
-        if not keep.any():
+        m = t["markets"].iloc[t["rows"][product]]
+        regions = pd.Index(m["region"])
+        is_member = regions.isin(members)
+        use_all = (m["demand"] + m["processing_in"] + m["stockpile"]).to_numpy(dtype=float)
+        supply_all = m["supply"].to_numpy(dtype=float)
+        pick = np.flatnonzero(is_member & ((use_all > 0) | (supply_all > 0)))
+        if not len(pick):
             continue
-        m, use = m[keep], use[keep]
+        use, supply = use_all[pick], supply_all[pick]
         stage, content = origin_shares(results, product), content_shares(results, product)
-        outside = lambda shares: shares.loc[m.index, [c for c in shares.columns if c not in members]].sum(axis=1)  # noqa: E731
-        inbound = flows[(flows["product"] == product) & flows["destination"].isin(m.index)]
-        by_origin = inbound.groupby(["destination", "origin"])["flow"].sum()
-        total_in = by_origin.groupby(level=0).sum()
-        hhi = ((by_origin / total_in.reindex(by_origin.index, level=0)) * 100).pow(2).groupby(level=0).sum()
-        from_outside = inbound[~inbound["origin"].isin(members)].groupby("destination")["flow"].sum()
-        frames.append(pd.DataFrame({
-            "region": m.index, "product": product, "use": use.to_numpy(), "production": m["supply"].to_numpy(),
-            "self_sufficiency": np.where(use > 0, m["supply"] / use.where(use > 0, 1.0), np.nan),
-            "non_member_share": np.where(use > 0, outside(stage), np.nan),
-            "non_member_content_share": np.where(use > 0, outside(content), np.nan),
-            "imports": total_in.reindex(m.index).fillna(0.0).to_numpy(),
-            "imports_from_non_members": from_outside.reindex(m.index).fillna(0.0).to_numpy(),
-            "import_hhi": hhi.reindex(m.index).to_numpy(),
-        }))
+
+        def outside(shares: pd.DataFrame) -> np.ndarray:
+            rows = shares.index.get_indexer(regions[pick])
+            return shares.to_numpy()[rows][:, ~shares.columns.isin(members)].sum(axis=1)
+
+        flows = _flow_matrix(results, product, regions)[pick]        # members' imports by origin
+        imports = flows.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hhi = np.where(imports > 0, ((flows / imports[:, None] * 100) ** 2).sum(axis=1), np.nan)
+            positive = use > 0
+            frames.append(pd.DataFrame({
+                "region": regions[pick], "product": product, "use": use, "production": supply,
+                "self_sufficiency": np.where(positive, supply / np.where(positive, use, 1.0), np.nan),
+                "non_member_share": np.where(positive, outside(stage), np.nan),
+                "non_member_content_share": np.where(positive, outside(content), np.nan),
+                "imports": imports, "imports_from_non_members": flows[:, ~is_member].sum(axis=1),
+                "import_hhi": hhi,
+            }))
     columns = ["region", "product", "use", "production", "self_sufficiency", "non_member_share",
                "non_member_content_share", "imports", "imports_from_non_members", "import_hhi"]
     if not frames:

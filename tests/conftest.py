@@ -36,3 +36,9 @@ def ko(tmp_path):
 @pytest.fixture
 def ko_one_way(tmp_path):
     return two_country(tmp_path / "ko1", routes=("FOREIGN->HOME",))
+
+
+@pytest.fixture(scope="session")
+def shipped():
+    """The shipped dataset, loaded once."""
+    return load_dataset()

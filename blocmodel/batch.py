@@ -1,0 +1,298 @@
+"""Batch runs: every task of a sweep solved on Dask workers, stored as each one finishes.
+
+    blocmodel batch SWEEP.toml --out DIR [--workers N] [--scheduler tcp://host:port]
+
+Without `--scheduler` a `dask.distributed.LocalCluster` of N single-threaded worker
+processes is started; with it, the same code submits to an existing cluster. Workers keep a
+`Session` per dataset draw (models built once, re-solved with new levers) and return, per
+scenario, its status and output rows. Consecutive tasks go to one worker in chunks so that
+neighbouring grid points re-solve from each other.
+
+The store is one SQLite file, `DIR/results.sqlite`, written only by this process: each
+scenario in its own transaction with its key, so a crash or Ctrl-C loses at most the chunks
+in flight and never leaves half a scenario. Re-running the same command skips the keys that
+are stored and runs the rest. A scenario that fails (bad input, no equilibrium, a failed
+check) is stored with its error and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sqlite3
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+from .dataset import Dataset, load_dataset
+from .errors import EquilibriumCheckError, InfeasibleError, InputError, Problem
+from .sweep import Sweep, Task, apply_factors, load_sweep, plan
+
+STORE = "results.sqlite"
+SIGNIFICANT = 12   # stored values are rounded so that runs on any worker count give the same numbers
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS scenarios (
+    key TEXT PRIMARY KEY, idx INTEGER, draw INTEGER, point TEXT, factors TEXT, scenario TEXT,
+    status TEXT, error TEXT, max_residual REAL, seconds REAL);
+CREATE TABLE IF NOT EXISTS outputs (
+    key TEXT, tbl TEXT, region TEXT, product TEXT, variable TEXT, value REAL);
+CREATE INDEX IF NOT EXISTS outputs_key ON outputs (key);
+"""
+
+
+class Store:
+    """The results of one sweep in `DIR/results.sqlite`."""
+
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / STORE
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("PRAGMA journal_mode=WAL")    # a killed writer leaves the file consistent
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def bind(self, sweep_text: str, data_hash: str, versions: dict[str, str]) -> None:
+        """Tie the store to one sweep on one dataset: a different one must use another folder."""
+        stored = dict(self.db.execute("SELECT name, value FROM meta"))
+        if stored and (stored.get("sweep") != sweep_text or stored.get("data_hash") != data_hash):
+            what = "sweep definition" if stored.get("sweep") != sweep_text else "dataset"
+            raise InputError([Problem(str(self.path), f"holds results of a different {what}",
+                                      hint="use a new --out folder, or delete this one")])
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                [("sweep", sweep_text), ("data_hash", data_hash), ("versions", json.dumps(versions, sort_keys=True))])
+
+    def done(self) -> set[str]:
+        return {k for (k,) in self.db.execute("SELECT key FROM scenarios")}
+
+    def write(self, record: dict[str, Any]) -> bool:
+        """Store one finished scenario atomically; False if it was already there."""
+        try:
+            with self.db:
+                self.db.execute("INSERT INTO scenarios VALUES (?,?,?,?,?,?,?,?,?,?)",
+                                (record["key"], record["index"], record["draw"], json.dumps(record["point"], sort_keys=True),
+                                 json.dumps(record["factors"], sort_keys=True), json.dumps(record["scenario"], sort_keys=True),
+                                 record["status"], record["error"], record["max_residual"], record["seconds"]))
+                self.db.executemany("INSERT INTO outputs VALUES (?,?,?,?,?,?)",
+                                    [(record["key"], *row) for row in record["rows"]])
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# ---------------------------------------------------------------- the worker side
+_WORKER: dict[str, Any] = {}    # per worker process: the last draw's session and baseline
+
+
+def _session_for(data: Dataset, factors: dict[str, float]):
+    """The Session and baseline of this draw, kept between tasks on the same worker."""
+    from .api import Session
+    from .compare import Collection
+
+    key = (data.data_hash, json.dumps(factors, sort_keys=True))
+    if _WORKER.get("key") != key:
+        _WORKER.clear()
+        session = Session(apply_factors(data, factors))
+        base = session.solve(None)
+        _WORKER.update(key=key, session=session, collection=Collection({"baseline": base}, data=session.data))
+    return _WORKER["session"], _WORKER["collection"]
+
+
+def run_chunk(data: Dataset, tasks: list[dict[str, Any]], outputs: list[str]) -> list[dict[str, Any]]:
+    """Solve tasks in order on this worker; every one returns a record, failed or not."""
+    from threadpoolctl import threadpool_limits
+
+    records = []
+    with threadpool_limits(1):
+        for i, task in enumerate(tasks):
+            records.append(_run_task(data, task, outputs, cold=i == 0))
+    return records
+
+
+def _run_task(data: Dataset, task: dict[str, Any], outputs: list[str], cold: bool) -> dict[str, Any]:
+    start = time.perf_counter()
+    record = {**task, "status": "optimal", "error": None, "max_residual": None, "rows": []}
+    try:
+        session, collection = _session_for(data, task["factors"])
+        if cold:
+            session.reset()    # a chunk starts cold: its results do not depend on what this worker ran before
+        result = session.solve(task["scenario"])
+        record["max_residual"] = result.check_report.max_residual
+        record["rows"] = _output_rows(collection, result, outputs)
+    except InputError as exc:
+        record.update(status="input_error", error="; ".join(str(p) for p in exc.problems))
+    except InfeasibleError as exc:
+        record.update(status="infeasible", error=str(exc))
+    except EquilibriumCheckError as exc:
+        record.update(status="check_failed", error=str(exc))
+    except Exception as exc:   # recorded, never fatal to the batch
+        record.update(status="error", error=f"{type(exc).__name__}: {exc}")
+        _WORKER.clear()        # start afresh: the session may be in a bad state
+    record["seconds"] = round(time.perf_counter() - start, 4)
+    return record
+
+
+def _output_rows(collection, result, outputs: list[str]) -> list[tuple]:
+    rows: list[tuple] = []
+    name = "_task"
+    collection.results[name] = result
+    try:
+        base = collection.results[collection.baseline]
+        if "designs" in outputs:
+            rows += [("designs", "", "", variable, _round(value)) for _, variable, value, _ in collection.design_rows(name)]
+        if "members" in outputs:
+            members = set(collection.members(name))
+            change = result.welfare_change(base)
+            for region, total in zip(change["region"], change["total"]):
+                rows.append(("members", region, "", "welfare|change|member" if region in members else "welfare|change",
+                             _round(total)))
+        if "prices" in outputs:
+            rows += [("prices", r, p, "price", _round(v)) for r, p, v in result.prices[["region", "product", "price"]].itertuples(index=False)]
+    finally:
+        del collection.results[name]
+    return rows
+
+
+def _round(value) -> float | None:
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return float(f"{value:.{SIGNIFICANT}g}")
+
+
+# ---------------------------------------------------------------- the driver side
+@contextmanager
+def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    """A client on an existing scheduler, or on a LocalCluster of single-threaded processes."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            yield client
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", "1")    # inherited by the worker processes
+    n = workers or max(1, os.cpu_count() or 1)
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+def chunks(tasks: list[Task], size: int | None = None) -> list[list[Task]]:
+    """Consecutive tasks of one draw together: each chunk starts cold and re-solves from
+    one task to the next. The chunks depend on the sweep alone (about 16 of them, at most
+    50 tasks each), never on the workers, so any number of workers gives the same bits."""
+    size = size or max(1, min(50, math.ceil(len(tasks) / 16)))
+    out: list[list[Task]] = []
+    for task in tasks:
+        if out and len(out[-1]) < size and out[-1][-1].draw == task.draw:
+            out[-1].append(task)
+        else:
+            out.append([task])
+    return out
+
+
+def run_batch(sweep_file: str | Path, out: str | Path, *, data: str | Path | None = None, workers: int | None = None,
+              scheduler: str | None = None, progress: bool | None = None, log=None) -> dict[str, Any]:
+    """Run every task of a sweep not yet in `out`'s store; returns counts and timing."""
+    from .api import versions
+
+    sweep, file = load_sweep(sweep_file)
+    folder = Path(data) if data is not None else (file.parent / sweep.data if sweep.data else None)
+    dataset = load_dataset(folder)
+    tasks = plan(sweep, file, dataset)
+    out = Path(out)
+    store = Store(out)
+    try:
+        store.bind(file.read_text(encoding="utf-8-sig"), dataset.data_hash, versions())
+        done = store.done()
+        todo = [t for t in tasks if t.key not in done]
+        # whole chunks of the full plan: a chunk cut short by a crash re-runs from its start
+        groups = [g for g in chunks(tasks, sweep.chunk_size) if any(t.key not in done for t in g)]
+        say = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        say(f"batch '{sweep.name}': {len(tasks)} scenarios, {len(tasks) - len(todo)} already stored, {len(todo)} to run")
+        start = time.perf_counter()
+        counts = {"stored": 0, "failed": 0}
+        if todo:
+            with dask_client(workers, scheduler) as client:
+                with _Progress(len(todo), progress, say) as bar:
+                    _run(client, dataset, groups, sweep, store, counts, bar)
+        seconds = time.perf_counter() - start
+        say(f"batch '{sweep.name}': {counts['stored']} stored ({counts['failed']} failed) in {seconds:.1f} s")
+        return {"scenarios": len(tasks), "ran": len(todo), **counts, "seconds": seconds, "store": str(store.path)}
+    finally:
+        store.close()
+
+
+def _run(client, dataset: Dataset, groups: list[list[Task]], sweep: Sweep, store: Store, counts: dict, bar) -> None:
+    from dask.distributed import as_completed
+
+    remote = client.scatter(dataset, broadcast=True)
+    futures = [client.submit(run_chunk, remote, [asdict(t) for t in group], list(sweep.outputs), pure=False)
+               for group in groups]
+    lost = 0
+    for future in as_completed(futures):
+        try:
+            records = future.result()
+        except Exception as exc:   # a worker died: these scenarios stay unstored and run next time
+            lost += 1
+            bar.note(f"a chunk was lost ({type(exc).__name__}: {exc}); re-run the command to finish it")
+            continue
+        new = 0
+        for record in records:
+            if store.write(record):
+                new += 1
+                counts["failed"] += record["status"] != "optimal"
+        counts["stored"] += new
+        bar.advance(new, counts["failed"])
+    if lost:
+        counts["lost_chunks"] = lost
+
+
+class _Progress:
+    """A rich progress bar with ETA on a terminal; plain log lines (about every 5%) otherwise."""
+
+    def __init__(self, total: int, interactive: bool | None, say):
+        self.total, self.say, self.done, self.failed = total, say, 0, 0
+        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self.start = time.perf_counter()
+        self.next_line = 0
+
+    def __enter__(self):
+        if self.interactive:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            self.bar = Progress(TextColumn("solving"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
+                                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("batch", total=self.total, failed=0)
+        return self
+
+    def advance(self, n: int, failed: int) -> None:
+        self.done += n
+        self.failed = failed
+        if self.interactive:
+            self.bar.update(self.task, advance=n, failed=failed)
+        elif self.done >= self.next_line or self.done == self.total:
+            elapsed = time.perf_counter() - self.start
+            eta = elapsed / self.done * (self.total - self.done)
+            self.say(f"  {self.done}/{self.total} done, {failed} failed, {elapsed:.1f} s elapsed, ETA {eta:.0f} s")
+            self.next_line = self.done + max(1, self.total // 20)
+
+    def note(self, line: str) -> None:
+        (self.bar.console.print if self.interactive else self.say)(line)
+
+    def __exit__(self, *exc):
+        if self.interactive:
+            self.bar.__exit__(*exc)
+
+
+__all__ = ["run_batch", "run_chunk", "Store", "dask_client", "chunks", "STORE"]

@@ -1,0 +1,258 @@
+"""Batch runs: sweep plans, local processes vs a Dask cluster, resuming after a kill, failures recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import blocmodel as bm
+from blocmodel.batch import STORE, run_batch
+from blocmodel.batch_report import write_batch_report
+from blocmodel.sweep import apply_factors, elasticity_factors, load_sweep, plan
+
+GRID = """
+name = "grid"
+base = "bloc_ministerial+floor_ndpr_variable_levy"
+chunk_size = {chunk}
+outputs = ["designs", "members", "prices"]
+[[axes]]
+name = "mechanism"
+path = "price_floors.0.mechanism"
+values = ["variable_levy", "deficiency_payment"]
+[[axes]]
+name = "ndpr_floor"
+path = "price_floors.0.price"
+values = {floors}
+"""
+
+
+def _sweep(folder: Path, text: str, name: str = "sweep.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def _stored(out: Path) -> pd.DataFrame:
+    with sqlite3.connect(out / STORE) as db:
+        return pd.read_sql_query("SELECT key, idx, status, error FROM scenarios ORDER BY idx", db)
+
+
+# ------------------------------------------------------------------ plans
+def test_plan_orders_the_grid_with_the_last_axis_fastest(tmp_path, shipped):
+    sweep, file = load_sweep(_sweep(tmp_path, GRID.format(chunk=2, floors="[80000, 110000, 140000]")))
+    tasks = plan(sweep, file, shipped)
+    assert [t.point for t in tasks[:4]] == [
+        {"mechanism": "variable_levy", "ndpr_floor": 80000}, {"mechanism": "variable_levy", "ndpr_floor": 110000},
+        {"mechanism": "variable_levy", "ndpr_floor": 140000}, {"mechanism": "deficiency_payment", "ndpr_floor": 80000}]
+    assert tasks[3].scenario["price_floors"][0] == {"product": "ndpr_oxide", "price": 80000, "mechanism": "deficiency_payment"}
+    assert tasks[3].scenario["bloc"]["members"] == ["ministerial2026"]
+    assert len({t.key for t in tasks}) == 6
+    # the key is the scenario's content: the same sweep planned again gives the same keys
+    assert [t.key for t in plan(sweep, file, shipped)] == [t.key for t in tasks]
+
+
+def test_design_axis_replaces_the_base_and_ranges_expand(tmp_path, shipped):
+    text = """
+name = "designs"
+[[axes]]
+path = "design"
+values = ["bloc_g7+cet25", "bloc_quad"]
+[[axes]]
+name = "cet"
+path = "bloc.external_tariff_ad_valorem"
+start = 0.0
+stop = 0.5
+num = 3
+"""
+    sweep, file = load_sweep(_sweep(tmp_path, text))
+    tasks = plan(sweep, file, shipped)
+    assert len(tasks) == 6
+    assert [t.point["cet"] for t in tasks[:3]] == [0.0, 0.25, 0.5]
+    assert "g7" in tasks[0].scenario["bloc"]["members"] and tasks[3].scenario["bloc"]["members"] == ["quad"]
+    assert tasks[4].scenario["bloc"]["external_tariff_ad_valorem"] == 0.25
+    assert tasks[4].point["design"] == "bloc_quad"
+
+
+def test_sweep_mistakes_name_the_file_and_key(tmp_path, shipped):
+    bad = _sweep(tmp_path, 'name = "x"\n[[axes]]\npath = "bloc.members"\nvalus = [1]\n')
+    with pytest.raises(bm.InputError) as err:
+        load_sweep(bad)
+    text = str(err.value)
+    assert "sweep.toml" in text and "axes[0].valus" in text and "values" in text
+    bad = _sweep(tmp_path, 'name = "x"\n[[axes]]\npath = "price_floors.3.price"\nvalues = [1.0]\n', "b.toml")
+    sweep, file = load_sweep(bad)
+    with pytest.raises(bm.InputError, match=r"b.toml.*price_floors.3.price.*no item 3"):
+        plan(sweep, file, shipped)
+    bad = _sweep(tmp_path, 'name = "x"\n[[axes]]\npath = "bloc.external_tariff_ad_valorem"\nvalues = [-2.0]\n', "c.toml")
+    sweep, file = load_sweep(bad)
+    with pytest.raises(bm.InputError, match=r"c.toml.*bloc.external_tariff_ad_valorem"):
+        plan(sweep, file, shipped)
+
+
+def test_monte_carlo_factors_are_seeded_and_keep_signs(tmp_path, shipped):
+    text = """
+name = "mc"
+[monte_carlo]
+draws = 50
+seed = 3
+[[monte_carlo.elasticities]]
+side = "supply"
+distribution = "uniform"
+low = 0.5
+high = 2.0
+[[monte_carlo.elasticities]]
+mineral = "rare_earths"
+side = "demand"
+distribution = "lognormal"
+sigma = 0.3
+"""
+    sweep, _ = load_sweep(_sweep(tmp_path, text))
+    draws = elasticity_factors(sweep, shipped)
+    assert draws == elasticity_factors(sweep, shipped)
+    assert len(draws) == 50 and len({d["lithium|supply"] for d in draws}) == 50
+    supply = np.array([d["lithium|supply"] for d in draws])
+    assert supply.min() >= 0.5 and supply.max() <= 2.0
+    assert "lithium|demand" not in draws[0] and "rare_earths|demand" in draws[0]
+    data = apply_factors(shipped, draws[0])
+    lithium = data.supply["product"].map(data.mineral_of) == "lithium"
+    ratio = data.supply.loc[lithium, "elasticity"] / shipped.supply.loc[lithium, "elasticity"]
+    assert np.allclose(ratio, draws[0]["lithium|supply"])
+    assert (data.demand["elasticity"] <= 0).all() and (data.supply["elasticity"] >= 0).all()
+    assert data.data_hash != shipped.data_hash
+
+
+# ------------------------------------------------------------------ runs
+def test_local_processes_and_a_dask_cluster_give_identical_results(tmp_path):
+    from dask.distributed import LocalCluster
+
+    sweep = _sweep(tmp_path, GRID.format(chunk=1, floors="[80000, 120000]"))
+    local = run_batch(sweep, tmp_path / "local", workers=2, progress=False, log=lambda line: None)
+    assert local["stored"] == 4 and local["failed"] == 0
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+        remote = run_batch(sweep, tmp_path / "cluster", scheduler=cluster.scheduler_address, progress=False,
+                           log=lambda line: None)
+    assert remote["stored"] == 4
+    for folder in ("local", "cluster"):
+        write_batch_report(tmp_path / folder)
+    for name in ("scenarios.csv", "outcomes.csv", "members.csv", "prices.csv"):
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "cluster" / name).read_bytes(), name
+
+    # every stored scenario is the equilibrium a cold solve of it gives
+    outcomes = pd.read_csv(tmp_path / "local" / "outcomes.csv")
+    row = outcomes[(outcomes["mechanism"] == "deficiency_payment") & (outcomes["ndpr_floor"] == 120000)]
+    stored = row.set_index("variable")["value"]
+    scenario = bm.load_scenario(Path("data/scenarios/floor_ndpr_deficiency_payment.toml"))
+    cold = bm.solve(None, {"bloc": {"members": ["ministerial2026"]},
+                           "price_floors": [{**scenario.price_floors[0].model_dump(), "price": 120000}]})
+    base = bm.solve()
+    members = cold.reference_members()
+    change = cold.welfare_change(base).set_index("region").loc[members, "total"].sum()
+    assert stored["welfare|bloc|change"] == pytest.approx(change, rel=1e-9, abs=1.0)
+    fiscal = cold.welfare.set_index("region").loc[members, "fiscal_cost"].sum()
+    assert stored["fiscal_cost|bloc"] == pytest.approx(fiscal, rel=1e-9) and fiscal > 0
+
+
+def test_a_failed_scenario_is_recorded_and_the_rest_complete(tmp_path):
+    text = """
+name = "some_fail"
+base = "floor_ndpr_variable_levy"
+chunk_size = 3
+[[axes]]
+name = "members"
+path = "bloc.members"
+values = [["USA", "JPN"], ["USA", "ATLANTIS"], ["g7"]]
+"""
+    outcome = run_batch(_sweep(tmp_path, text), tmp_path / "out", workers=1, progress=False, log=lambda line: None)
+    assert outcome["stored"] == 3 and outcome["failed"] == 1
+    stored = _stored(tmp_path / "out")
+    assert list(stored["status"]) == ["optimal", "input_error", "optimal"]
+    assert "ATLANTIS" in stored.loc[1, "error"]
+    files = write_batch_report(tmp_path / "out")
+    assert {p.name for p in files} >= {"scenarios.csv", "outcomes.csv", "members.csv"}
+    # a re-run finds everything stored (failures included) and solves nothing
+    again = run_batch(_sweep(tmp_path, text), tmp_path / "out", workers=1, progress=False, log=lambda line: None)
+    assert again["ran"] == 0
+    # a different sweep may not write into the same folder
+    with pytest.raises(bm.InputError, match="different sweep"):
+        run_batch(_sweep(tmp_path, text.replace("g7", "quad")), tmp_path / "out", workers=1, progress=False,
+                  log=lambda line: None)
+
+
+def test_a_killed_batch_resumes_and_stores_every_scenario_once(tmp_path):
+    floors = "[" + ", ".join(str(60000 + 10000 * i) for i in range(8)) + "]"
+    sweep = _sweep(tmp_path, GRID.format(chunk=1, floors=floors))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "blocmodel.cli", "batch", str(sweep), "--out", str(out), "--workers", "1", "--no-report"]
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if (out / STORE).exists() and len(_stored(out)) >= 3:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the batch stored nothing within 120 s")
+        os.killpg(proc.pid, signal.SIGKILL)     # the driver and its workers, mid-batch
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    partial = _stored(out)
+    assert 3 <= len(partial) < 16
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert f"{len(partial)} already stored" in finished.stderr
+    stored = _stored(out)
+    assert len(stored) == 16 and stored["key"].is_unique and list(stored["idx"]) == list(range(16))
+    assert (stored["status"] == "optimal").all()
+    with sqlite3.connect(out / STORE) as db:
+        per_key = pd.read_sql_query("SELECT key, tbl, count(*) AS n FROM outputs GROUP BY key, tbl", db)
+    # no scenario half-written or written twice: every one has the same number of rows per table
+    assert per_key.groupby("tbl")["n"].nunique().eq(1).all() and len(per_key) == 16 * 3
+
+
+def test_monte_carlo_quantiles_and_plots(tmp_path):
+    text = """
+name = "mc"
+base = "bloc_g7+cet25"
+outputs = ["designs"]
+[[axes]]
+name = "cet"
+path = "bloc.external_tariff_ad_valorem"
+values = [0.1, 0.3]
+[[axes]]
+name = "floor"
+path = "price_floors.0.price"
+values = [90000, 130000]
+[monte_carlo]
+draws = 3
+seed = 11
+[[monte_carlo.elasticities]]
+distribution = "triangular"
+low = 0.5
+mode = 1.0
+high = 2.0
+"""
+    text = text.replace('base = "bloc_g7+cet25"', 'base = "bloc_g7+cet25+floor_ndpr_deficiency_payment"')
+    run_batch(_sweep(tmp_path, text), tmp_path / "out", workers=2, progress=False, log=lambda line: None)
+    files = {p.name for p in write_batch_report(tmp_path / "out")}
+    assert {"quantiles.csv", "heatmap_bloc_welfare.png", "fan_welfare_bloc_change.png"} <= files
+    outcomes = pd.read_csv(tmp_path / "out" / "outcomes.csv")
+    quantiles = pd.read_csv(tmp_path / "out" / "quantiles.csv")
+    pick = outcomes[(outcomes["cet"] == 0.3) & (outcomes["floor"] == 130000) & (outcomes["variable"] == "welfare|bloc|change")]
+    assert len(pick) == 3 and pick["value"].nunique() == 3       # the draws differ
+    q = quantiles[(quantiles["cet"] == 0.3) & (quantiles["floor"] == 130000) & (quantiles["variable"] == "welfare|bloc|change")]
+    assert q["q50"].item() == pytest.approx(np.median(pick["value"]), rel=1e-9)
+    assert q["q05"].item() == pytest.approx(np.quantile(pick["value"], 0.05), rel=1e-9)
+    assert q["draws"].item() == 3
