@@ -1,0 +1,137 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # How sure are we? Elasticity uncertainty around the headline results
+#
+# **Question.** No published supply and demand elasticities exist for most of these
+# minerals, so the shipped values are assumptions (`data/README.md`). How much do the
+# headline results — the bloc's welfare change, the world's, and the non-member share of
+# NdPr oxide — move when every elasticity is uncertain by a factor of two either way?
+#
+# We run a Monte Carlo sweep through the batch machinery (`bm.run_batch`: Dask workers,
+# results stored scenario by scenario), then read the quantiles it writes.
+
+# %%
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+import blocmodel as bm
+
+pd.set_option("display.width", 140, "display.max_columns", 12, "display.float_format", "{:,.3f}".format)
+
+# %% [markdown]
+# The sweep: three designs from the library (the full bloc, the MSP bloc with a 25% external
+# tariff, the ministerial bloc with an NdPr levy floor), each under 16 draws of the
+# elasticities. Each draw multiplies every mineral's supply and demand elasticities by its
+# own factor, lognormal with median 1 and σ = 0.42, so that 90% of factors lie between
+# 0.5 and 2 (uniform and triangular are one word away); seeded, so the notebook is
+# reproducible.
+
+# %%
+sweep = """
+name = "headline_uncertainty"
+outputs = ["designs", "members"]
+
+[[axes]]
+path = "design"
+values = ["full_bloc", "bloc_msp+cet25", "bloc_ministerial+floor_ndpr_variable_levy"]
+
+[monte_carlo]
+draws = 16
+seed = 2026
+[[monte_carlo.elasticities]]
+mineral = "*"
+side = "both"
+distribution = "lognormal"
+sigma = 0.42
+"""
+folder = Path(tempfile.mkdtemp())
+(folder / "sweep.toml").write_text(sweep)
+outcome = bm.run_batch(folder / "sweep.toml", folder / "out", workers=2, progress=False, log=print)
+files = bm.write_batch_report(folder / "out")
+sorted(p.name for p in files)
+
+# %% [markdown]
+# Running the same call again finds every scenario stored and solves nothing (a batch that
+# was interrupted finishes where it stopped):
+
+# %%
+again = bm.run_batch(folder / "sweep.toml", folder / "out", workers=2, progress=False, log=print)
+assert again["ran"] == 0
+
+# %% [markdown]
+# ## The bands
+#
+# 5%, 50% and 95% quantiles over the draws (welfare in million USD/yr), beside the result
+# with the shipped elasticities.
+
+# %%
+quantiles = pd.read_csv(folder / "out" / "quantiles.csv")
+headline = ["welfare|bloc|change", "welfare|world|change", "non_member_share|ndpr_oxide", "price|ndpr_oxide|members"]
+bands = quantiles[quantiles["variable"].isin(headline)].set_index(["design", "variable"])[["q05", "q50", "q95"]]
+central = bm.Collection.solve(["full_bloc", "bloc_msp+cet25", "bloc_ministerial+floor_ndpr_variable_levy"]).design_table()
+central = central.set_index(["design", "variable"])["value"].rename("shipped")
+bands = bands.join(central)
+scale = [1e6 if v.startswith("welfare") else 1.0 for v in bands.index.get_level_values("variable")]
+bands.div(scale, axis=0).round(3)
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+outcomes = pd.read_csv(folder / "out" / "outcomes.csv")
+for ax, variable, unit in zip(axes, headline[:3], [1e6, 1e6, 1.0]):
+    data = outcomes[outcomes["variable"] == variable]
+    groups = [g["value"].to_numpy() / unit for _, g in data.groupby("design", sort=False)]
+    ax.boxplot(groups, whis=(5, 95))
+    ax.set_xticks(range(1, len(groups) + 1), [d.replace("+", "+\n") for d in data["design"].unique()], fontsize=7)
+    ax.set_title(variable + (" (million USD/yr)" if unit > 1 else ""), fontsize=9)
+    ax.axhline(0, color="grey", lw=0.6)
+plt.show()
+
+# %% [markdown]
+# Which members' gains are robust? For the full bloc: members whose welfare change keeps
+# its sign in 90% of draws.
+
+# %%
+members = pd.read_csv(folder / "out" / "member_quantiles.csv")
+full = members[(members["design"] == "full_bloc") & members["member"]].set_index("region")
+robust = full[(full["q05"] > 0) | (full["q95"] < 0)]
+(robust[["q05", "q50", "q95"]] / 1e6).sort_values("q50").round(1)
+
+# %% [markdown]
+# ## What we found
+
+# %%
+for design in ["full_bloc", "bloc_msp+cet25", "bloc_ministerial+floor_ndpr_variable_levy"]:
+    b = bands.loc[design]
+    print(f"{design}: bloc welfare {b.at['welfare|bloc|change', 'q05'] / 1e6:+,.0f} to {b.at['welfare|bloc|change', 'q95'] / 1e6:+,.0f} m "
+          f"(shipped {b.at['welfare|bloc|change', 'shipped'] / 1e6:+,.0f}); NdPr non-member share "
+          f"{b.at['non_member_share|ndpr_oxide', 'q05']:.0%} to {b.at['non_member_share|ndpr_oxide', 'q95']:.0%}")
+print(f"{len(robust)} of {len(full)} full-bloc members keep the sign of their welfare change in 90% of draws")
+
+# %% [markdown]
+# - The **signs of the headline results hold in 90% of the draws**: the full bloc costs the
+#   bloc about 375–510 million USD/yr (shipped elasticities: 432), the MSP bloc with a 25%
+#   external tariff gains it 250–750 million (545) at the world's expense, and the NdPr levy
+#   floor costs 40–57 million (51). The tariff design is the most sensitive: its gain is a
+#   terms-of-trade gain, which grows as the rest of the world's supply and demand get
+#   steeper.
+# - The **NdPr levy floor's effect on dependency does not depend on the elasticities**:
+#   non-member oxide is shut out of members' markets at every draw.
+# - **Member-level results are less certain than the bloc total**: about a third of the
+#   full bloc's members (mostly those with small stakes) see their sign flip within the
+#   band. Report member results with their bands; the big winners (Australia, the
+#   Philippines, Canada) and losers (India, the US, Japan, Germany) are robust.
