@@ -9,7 +9,8 @@ Each case runs in its own process so its peak memory can be read. Cases:
   (`reference.py`) and by blocmodel cold; both must agree on every price;
 - `shipped`: the shipped dataset: the monolithic QP (given blocmodel's border charges, so both
   solve the same problem) against blocmodel cold; the median re-solve after changing one
-  lever; a sweep of scenarios (external tariff × NdPr floor × membership) on local processes;
+  lever; a sweep (membership × mechanism × external tariff × NdPr floor) run by `blocmodel
+  batch` on local Dask processes, timed end to end (cluster start, store, checks);
 - `scale`: synthetic instances up to 250 regions × 30 products (two-stage chains), cold.
 blocmodel's times include its independent equilibrium check.
 """
@@ -17,7 +18,6 @@ blocmodel's times include its independent equilibrium check.
 from __future__ import annotations
 
 import argparse
-import itertools
 import multiprocessing as mp
 import platform
 import resource
@@ -102,41 +102,25 @@ def case_shipped(sweep: int, workers: int, time_limit: float) -> dict:
             "sweep_per_s": solved / sweep_seconds, "max_residual": base.check_report.max_residual, "peak_mb": _peak_mb()}
 
 
-def sweep_scenarios(n: int) -> list[dict]:
-    """A tariff × floor × membership × mechanism grid of about `n` scenarios of the shipped data."""
-    memberships = [["ministerial2026"], ["msp"], ["g7", "eu"], ["quad"], ["USA", "JPN", "eu"]]
-    mechanisms = ["variable_levy", "deficiency_payment"]
-    per_axis = max(2, round((n / (len(memberships) * len(mechanisms))) ** 0.5))
-    tariffs = np.linspace(0.0, 0.5, per_axis)
-    floors = np.linspace(60_000, 140_000, per_axis)
-    grid = itertools.product(memberships, mechanisms, tariffs, floors)
-    out = [{"bloc": {"members": m, "external_tariff_ad_valorem": float(t)},
-            "price_floors": [{"product": "ndpr_oxide", "price": float(f), "mechanism": k}]} for m, k, t, f in grid]
-    return out[:n]
-
-
-_SESSION = None
-
-
-def _sweep_init():
-    global _SESSION
-    import blocmodel as bm
-    _SESSION = bm.Session()
-
-
-def _sweep_chunk(chunk: list[dict]) -> int:
-    for scenario in chunk:
-        _SESSION.solve(scenario)
-    return len(chunk)
+def sweep_file(n: int, folder: Path) -> Path:
+    """A sweep of about `n` scenarios of the shipped data: membership × floor mechanism ×
+    external tariff × NdPr floor (the grid of data/sweeps/ndpr_floor_grid.toml, resized)."""
+    per_axis = max(2, round((n / 10) ** 0.5))
+    text = (Path(__file__).resolve().parent.parent / "data" / "sweeps" / "ndpr_floor_grid.toml").read_text()
+    text = text.replace("num = 10", f"num = {per_axis}")
+    path = folder / "bench_sweep.toml"
+    path.write_text(text)
+    return path
 
 
 def run_sweep(n: int, workers: int) -> tuple[float, int]:
-    scenarios = sweep_scenarios(n)
-    chunks = [scenarios[i::workers] for i in range(workers)]
-    start = time.perf_counter()
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_sweep_init) as pool:
-        solved = sum(pool.map(_sweep_chunk, chunks))
-    return time.perf_counter() - start, solved
+    """The sweep through `blocmodel batch` (Dask local processes, the store, every check), timed end to end."""
+    from blocmodel.batch import run_batch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        outcome = run_batch(sweep_file(n, Path(tmp)), Path(tmp) / "out", workers=workers, progress=False, log=lambda line: None)
+        return time.perf_counter() - start, outcome["stored"] - outcome["failed"]
 
 
 def case_scale(regions: int, products: int) -> dict:
@@ -161,12 +145,12 @@ def _run(case, *args) -> dict:
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a 100-scenario sweep and scale runs up to 120 regions")
+    parser.add_argument("--quick", action="store_true", help="a 90-scenario sweep and scale runs up to 120 regions")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reference-time-limit", type=float, default=600.0)
     parser.add_argument("--out", type=Path, default=REPORTS / "benchmarks.csv")
     args = parser.parse_args(argv)
-    sweep = 100 if args.quick else 1000
+    sweep = 90 if args.quick else 1000
     sizes = [(30, 10), (60, 10), (120, 20)] if args.quick else [(30, 10), (60, 10), (120, 20), (250, 30)]
     rows = [_run(case_reference, 60, 10, args.reference_time_limit),
             _run(case_shipped, sweep, args.workers, args.reference_time_limit)]

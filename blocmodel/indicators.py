@@ -41,6 +41,16 @@ def _by_product(results: Results) -> dict:
     return results.traces["by_product"]
 
 
+def _derived(results: Results, product: str) -> dict:
+    """The cache of the chain solution that holds `product`: what is computed from one
+    equilibrium is reused by every Results built on it (a session re-solves only the chains
+    whose levers changed)."""
+    if "solution_of" not in results.traces:
+        results.traces["solution_of"] = {p: s for c, s in zip(results.chains, results.solutions) for p in c.products}
+    solution = results.traces["solution_of"].get(product)
+    return solution.derived if solution is not None else results.traces
+
+
 def _flow_matrix(results: Results, product: str, regions: pd.Index) -> np.ndarray:
     """F[d, o]: flow of the product from o into d, over the product's markets."""
     t = _by_product(results)
@@ -72,12 +82,13 @@ def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 def origin_shares(results: Results, product: str) -> pd.DataFrame:
     """Origin mix (rows: market region; columns: producing region) of a product at its own stage."""
     key = ("stage", product)
-    if key not in results.traces:
+    cache = _derived(results, product)
+    if key not in cache:
         m, regions, _, matrix, empty = _system(results, product)
         rhs = np.diag(m["supply"].to_numpy(dtype=float))
         rhs[empty, :] = 0.0
-        results.traces[key] = pd.DataFrame(_solve(matrix, rhs), index=regions, columns=regions)
-    return results.traces[key]
+        cache[key] = pd.DataFrame(_solve(matrix, rhs), index=regions, columns=regions)
+    return cache[key]
 
 
 def content_shares(results: Results, product: str) -> pd.DataFrame:
@@ -85,8 +96,9 @@ def content_shares(results: Results, product: str) -> pd.DataFrame:
     if results.data.stage.get(product) != "refined":
         return origin_shares(results, product)
     key = ("content", product)
-    if key in results.traces:
-        return results.traces[key]
+    cache = _derived(results, product)
+    if key in cache:
+        return cache[key]
     m, regions, index, matrix, empty = _system(results, product)
     direct = results.supply_detail[results.supply_detail["product"] == product]
     refining = results.refining_detail[(results.refining_detail["output"] == product) & (results.refining_detail["output_quantity"] > 0)]
@@ -100,8 +112,8 @@ def content_shares(results: Results, product: str) -> pd.DataFrame:
         mix = mixes[input_product]
         rhs[index[region], [col[c] for c in mix.columns]] += z * mix.loc[region].to_numpy()
     rhs[empty, :] = 0.0
-    results.traces[key] = pd.DataFrame(_solve(matrix, rhs), index=regions, columns=columns)
-    return results.traces[key]
+    cache[key] = pd.DataFrame(_solve(matrix, rhs), index=regions, columns=columns)
+    return cache[key]
 
 
 def dependency(results: Results, members) -> pd.DataFrame:
@@ -110,8 +122,13 @@ def dependency(results: Results, members) -> pd.DataFrame:
     solved = {p for c, s in zip(results.chains, results.solutions) if s.status == "optimal" for p in c.products}
     t = _by_product(results)
     frames = []
+    member_key = ("dependency", tuple(sorted(members)))
     for product in results.data.product_codes:
         if product not in solved or product not in t["rows"]:
+            continue
+        cache = _derived(results, product)
+        if (member_key, product) in cache:
+            frames.append(cache[(member_key, product)])
             continue
         m = t["markets"].iloc[t["rows"][product]]
         regions = pd.Index(m["region"])
@@ -133,14 +150,14 @@ def dependency(results: Results, members) -> pd.DataFrame:
         with np.errstate(invalid="ignore", divide="ignore"):
             hhi = np.where(imports > 0, ((flows / imports[:, None] * 100) ** 2).sum(axis=1), np.nan)
             positive = use > 0
-            frames.append(pd.DataFrame({
+            frames.append(cache.setdefault((member_key, product), pd.DataFrame({
                 "region": regions[pick], "product": product, "use": use, "production": supply,
                 "self_sufficiency": np.where(positive, supply / np.where(positive, use, 1.0), np.nan),
                 "non_member_share": np.where(positive, outside(stage), np.nan),
                 "non_member_content_share": np.where(positive, outside(content), np.nan),
                 "imports": imports, "imports_from_non_members": flows[:, ~is_member].sum(axis=1),
                 "import_hhi": hhi,
-            }))
+            })))
     columns = ["region", "product", "use", "production", "self_sufficiency", "non_member_share",
                "non_member_content_share", "imports", "imports_from_non_members", "import_hhi"]
     if not frames:

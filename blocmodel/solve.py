@@ -77,6 +77,9 @@ class ChainSolution:
     fixed_point_change: float = 0.0
     seconds: float = 0.0
     conflicts: list[str] = field(default_factory=list)
+    # Indicators computed from this equilibrium (indicators.py). A session hands back the same
+    # solution object while a chain's levers stay put, so they are computed once per solve.
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 class _Endogenous:
