@@ -54,6 +54,7 @@ class SolverOptions:
     qp_time_limit: float = 60.0         # seconds per QP before falling back (HiGHS's QP solver can cycle)
     retry_curvature: float = 1e-3       # curvature given to flows in the fallback solve (scaled units)
     anderson_memory: int = 8
+    warm_pivots: int = 60               # active-set pivots allowed from the last optimum before HiGHS solves afresh
 
 
 @dataclass
@@ -313,7 +314,9 @@ class ChainSolver:
         polished = None
         start = self._warm_start()
         if start is not None:
-            polished = polish(self._exact_qp(self.solver._solver_model), *start)
+            # A few pivots from the last optimum beat a QP solve; many (after a rebuild that
+            # priced in hundreds of routes, each entering one pivot at a time) do not.
+            polished = polish(self._exact_qp(self.solver._solver_model), *start, max_iterations=self.options.warm_pivots)
             if polished.ok:
                 self.warm_solves += 1
             else:
