@@ -123,19 +123,48 @@ def run_sweep(n: int, workers: int) -> tuple[float, int]:
         return time.perf_counter() - start, outcome["stored"] - outcome["failed"]
 
 
-def case_scale(regions: int, products: int) -> dict:
+def case_scale(regions: int, products: int, stages: int = 2) -> dict:
     import blocmodel as bm
     from blocmodel.synthetic import synthetic_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = synthetic_dataset(Path(tmp) / "scale", regions=regions, minerals=max(1, products // 2), two_stage=True,
+        minerals = max(1, products // stages)
+        folder = synthetic_dataset(Path(tmp) / "scale", regions=regions, minerals=minerals, two_stage=stages == 2,
                                    neighbours=min(regions - 1, 40))
         data = bm.load_dataset(folder)
     start = time.perf_counter()
     results = bm.Session(data).solve()
-    return {"case": f"scale {regions}x{products}", "regions": regions, "products": len(data.products), "routes": len(data.routes),
+    return {"case": f"scale {regions}x{len(data.products)}, {stages} stage{'s' * (stages > 1)}", "regions": regions,
+            "products": len(data.products), "stages": stages, "routes": len(data.routes),
             "blocmodel_cold_s": time.perf_counter() - start, "max_residual": results.check_report.max_residual,
             "peak_mb": _peak_mb()}
+
+
+def plot_scale(table: pd.DataFrame, path: Path) -> Path:
+    """Log-log: cold-solve time and peak memory against the number of routes, by stages."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scale = table[table["case"].str.startswith("scale")]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    for stages, part in scale.groupby("stages"):
+        for ax, column in zip(axes, ("blocmodel_cold_s", "peak_mb")):
+            ax.loglog(part["routes"], part[column], marker="o", label=f"{int(stages)} stage(s)")
+            for _, row in part.iterrows():
+                ax.annotate(f"{row['regions']}x{row['products']}", (row["routes"], row[column]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+    reference = table[table["case"].str.startswith("reference")]
+    if len(reference) and reference["reference_s"].notna().any():
+        axes[0].loglog(reference["routes"], reference["reference_s"], "k^", label="monolithic Pyomo QP (reference)")
+    axes[0].set(xlabel="routes", ylabel="cold solve incl. check, s", title="time")
+    axes[1].set(xlabel="routes", ylabel="peak memory, MB", title="memory")
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", lw=0.3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _run(case, *args) -> dict:
@@ -151,16 +180,19 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out", type=Path, default=REPORTS / "benchmarks.csv")
     args = parser.parse_args(argv)
     sweep = 90 if args.quick else 1000
-    sizes = [(30, 10), (60, 10), (120, 20)] if args.quick else [(30, 10), (60, 10), (120, 20), (250, 30)]
+    sizes = [(30, 10, 2), (60, 10, 2), (60, 10, 1), (120, 20, 2)]
+    if not args.quick:
+        sizes += [(120, 20, 1), (250, 30, 2)]
     rows = [_run(case_reference, 60, 10, args.reference_time_limit),
             _run(case_shipped, sweep, args.workers, args.reference_time_limit)]
-    rows += [_run(case_scale, r, p) for r, p in sizes]
+    rows += [_run(case_scale, r, p, k) for r, p, k in sizes]
     table = pd.DataFrame(rows)
     table["speedup"] = table["reference_s"] / table["blocmodel_cold_s"]
     table.insert(0, "date", date.today().isoformat())
     table["machine"] = f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False, float_format="%.4g")
+    plot_scale(table, args.out.with_name("benchmarks_scale.png"))
     show = ["case", "routes", "reference_s", "blocmodel_cold_s", "speedup", "agreement", "resolve_median_ms", "sweep_scenarios",
             "sweep_s", "peak_mb", "max_residual"]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
