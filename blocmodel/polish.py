@@ -85,36 +85,63 @@ class _Equalities:
     def reduced_costs(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
         return self.h * z + self.g - self.Bt @ y
 
-    def solve(self, free: np.ndarray, rho: np.ndarray, sigma: np.ndarray):
+    def solve(self, free: np.ndarray, rho: np.ndarray, sigma: np.ndarray, least_squares: bool = True):
         """Solve  h_F·dz_F − B_Fᵀdy = −rho_F,  B_F·dz_F = −sigma  for (dz, dy), dz = 0 off F.
 
         Rows without a free variable keep their dual (dy = 0): the QP does not pin down
-        the price of a market where nothing can move. Returns (dz, dy, singular)."""
+        the price of a market where nothing can move. Returns (dz, dy, singular); a singular
+        system gets its least-squares answer, or (None, None, True) if `least_squares` is off."""
         quad = np.flatnonzero(free & (self.h > 0))
         flat = np.flatnonzero(free & (self.h <= 0))
         rows = np.flatnonzero(np.asarray(abs(self.B[:, free]).sum(axis=1)).ravel() > 0)
         Bq = self.B[rows][:, quad]
         hinv = 1.0 / self.h[quad]
         m, k = len(rows), len(flat)
-        K = np.zeros((m + k, m + k))
-        K[:m, :m] = (Bq.multiply(hinv) @ Bq.T).toarray()
-        Bz = self.B[rows][:, flat].toarray()
-        K[:m, m:] = Bz
-        K[m:, :m] = Bz.T
+        Bz = self.B[rows][:, flat]
         rhs = np.concatenate([-sigma[rows] + Bq @ (hinv * rho[quad]), rho[flat]])
-        try:
-            sol = np.linalg.solve(K, rhs)
-            singular = not np.all(np.isfinite(sol))
-        except np.linalg.LinAlgError:
-            singular = True
-        if singular:
-            sol = np.linalg.lstsq(K, rhs, rcond=None)[0]
+        sol = _sparse_solve(sp.bmat([[Bq.multiply(hinv) @ Bq.T, Bz], [Bz.T, None]], format="csc"), rhs) \
+            if m + k > SPARSE_ABOVE else None
+        singular = False
+        if sol is None:
+            K = np.zeros((m + k, m + k))
+            K[:m, :m] = (Bq.multiply(hinv) @ Bq.T).toarray()
+            K[:m, m:] = Bz.toarray()
+            K[m:, :m] = K[:m, m:].T
+            try:
+                sol = np.linalg.solve(K, rhs)
+                singular = not np.all(np.isfinite(sol))
+            except np.linalg.LinAlgError:
+                singular = True
+            if singular and not least_squares:
+                return None, None, True
+            if singular:
+                sol = np.linalg.lstsq(K, rhs, rcond=None)[0]
         dy = np.zeros(self.B.shape[0])
         dy[rows] = sol[:m]
         dz = np.zeros(len(self.h))
         dz[flat] = sol[m:]
         dz[quad] = (Bq.T @ sol[:m] - rho[quad]) * hinv
         return dz, dy, singular
+
+
+SPARSE_ABOVE = 150    # KKT systems larger than this are factorised sparse (network structure: few nonzeros per row)
+
+
+def _sparse_solve(K: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray | None:
+    """K⁻¹·rhs by sparse LU, or None if K is singular or the answer is not accurate (the
+    caller then takes the dense path, which handles singular systems)."""
+    import scipy.sparse.linalg as spla
+
+    try:
+        sol = spla.splu(K).solve(rhs)
+    except RuntimeError:          # exactly singular
+        return None
+    if not np.all(np.isfinite(sol)):
+        return None
+    scale = max(1.0, float(np.abs(rhs).max(initial=0.0)), float(abs(K).max()) * float(np.abs(sol).max(initial=0.0)))
+    if float(np.abs(K @ sol - rhs).max(initial=0.0)) > 1e-12 * scale:
+        return None
+    return sol
 
 
 def polish(qp: QP, x0: np.ndarray, y0: np.ndarray, tol: float = 1e-11, max_iterations: int | None = None) -> Polished:
@@ -161,7 +188,7 @@ def _active_set(eq: _Equalities, z, y, fixed, tol, limit):
         # Step to the optimum of the free set (restores feasibility of the rows too).
         rho = eq.reduced_costs(z, y)
         sigma = eq.B @ z - eq.b
-        dz, dy, singular = eq.solve(free, np.where(free, rho, 0.0), sigma)
+        dz, dy, singular = eq.solve(free, np.where(free, rho, 0.0), sigma, least_squares=False)
         if singular:
             # Free flows form a cycle: the step is not unique. Fix the smallest free
             # variable of zero curvature at its nearest bound (a degenerate pivot).
