@@ -62,9 +62,27 @@ class CheckReport:
 
 
 def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckReport:
+    """Every condition of every solved chain. A chain whose equilibrium was checked before
+    (a session hands back the same solution while its levers stay put, so the same prices,
+    quantities and policy) keeps the residuals computed then; the others are checked now."""
+    optimal = [(c, s) for c, s in zip(results.chains, results.solutions) if s.status == "optimal"]
+    known = [s.derived["check"] for _, s in optimal if "check" in s.derived]
+    fresh = [(c, s) for c, s in optimal if "check" not in s.derived]
+    frame = _check(results, {p for c, _ in fresh for p in c.products}) if fresh else _empty_residuals()
+    for chain, solution in fresh:
+        solution.derived["check"] = frame[frame["product"].isin(chain.products)].reset_index(drop=True)
+    frame = pd.concat(known + [frame], ignore_index=True) if known else frame
+    return CheckReport(frame, tolerance)
+
+
+def _empty_residuals() -> pd.DataFrame:
+    return pd.DataFrame({"condition": [], "region": [], "product": [], "detail": [], "residual": np.zeros(0)})
+
+
+def _check(results: Results, solved: set[str]) -> pd.DataFrame:
+    """The residual of every condition of the products in `solved`."""
     rows: list[tuple[str, str, str, str, float]] = []     # single conditions
     frames: list[pd.DataFrame] = []                          # vectorised conditions
-    solved = {p for c, s in zip(results.chains, results.solutions) if s.status == "optimal" for p in c.products}
     price_scale, quantity_scale = _scales(results)
 
     def add(condition, regions, products, details, residual):
@@ -178,7 +196,7 @@ def check_equilibrium(results: Results, tolerance: float = TOLERANCE) -> CheckRe
     frame = pd.concat(frames + [pd.DataFrame(rows, columns=["condition", "region", "product", "detail", "residual"])],
                       ignore_index=True)
     frame["residual"] = frame["residual"].astype(float)
-    return CheckReport(frame, tolerance)
+    return frame
 
 
 def _levy_rule(results: Results, arcs, tariff, duty, subsidy, rows, price_scale) -> pd.Series:
