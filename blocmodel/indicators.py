@@ -85,14 +85,15 @@ def content_shares(results: Results, product: str) -> pd.DataFrame:
     return results.traces[key]
 
 
-def dependency(results: Results, members) -> pd.DataFrame:
-    """Per member region and product: use, production, self-sufficiency, non-member shares, import HHI."""
+def dependency(results: Results, members, products=None) -> pd.DataFrame:
+    """Per member region and product: use, production, self-sufficiency, non-member shares, import HHI.
+    `products`: only these (default: every product)."""
     members = set(members)
     solved = {p for c, s in zip(results.chains, results.solutions) if s.status == "optimal" for p in c.products}
     flows = results.arc_detail[results.arc_detail["flow"] > 0]
     frames = []
     for product in results.data.product_codes:
-        if product not in solved:
+        if product not in solved or (products is not None and product not in products):
             continue
         m = results.markets[results.markets["product"] == product].set_index("region")
         m = m[m.index.isin(members)]
@@ -124,9 +125,9 @@ def dependency(results: Results, members) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns].sort_values(["product", "region"], kind="stable").reset_index(drop=True)
 
 
-def bloc_dependency(results: Results, members) -> pd.DataFrame:
+def bloc_dependency(results: Results, members, products=None) -> pd.DataFrame:
     """The same indicators for the members taken together, per product (use-weighted)."""
-    d = dependency(results, members)
+    d = dependency(results, members, products)
     rows = []
     for product, g in d.groupby("product", sort=False):
         use = g["use"].sum()
