@@ -283,7 +283,9 @@ def coalition(
             values = exact_shapley(game)
             shapley_table = tables["shapley"]
             shapley_table["exact_shapley"] = shapley_table["player"].map(values)
-            inside = (shapley_table["exact_shapley"] >= shapley_table["ci95_low"]) & (shapley_table["exact_shapley"] <= shapley_table["ci95_high"])
+            rounding = 1e-9 * max(1.0, abs(summary["bloc_welfare_change"]))     # a zero-width interval still counts
+            inside = ((shapley_table["exact_shapley"] >= shapley_table["ci95_low"] - rounding)
+                      & (shapley_table["exact_shapley"] <= shapley_table["ci95_high"] + rounding))
             summary["exact_inside_ci95"] = int(inside.sum())
             summary["coalitions_solved"] = game.solves
         out.mkdir(parents=True, exist_ok=True)

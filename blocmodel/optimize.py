@@ -74,6 +74,7 @@ GOLDEN = (math.sqrt(5) - 1) / 2
 DEFAULT_RELATIVE_TOLERANCE = 1e-4
 MAX_REFINED_OPTIMA = 3          # local optima refined per feasible run (the best ones)
 MAX_CYCLES = 10                 # coordinate cycles for several levers
+RELATIVE_NOISE = 1e-9           # objective values this close (relative) are ties: equilibria are exact to ~1e-9
 
 
 # --------------------------------------------------------------------- measures
@@ -280,7 +281,9 @@ def search_1d(f: Callable[[float], dict[str, float]], goal: Goal, lower: float, 
             a, b = run[max(k - 1, 0)], run[min(k + 1, len(run) - 1)]
             refined.append({"bracket": _golden(at, goal, a, b, tol), "grid_optimum": run[k]})
     feasible = [x for x in samples if goal.feasible(samples[x])]
-    best = min(feasible, key=lambda x: (goal.score(samples[x]), x))
+    lowest = min(goal.score(samples[x]) for x in feasible)
+    noise = RELATIVE_NOISE * max(1.0, abs(lowest))
+    best = min(x for x in feasible if goal.score(samples[x]) <= lowest + noise)     # ties: the lowest lever
     either_side = {}
     for side, x in (("below", best - tol), ("above", best + tol)):
         if lower <= x <= upper:
@@ -290,12 +293,12 @@ def search_1d(f: Callable[[float], dict[str, float]], goal: Goal, lower: float, 
     evidence["either_side"] = either_side
     evidence["at_bound"] = "lower" if best - lower <= tol else "upper" if upper - best <= tol else None
     evidence["on_target_boundary"] = any(abs(best - b["feasible"]) <= tol for b in boundaries)
-    better = [s for s in either_side.values() if s["feasible"] and goal.score(s) < goal.score(samples[best])]
+    better = [s for s in either_side.values() if s["feasible"] and goal.score(s) < goal.score(samples[best]) - noise]
     evidence["neighbours_not_better"] = not better
     return {"status": "optimal", "x": best, "evidence": evidence}
 
 
-def _local_optima(scores: list[float], relative_noise: float = 1e-9) -> list[int]:
+def _local_optima(scores: list[float], relative_noise: float = RELATIVE_NOISE) -> list[int]:
     """Indices of the local minima of a sampled sequence; values equal within the solver's
     noise form a plateau, counted once (at its first point: ties go to the lowest lever)."""
     eps = relative_noise * max(1.0, max((abs(s) for s in scores), default=1.0))

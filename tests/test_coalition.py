@@ -122,3 +122,21 @@ def test_a_customs_union_is_one_player():
     assert "EU" in players and len(players["EU"]) == len(data.customs_unions["EU"])
     assert not any(r in players for r in data.customs_unions["EU"])
     assert math.isclose(sum(map(len, players.values())), len(data.groups["msp"]))
+
+
+def test_cli_coalition_writes_the_tables(additive, tmp_path):
+    import json
+    import subprocess
+    import sys
+    design = tmp_path / "cet.toml"
+    design.write_text('name = "cet"\n[bloc]\nmembers = ["A", "B", "C"]\nexternal_tariff_specific = 0.5\n')
+    proc = subprocess.run([sys.executable, "-m", "blocmodel.cli", "coalition", "--scenario", str(design), "--data", additive.path,
+                           "--permutations", "5", "--seed", "2", "--exact", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "coalition.json").read_text())
+    assert summary["bloc_welfare_change"] == pytest.approx(3.75, abs=1e-7) and summary["exact_inside_ci95"] == 3
+    values = pd.read_csv(tmp_path / "out" / "shapley.csv").set_index("player")
+    assert values["exact_shapley"].to_dict() == pytest.approx({"A": 1.25, "B": 2.5, "C": 0.0}, abs=1e-7)
+    for name in ("members.csv", "side_payments.csv"):
+        assert (tmp_path / "out" / name).is_file()

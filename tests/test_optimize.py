@@ -27,12 +27,13 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 import blocmodel as bm
 from blocmodel.errors import InputError
-from blocmodel.library import LIBRARY
 from blocmodel.frontier import frontier, plot_frontier
+from blocmodel.library import LIBRARY
 from blocmodel.optimize import optimize
 from blocmodel.scenario import scenario_from_dict
 
@@ -128,6 +129,7 @@ def test_optimize_table_is_validated_and_ignored_by_solve(ko):
     plain = scenario_from_dict({"tariffs": tariff_problem()["tariffs"]})
     assert scenario.hash == plain.hash           # not a policy: same scenario to solve
     assert bm.solve(ko, scenario).welfare.equals(bm.solve(ko, plain).welfare)
+    assert bm.compose([scenario, plain]).optimize == scenario.optimize      # composing keeps the last [optimize]
     bad = [({"levers": [{"path": "tariffs.0.specific", "bounds": [0, 1]}], "maximize": "welfare", "tolerence": 1}, "optimize.tolerence': unknown key"),
            ({"levers": [{"path": "tariffs.0.specific", "bounds": [0, 1], "step": 1}], "maximize": "welfare"}, "optimize.levers[0].step"),
            ({"levers": [{"path": "tariffs.0.specific", "bounds": [1, 0]}], "maximize": "welfare"}, "lower < upper"),
@@ -196,3 +198,36 @@ def test_shipped_least_cost_ndpr_floor_under_a_deficiency_payment():
     assert o.measures["non_member_share:ndpr_oxide"] <= 0.25
     assert not o.evidence["either_side"]["below"]["feasible"]       # 10 USD/t less misses the target
     assert 60_000 < o.levers["price_floors.0.price"] < 80_000
+
+
+def test_cli_frontier_and_unreachable_optimum(ko, tmp_path):
+    bloc = tmp_path / "bloc.toml"
+    bloc.write_text('[bloc]\nmembers = ["HOME"]\n')
+    run = lambda *args: subprocess.run([sys.executable, "-m", "blocmodel.cli", *args, "--data", ko.path],  # noqa: E731
+                                       capture_output=True, text=True)
+    proc = run("frontier", "--scenario", str(bloc), "--product", "wheat", "--targets", "0.2,0.01", "--mechanisms",
+               "deficiency_payment", "--bounds", "1.2,2.2", "--cost", "fiscal_cost", "--out", str(tmp_path / "f"))
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(tmp_path / "f" / "frontier.csv").set_index("target")
+    assert table.loc[0.2, "floor"] == pytest.approx(21 / 11, abs=TOL)
+    assert table.loc[0.01, "status"] == "infeasible"      # s(2.2) = 1.6/11.2 > 0.01
+    assert (tmp_path / "f" / "frontier.png").stat().st_size > 10_000
+    proc = run("frontier", "--scenario", str(bloc), "--targets", "0.2,x", "--out", str(tmp_path / "g"))
+    assert proc.returncode == 2 and "--targets" in proc.stderr and "Traceback" not in proc.stderr
+    unreachable = tmp_path / "unreachable.toml"
+    unreachable.write_text('''[bloc]
+members = ["HOME"]
+[[price_floors]]
+product = "wheat"
+price = 1.6
+markets = ["HOME"]
+[optimize]
+levers = [{ path = "price_floors.0.price", bounds = [1.2, 1.6] }]
+maximize = "welfare"
+constraints = ["non_member_share:wheat <= 0.2"]
+''')
+    proc = run("optimize", "--scenario", str(unreachable), "--out", str(tmp_path / "u"))
+    assert proc.returncode == 5, proc.stderr
+    optimum = json.loads((tmp_path / "u" / "optimum.json").read_text())
+    assert optimum["status"] == "infeasible" and optimum["levers"] == {"price_floors.0.price": None}
+    assert not (tmp_path / "u" / "prices.csv").exists()
