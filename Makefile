@@ -23,7 +23,8 @@ run: setup
 	$(BIN)/blocmodel compare --out reports
 
 # The least-cost NdPr floors per mechanism, the MSP's optimal external tariff, the frontier and the full bloc's
-# coalition analysis (a few minutes; the stockpile target is unreachable: exit 5, ignored).
+# coalition analysis (about half an hour on two cores, most of it the ~8,000 coalitions of the Shapley
+# values; the stockpile target is unreachable: exit 5, ignored).
 optimize: setup
 	$(BIN)/blocmodel optimize --scenario data/scenarios/optimize_ndpr_floor_variable_levy.toml --out reports/optimize_ndpr_floor_variable_levy
 	$(BIN)/blocmodel optimize --scenario data/scenarios/optimize_ndpr_floor_deficiency_payment.toml --out reports/optimize_ndpr_floor_deficiency_payment
