@@ -5,10 +5,14 @@
     blocmodel compare [DESIGN ...] [--data DIR] --out DIR
     blocmodel batch SWEEP.toml --out DIR [--workers N] [--scheduler tcp://host:port]
     blocmodel batch-report DIR
+    blocmodel optimize --scenario FILE [--data DIR] --out DIR
+    blocmodel frontier --scenario FILE --product P --targets 0.45,0.4 [--mechanisms ...] --out DIR
+    blocmodel coalition --scenario FILE --out DIR [--permutations N] [--seed S]
 
 Bad input exits with status 2 and one line per problem naming file, row and field; a
 scenario with no equilibrium exits 3 naming the conflicting constraints; a solution that
-fails the equilibrium check exits 4. Output files are written only once everything has
+fails the equilibrium check exits 4; an optimisation whose targets no lever value in the
+bounds meets exits 5 (optimum.json says why). Output files are written only once everything has
 succeeded, each atomically.
 """
 
@@ -64,6 +68,33 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_equilibrium(results, baseline, out: Path, extra_text: dict[str, str] | None = None) -> None:
+    """Write what `blocmodel solve` writes (prices, flows, markets, welfare, summary.json,
+    welfare_change.csv and, with a bloc, indicators.csv and bloc_indicators.csv) plus
+    `extra_text` files into `out`; staged first, so a failure leaves `out` untouched."""
+    from .indicators import bloc_dependency, dependency
+
+    members = results.reference_members()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as staging:
+        written = results.to_csv(staging)
+        extra = {"welfare_change.csv": results.welfare_change(baseline)}
+        if members:
+            extra["indicators.csv"] = _with_baseline(dependency(results, members), dependency(baseline, members),
+                                                     ["region", "product"])
+            extra["bloc_indicators.csv"] = _with_baseline(bloc_dependency(results, members),
+                                                          bloc_dependency(baseline, members), ["product"])
+        for name, frame in extra.items():
+            frame.to_csv(os.path.join(staging, name), index=False, float_format="%.10g")
+            written.append(Path(staging) / name)
+        for name, text in (extra_text or {}).items():
+            (Path(staging) / name).write_text(text)
+            written.append(Path(staging) / name)
+        out.mkdir(parents=True, exist_ok=True)
+        for path in written:
+            os.replace(path, out / path.name)
+
+
 @app.command()
 def validate(data: DataOption = None) -> None:
     """Check a dataset against the contract and its trade graph; print a short summary."""
@@ -98,28 +129,12 @@ def solve(
 
     def run():
         from .dataset import load_dataset
-        from .indicators import bloc_dependency, dependency
 
         dataset = load_dataset(data)
         scen = compose([load_scenario(p) for p in scenario]) if scenario else None
         results = solve_scenario(dataset, scen)
         baseline = results if results.scenario.is_baseline else solve_scenario(dataset, None)
-        members = results.reference_members()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent) as staging:
-            written = results.to_csv(staging)
-            extra = {"welfare_change.csv": results.welfare_change(baseline)}
-            if members:
-                extra["indicators.csv"] = _with_baseline(dependency(results, members), dependency(baseline, members),
-                                                         ["region", "product"])
-                extra["bloc_indicators.csv"] = _with_baseline(bloc_dependency(results, members),
-                                                              bloc_dependency(baseline, members), ["product"])
-            for name, frame in extra.items():
-                frame.to_csv(os.path.join(staging, name), index=False, float_format="%.10g")
-                written.append(Path(staging) / name)
-            out.mkdir(parents=True, exist_ok=True)
-            for path in written:
-                os.replace(path, out / path.name)
+        write_equilibrium(results, baseline, out)
         summary = results.summary()
         typer.echo(f"{summary['scenario']}: {summary['status']}, max residual {summary.get('max_residual', float('nan')):.1e}, "
                    f"{summary['solve_seconds']:.2f} s; world welfare {summary['world_welfare']:,.0f} USD"
@@ -194,6 +209,41 @@ def batch(
     _guarded(run)
 
 
+@app.command()
+def optimize(
+    scenario: Annotated[list[Path], typer.Option("--scenario", help="Scenario TOML with an [optimize] table; repeat to compose.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for optimum.json and the equilibrium files at the optimum.")],
+    data: DataOption = None,
+) -> None:
+    """Find the lever values of the scenario's [optimize] table (bounded search over exact
+    equilibria) and write optimum.json plus the equilibrium tables of `solve` at the optimum."""
+    import json
+
+    from .api import Session
+    from .optimize import optimize as find_optimum
+    from .results import _jsonable
+    from .scenario import compose, load_scenario
+
+    def run():
+        session = Session(data)
+        scen = compose([load_scenario(p) for p in scenario])
+        baseline = session.solve(None)
+        optimum = find_optimum(scen, session=session, baseline=baseline)
+        text = json.dumps(optimum.to_dict(), indent=2, default=_jsonable) + "\n"
+        if optimum.results is None:
+            write_atomically(out / "optimum.json", text)
+        else:
+            write_equilibrium(optimum.results, baseline, out, {"optimum.json": text})
+        levers = ", ".join(f"{k} = {v:,.6g}" if v is not None else f"{k}: none" for k, v in optimum.levers.items())
+        objective = "n/a" if optimum.objective is None else f"{optimum.objective:,.6g}"
+        typer.echo(f"{scen.name}: {optimum.status}; {levers}; {optimum.sense} {optimum.objective_name} = {objective} "
+                   f"({optimum.evidence.get('evaluations')} equilibria) -> {out}")
+        if optimum.status == "infeasible":
+            raise typer.Exit(5)
+
+    _guarded(run)
+
+
 @app.command("batch-report")
 def batch_report(out: Annotated[Path, typer.Argument(help="A folder written by `blocmodel batch`.")]) -> None:
     """Write the tidy tables, quantiles and plots of a batch's stored results."""
@@ -202,6 +252,88 @@ def batch_report(out: Annotated[Path, typer.Argument(help="A folder written by `
     def run():
         files = write_batch_report(out)
         typer.echo(f"summary: {', '.join(sorted(p.name for p in files))} -> {out}")
+
+    _guarded(run)
+
+
+@app.command()
+def frontier(
+    scenario: Annotated[list[Path], typer.Option("--scenario", help="The bloc design (TOML); repeat to compose.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for frontier.csv, frontier.png and frontier.json.")],
+    product: Annotated[str, typer.Option("--product", help="The product whose non-member share is targeted.")] = "ndpr_oxide",
+    targets: Annotated[str, typer.Option("--targets", help="Comma-separated non-member shares to reach.")] = "0.45,0.4,0.35,0.3,0.25,0.2",
+    mechanisms: Annotated[str, typer.Option("--mechanisms", help="Comma-separated floor mechanisms.")] = "variable_levy,deficiency_payment,stockpile",
+    bounds: Annotated[Optional[str], typer.Option("--bounds", help="LOWER,UPPER floor prices searched (default: 0.5-2.5x the reference price).")] = None,
+    cost: Annotated[str, typer.Option("--cost", help="What is minimised: welfare_loss (of the bloc) or fiscal_cost; both are reported.")] = "welfare_loss",
+    data: DataOption = None,
+) -> None:
+    """Trace the least-cost floor for each dependency target and mechanism; plot cost against dependency."""
+    import json
+
+    from .api import Session
+    from .errors import InputError, Problem
+    from .frontier import frontier as trace, plot_frontier
+    from .scenario import compose, load_scenario
+
+    def numbers(text: str, name: str) -> list[float]:
+        try:
+            return [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise InputError([Problem(f"--{name}", f"expected comma-separated numbers (got {text!r})")]) from None
+
+    def run():
+        scen = compose([load_scenario(p) for p in scenario])
+        span = numbers(bounds, "bounds") if bounds else None
+        if span is not None and (len(span) != 2 or span[0] >= span[1]):
+            raise InputError([Problem("--bounds", f"expected LOWER,UPPER with LOWER < UPPER (got {bounds!r})")])
+        table = trace(scen, product, numbers(targets, "targets"), [m.strip() for m in mechanisms.split(",") if m.strip()],
+                      tuple(span) if span else None, cost, session=Session(data))
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomically(out / "frontier.csv", table.to_csv(index=False, float_format="%.10g"))
+        write_atomically(out / "frontier.json", json.dumps({"scenario": scen.name, **table.attrs}, indent=2) + "\n")
+        plot_frontier(table, out / "frontier.png")
+        reached = table[table["status"] == "optimal"]
+        typer.echo(f"{len(reached)} of {len(table)} (mechanism, target) pairs reachable; cost = {cost} -> {out / 'frontier.png'}")
+
+    _guarded(run)
+
+
+@app.command()
+def coalition(
+    scenario: Annotated[list[Path], typer.Option("--scenario", help="The bloc design (TOML); repeat to compose.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for members.csv, shapley.csv, side_payments.csv, coalition.json.")],
+    permutations: Annotated[int, typer.Option("--permutations", min=2, help="Random orders sampled for the Shapley values.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampled orders.")] = 0,
+    exact: Annotated[bool, typer.Option("--exact", help="Also compute exact Shapley values by enumerating every coalition (≤ 14 players).")] = False,
+    data: DataOption = None,
+) -> None:
+    """Members' welfare changes, gains from joining, Shapley values (with 95% intervals) and side payments of a bloc design."""
+    import json
+
+    from .coalition import CoalitionGame, coalition_analysis, exact_shapley
+    from .results import _jsonable
+    from .scenario import compose, load_scenario
+
+    def run():
+        game = CoalitionGame(compose([load_scenario(p) for p in scenario]), data)
+        tables = coalition_analysis(game, permutations, seed)
+        summary = tables["summary"]
+        if exact:
+            values = exact_shapley(game)
+            shapley_table = tables["shapley"]
+            shapley_table["exact_shapley"] = shapley_table["player"].map(values)
+            rounding = 1e-9 * max(1.0, abs(summary["bloc_welfare_change"]))     # a zero-width interval still counts
+            inside = ((shapley_table["exact_shapley"] >= shapley_table["ci95_low"] - rounding)
+                      & (shapley_table["exact_shapley"] <= shapley_table["ci95_high"] + rounding))
+            summary["exact_inside_ci95"] = int(inside.sum())
+            summary["coalitions_solved"] = game.solves
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("members", "shapley", "side_payments"):
+            write_atomically(out / f"{name}.csv", tables[name].to_csv(index=False, float_format="%.10g"))
+        write_atomically(out / "coalition.json", json.dumps(summary, indent=2, default=_jsonable) + "\n")
+        typer.echo(f"{summary['design']}: {summary['players']} players, bloc welfare change {summary['bloc_welfare_change']:,.0f} USD/yr "
+                   f"= sum of Shapley values {summary['shapley_sum']:,.0f}; {summary['coalitions_solved']} coalitions solved in "
+                   f"{summary['solve_seconds']:.1f} s -> {out}")
 
     _guarded(run)
 

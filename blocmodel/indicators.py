@@ -116,15 +116,16 @@ def content_shares(results: Results, product: str) -> pd.DataFrame:
     return cache[key]
 
 
-def dependency(results: Results, members) -> pd.DataFrame:
-    """Per member region and product: use, production, self-sufficiency, non-member shares, import HHI."""
+def dependency(results: Results, members, products=None) -> pd.DataFrame:
+    """Per member region and product: use, production, self-sufficiency, non-member shares, import HHI.
+    `products`: only these (default: every product)."""
     members = set(members)
     solved = {p for c, s in zip(results.chains, results.solutions) if s.status == "optimal" for p in c.products}
     t = _by_product(results)
     frames = []
     member_key = ("dependency", tuple(sorted(members)))
     for product in results.data.product_codes:
-        if product not in solved or product not in t["rows"]:
+        if product not in solved or product not in t["rows"] or (products is not None and product not in products):
             continue
         cache = _derived(results, product)
         if (member_key, product) in cache:
@@ -165,9 +166,9 @@ def dependency(results: Results, members) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns].sort_values(["product", "region"], kind="stable").reset_index(drop=True)
 
 
-def bloc_dependency(results: Results, members) -> pd.DataFrame:
+def bloc_dependency(results: Results, members, products=None) -> pd.DataFrame:
     """The same indicators for the members taken together, per product (use-weighted)."""
-    d = dependency(results, members)
+    d = dependency(results, members, products)
     rows = []
     for product, g in d.groupby("product", sort=False):
         use = g["use"].sum()

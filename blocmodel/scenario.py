@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -133,6 +134,69 @@ class Stockpile(_Strict):
     quantity: float = Field(description="Units per year: positive buys, negative releases.")
 
 
+OBJECTIVES = ("welfare", "welfare_loss", "fiscal_cost", "world_welfare")
+INDICATORS = ("non_member_share", "non_member_content_share", "self_sufficiency", "welfare", "welfare_loss", "fiscal_cost")
+_OBJECTIVE = re.compile(r"^(\w+)(?::(\w+))?$")
+_CONSTRAINT = re.compile(r"^\s*(\w+)(?::(\w+))?\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+
+
+def parse_objective(text: str) -> tuple[str, str | None]:
+    """'welfare:USA' -> ('welfare', 'USA'); the qualifier names a region or group."""
+    match = _OBJECTIVE.match(text.strip())
+    if not match or match[1] not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, optionally ':REGION' (got {text!r})")
+    return match[1], match[2]
+
+
+def parse_constraint(text: str) -> tuple[str, str | None, str, float]:
+    """'non_member_share:ndpr_oxide <= 0.5' -> ('non_member_share', 'ndpr_oxide', '<=', 0.5)."""
+    match = _CONSTRAINT.match(text)
+    try:
+        bound = float(match[4]) if match else None
+    except ValueError:
+        bound = None
+    if not match or match[1] not in INDICATORS or bound is None:
+        raise ValueError(f"constraint must read 'INDICATOR[:PRODUCT_OR_REGION] <= or >= NUMBER' with INDICATOR one of "
+                         f"{', '.join(INDICATORS)} (got {text!r})")
+    if match[1].startswith(("non_member", "self_")) and not match[2]:
+        raise ValueError(f"{match[1]} needs a product: '{match[1]}:ndpr_oxide' (got {text!r})")
+    return match[1], match[2], match[3], bound
+
+
+class Lever(_Strict):
+    """A numeric scenario field the optimiser may move, within bounds."""
+
+    path: str = Field(description="Dotted path to a numeric field of this scenario, list items by index: 'price_floors.0.price', 'tariffs.1.specific', 'bloc.external_tariff_ad_valorem'.")
+    bounds: tuple[float, float] = Field(description="[lower, upper]: the search interval, in the field's unit.")
+    tolerance: float | None = Field(None, gt=0, description="How close to the optimum the lever must be, in its unit (default: 1e-4 of the interval).")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.bounds[0] < self.bounds[1]:
+            raise ValueError("bounds must be [lower, upper] with lower < upper")
+        return self
+
+
+class Optimize(_Strict):
+    """What `blocmodel optimize` searches for; `blocmodel solve` ignores this table."""
+
+    levers: Annotated[list[Lever], Field(min_length=1)] = Field(description="The fields to choose.")
+    maximize: str | None = Field(None, description="'welfare' (the bloc's change against no policy), 'welfare:USA' (a region or group), 'world_welfare', ...")
+    minimize: str | None = Field(None, description="'fiscal_cost' (the bloc's treasuries), 'welfare_loss' (the bloc's), or either ':REGION'.")
+    constraints: list[str] = Field(
+        default_factory=list, description="Targets on indicators of the bloc, e.g. 'non_member_share:ndpr_oxide <= 0.5'.")
+    grid: int = Field(17, ge=3, le=1001, description="Points of the first grid over each lever's bounds.")
+
+    @model_validator(mode="after")
+    def _one_objective(self):
+        if (self.maximize is None) == (self.minimize is None):
+            raise ValueError("give exactly one of maximize or minimize")
+        parse_objective(self.maximize or self.minimize)
+        for c in self.constraints:
+            parse_constraint(c)
+        return self
+
+
 class Scenario(_Strict):
     """One policy scenario; every key optional."""
 
@@ -150,6 +214,7 @@ class Scenario(_Strict):
     supply_shocks: list[SupplyShock] = Field(default_factory=list)
     export_subsidies: list[ExportSubsidy] = Field(default_factory=list)
     stockpile: list[Stockpile] = Field(default_factory=list)
+    optimize: Optimize | None = Field(None, description="Levers, objective and targets for `blocmodel optimize` (not a policy: solve ignores it).")
 
     @property
     def is_baseline(self) -> bool:
@@ -158,7 +223,7 @@ class Scenario(_Strict):
 
     def policy_dict(self) -> dict[str, Any]:
         """The instruments only (no metadata), for hashing and records."""
-        return self.model_dump(exclude={"name", "title", "description", "reference", "baseline", "not_modelled"},
+        return self.model_dump(exclude={"name", "title", "description", "reference", "baseline", "not_modelled", "optimize"},
                                exclude_defaults=True)
 
     @property
@@ -181,7 +246,9 @@ def compose(scenarios: list[Scenario], name: str | None = None) -> Scenario:
     merged: dict[str, Any] = {key: [] for key in INSTRUMENT_ARRAYS}
     bloc: dict[str, Any] | None = None
     not_modelled: list[str] = []
+    optimize = None
     for s in scenarios:
+        optimize = s.optimize or optimize     # the last part that says what to optimise
         for key in INSTRUMENT_ARRAYS:
             merged[key].extend(getattr(s, key))
         if s.bloc is not None:
@@ -194,6 +261,7 @@ def compose(scenarios: list[Scenario], name: str | None = None) -> Scenario:
         description=" ".join(s.description for s in scenarios if s.description) or None,
         not_modelled=not_modelled,
         bloc=Bloc(**bloc) if bloc is not None else None,
+        optimize=optimize,
         **merged,
     )
 

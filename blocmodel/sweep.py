@@ -224,6 +224,14 @@ def set_path(target: dict[str, Any], path: str, value: Any) -> None:
             raise KeyError(f"'{'.'.join(parts[:i])}' is a value, not a table")
 
 
+def get_path(tree: dict[str, Any], path: str) -> Any:
+    """The value at `a.b.0.c` in nested dicts/lists (KeyError/IndexError if absent)."""
+    node: Any = tree
+    for part in path.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
 def elasticity_factors(sweep: Sweep, data: Dataset) -> list[dict[str, float] | None]:
     """One dict of factors per draw ("mineral|side" -> factor), or [None] without Monte Carlo."""
     mc = sweep.monte_carlo
@@ -304,5 +312,5 @@ def plan(sweep: Sweep, file: Path, data: Dataset) -> list[Task]:
     return tasks
 
 
-__all__ = ["Sweep", "Axis", "MonteCarlo", "ElasticityDraw", "Task", "load_sweep", "plan", "set_path", "apply_factors",
+__all__ = ["Sweep", "Axis", "MonteCarlo", "ElasticityDraw", "Task", "load_sweep", "plan", "set_path", "get_path", "apply_factors",
            "elasticity_factors", "OUTPUTS"]
