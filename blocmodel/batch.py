@@ -258,6 +258,24 @@ def _run(client, dataset: Dataset, groups: list[list[Task]], sweep: Sweep, store
         counts["lost_chunks"] = lost
 
 
+def solve_scenarios(client, data: Dataset, scenarios: list[dict[str, Any]], outputs: list[str],
+                    chunk: int = 25) -> list[dict[str, Any]]:
+    """Solve a list of scenarios (dicts of the TOML's content) on the Dask workers behind
+    `client`, in chunks of neighbours, and return their records (status, error, output rows)
+    in order. No store: for callers that keep their own results (coalition games)."""
+    from dask.distributed import as_completed
+
+    remote = client.scatter(data, broadcast=True)
+    tasks = [{"key": str(i), "index": i, "draw": None, "point": {}, "scenario": s, "factors": {}}
+             for i, s in enumerate(scenarios)]
+    futures = [client.submit(run_chunk, remote, tasks[i:i + chunk], outputs, pure=False) for i in range(0, len(tasks), chunk)]
+    records: dict[int, dict[str, Any]] = {}
+    for future in as_completed(futures):
+        for record in future.result():
+            records[record["index"]] = record
+    return [records[i] for i in range(len(tasks))]
+
+
 class _Progress:
     """A rich progress bar with ETA on a terminal; plain log lines (about every 5%) otherwise."""
 
@@ -295,4 +313,4 @@ class _Progress:
             self.bar.__exit__(*exc)
 
 
-__all__ = ["run_batch", "run_chunk", "Store", "dask_client", "chunks", "STORE"]
+__all__ = ["run_batch", "run_chunk", "solve_scenarios", "Store", "dask_client", "chunks", "STORE"]

@@ -306,6 +306,8 @@ def coalition(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sampled orders.")] = 0,
     exact: Annotated[bool, typer.Option("--exact", help="Also compute exact Shapley values by enumerating every coalition (≤ 14 players).")] = False,
     data: DataOption = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Solve coalitions on this many local Dask worker processes.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="...or on a running Dask scheduler, e.g. tcp://host:8786.")] = None,
 ) -> None:
     """Members' welfare changes, gains from joining, Shapley values (with 95% intervals) and side payments of a bloc design."""
     import json
@@ -315,11 +317,16 @@ def coalition(
     from .scenario import compose, load_scenario
 
     def run():
-        game = CoalitionGame(compose([load_scenario(p) for p in scenario]), data)
-        tables = coalition_analysis(game, permutations, seed)
+        from contextlib import nullcontext
+
+        from .batch import dask_client
+
+        with dask_client(workers, scheduler) if (workers or scheduler) else nullcontext() as client:
+            game = CoalitionGame(compose([load_scenario(p) for p in scenario]), data, client=client)
+            tables = coalition_analysis(game, permutations, seed)
+            values = exact_shapley(game) if exact else None
         summary = tables["summary"]
         if exact:
-            values = exact_shapley(game)
             shapley_table = tables["shapley"]
             shapley_table["exact_shapley"] = shapley_table["player"].map(values)
             rounding = 1e-9 * max(1.0, abs(summary["bloc_welfare_change"]))     # a zero-width interval still counts

@@ -30,8 +30,10 @@ interval φ_i ± 1.96·SE. `exact_shapley` enumerates all 2^n coalitions for sma
   when the others form the bloc without it), so every member prefers joining.
 
 Coalitions are solved by `evaluate_scenarios`, one function from a list of scenarios to
-welfare changes (so a batch runner can take it over), serially on a `Session` for now;
-v(S) is cached by frozenset of players. A solve that fails from a warm start is solved
+welfare changes: serially on a `Session`, or, given a Dask client (`blocmodel coalition
+--workers N` or `--scheduler ADDRESS`), on its workers through the batch machinery, in
+chunks of neighbouring coalitions (each order's prefixes differ by one player, so they
+re-solve from each other); v(S) is cached by frozenset of players. A solve that fails from a warm start is solved
 once more from a cold one (`optimize.solve_with_retry`); the summary counts them.
 Cost: one solve per distinct coalition, about n·m for n players and m orders once n is
 large (the full ministerial bloc, 43 players × 200 orders: 8,047 solves).
@@ -79,19 +81,34 @@ def coalition_scenarios(design: Scenario, coalitions: list[list[str]]) -> list[S
     return out
 
 
-def evaluate_scenarios(scenarios: list[Scenario], session: Session, baseline: Results) -> list[pd.Series]:
+def evaluate_scenarios(scenarios: list[Scenario], session: Session, baseline: Results, client=None) -> list[pd.Series]:
     """Welfare change (total, by region, against `baseline`) of each scenario, each an exact,
-    checked equilibrium. The one place coalitions are solved: a batch runner can replace it."""
+    checked equilibrium: serially on `session`, or with a Dask `client` on its workers
+    through the batch machinery (`batch.solve_scenarios`); a scenario that fails there is
+    solved again here."""
     base = baseline.welfare.set_index("region")["total"]
-    return [solve_with_retry(session, s).welfare.set_index("region")["total"] - base for s in scenarios]
+    if client is None:
+        return [solve_with_retry(session, s).welfare.set_index("region")["total"] - base for s in scenarios]
+    from .batch import solve_scenarios
+
+    trees = [s.model_dump(exclude={"optimize"}, exclude_defaults=True) for s in scenarios]
+    out = []
+    for scenario, record in zip(scenarios, solve_scenarios(client, session.data, trees, ["members"])):
+        if record["status"] == "optimal":
+            change = pd.Series({region: value for _, region, _, _, value in record["rows"]}, name="total")
+            out.append(change.reindex(base.index).rename_axis("region"))
+        else:
+            out.append(solve_with_retry(session, scenario).welfare.set_index("region")["total"] - base)
+    return out
 
 
 class CoalitionGame:
     """v(S) for a bloc design, solved on demand and cached by frozenset of players."""
 
     def __init__(self, design: Scenario | str | Path | dict, data: Dataset | str | Path | None = None,
-                 session: Session | None = None, baseline: Results | None = None):
+                 session: Session | None = None, baseline: Results | None = None, client=None):
         self.design = as_scenario(design)
+        self.client = client     # a dask.distributed Client: coalitions are solved on its workers
         self.session = session or Session(data)
         self.baseline = baseline if baseline is not None else self.session.solve(None)
         members = resolve(self.session.data, self.design, source=self.design.name).members
@@ -116,7 +133,7 @@ class CoalitionGame:
             return
         start = time.perf_counter()
         scenarios = coalition_scenarios(self.design, [self.regions(c) for c in todo])
-        for coalition, change in zip(todo, evaluate_scenarios(scenarios, self.session, self.baseline)):
+        for coalition, change in zip(todo, evaluate_scenarios(scenarios, self.session, self.baseline, self.client)):
             self.changes[coalition] = change
         self.solves += len(todo)
         self.seconds += time.perf_counter() - start

@@ -140,3 +140,21 @@ def test_cli_coalition_writes_the_tables(additive, tmp_path):
     assert values["exact_shapley"].to_dict() == pytest.approx({"A": 1.25, "B": 2.5, "C": 0.0}, abs=1e-7)
     for name in ("members.csv", "side_payments.csv"):
         assert (tmp_path / "out" / name).is_file()
+
+
+def test_coalitions_solved_on_dask_workers_equal_serial_solves():
+    """The batch machinery (Dask workers, chunks of neighbouring coalitions) gives the same
+    game as serial solves: US, Japan and the EU (one player) with a 25% external tariff."""
+    from dask.distributed import Client, LocalCluster
+
+    design = bm.load_design("bloc_core+cet25")
+    serial = CoalitionGame(design)
+    expected = exact_shapley(serial)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        remote = CoalitionGame(design, session=serial.session, baseline=serial.baseline, client=client)
+        got = exact_shapley(remote)
+    assert sorted(remote.players) == ["EU", "JPN", "USA"] and remote.solves == serial.solves == 7
+    for player in expected.index:
+        assert got[player] == pytest.approx(expected[player], rel=1e-8, abs=1.0)
+    assert got.sum() == pytest.approx(serial.value(serial.grand), rel=1e-9)
