@@ -26,7 +26,7 @@ def explain_failure(chain: Chain, policy: Policy, status: str, arc_charges: np.n
     cycle = _negative_cycle(chain, arc_charges)
     if cycle:
         return ("unbounded", "no equilibrium: goods can circle for profit because border charges net below zero on the cycle "
-                + " -> ".join(cycle) + " (an export subsidy larger than the round-trip cost)", [" -> ".join(cycle)])
+                + " -> ".join(cycle) + " (an export subsidy or a negative tariff larger than the round-trip cost)", [" -> ".join(cycle)])
     conflicts = _elastic(chain, policy)
     if conflicts:
         return "infeasible", "no equilibrium: " + "; ".join(conflicts), conflicts
