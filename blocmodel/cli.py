@@ -81,7 +81,7 @@ def validate(data: DataOption = None) -> None:
 
 @app.command()
 def solve(
-    out: Annotated[Path, typer.Option("--out", help="Folder for prices.csv, flows.csv, markets.csv, welfare.csv, summary.json.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for prices.csv, flows.csv, markets.csv, welfare.csv, summary.json, run.json.")],
     data: DataOption = None,
     scenario: Annotated[Optional[list[Path]], typer.Option("--scenario", help="Scenario TOML; repeat to compose (base + bloc + floor).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log the solver's progress.")] = False,
@@ -119,7 +119,7 @@ def solve(
                 os.replace(path, out / path.name)
         summary = results.summary()
         typer.echo(f"{summary['scenario']}: {summary['status']}, max residual {summary.get('max_residual', float('nan')):.1e}, "
-                   f"{summary['solve_seconds']:.2f} s; world welfare {summary['world_welfare']:,.0f} USD"
+                   f"{results.run_info()['solve_seconds']:.2f} s; world welfare {summary['world_welfare']:,.0f} USD"
                    + (f"; bloc welfare {summary['bloc_welfare']:,.0f} USD" if summary["bloc_welfare"] is not None else "")
                    + f" -> {out}")
         for note in summary["notes"]:
