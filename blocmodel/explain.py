@@ -31,10 +31,10 @@ def explain_failure(chain: Chain, policy: Policy, status: str, arc_charges: np.n
     if conflicts:
         return "infeasible", "no equilibrium: " + "; ".join(conflicts), conflicts
     if status == "error":     # feasible, but no exact optimum reached: say so rather than return an approximate answer
-        return status, ("no exact equilibrium found: the QP solver and the exact polish failed numerically (the scenario "
-                        "is not infeasible: no conflicting constraint was found), so no result is returned; levers far "
-                        "from the reference prices (e.g. a deficiency-payment floor several times the market price) "
-                        "cause this"), []
+        return status, ("no exact equilibrium found: the QP solver and the exact polish failed numerically (no "
+                        "conflicting constraint was found, so the scenario is not shown infeasible); no result is "
+                        "returned rather than an inexact one. Levers far from the reference prices (e.g. a "
+                        "deficiency-payment floor several times the market price) can cause this"), []
     return status, f"the solver reported the chain {status} and no conflicting constraint was found", []
 
 

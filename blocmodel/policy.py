@@ -299,7 +299,14 @@ def resolve(data: Dataset, scenario: Scenario, source: str = "scenario") -> Poli
             table.loc[sel, "subsidy"] += s.production_subsidy
             if s.capacity_factor is not None:
                 base = table.loc[sel, "capacity"].where(np.isfinite(table.loc[sel, "capacity"]), table.loc[sel, "ref_quantity"])
-                table.loc[sel, "capacity"] = base * s.capacity_factor
+                # a refinery at a constant unit cost with no capacity has no reference output to
+                # scale: it stays unlimited (a factor of 0 still shuts it)
+                unscalable = base.isna()
+                if unscalable.any() and s.capacity_factor > 0:
+                    where = ", ".join(sorted(set(table.loc[sel].loc[unscalable, "region"])))
+                    rs.notes.append(f"{key}: refining in {where} has neither a capacity nor a ref_quantity; "
+                                    "capacity_factor leaves it unlimited")
+                table.loc[sel, "capacity"] = (base * s.capacity_factor).where(~unscalable, 0.0 if s.capacity_factor == 0 else np.inf)
         if hit == 0:
             rs.notes.append(f"{key}: no producer of {s.product} in {s.region}; the shock changes nothing")
 

@@ -152,7 +152,10 @@ class Results:
         for q in pol.quotas:
             idx = np.array(q.routes)
             gap = np.maximum(0.0, arcs["importer_price"].to_numpy()[idx] - arcs["landed_price"].to_numpy()[idx])
-            rent[idx] = np.where(arcs["flow"].to_numpy()[idx] > 0, gap, 0.0)
+            flow = arcs["flow"].to_numpy()[idx]
+            # a quota that does not bind earns no rent (a gap there is a route capacity's)
+            binding = flow.sum() >= q.limit * (1 - 1e-9)
+            rent[idx] = np.where((flow > 0) & binding, gap, 0.0)
             holder[idx] = arcs["origin" if q.rent_to == "exporter" else "destination"].to_numpy()[idx]
         arcs["quota_rent"] = rent
         arcs["quota_holder"] = holder

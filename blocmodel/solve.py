@@ -32,6 +32,7 @@ import highspy
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
+from .curves import customs_value
 from .model import VARIABLE_GROUPS, Chain, build_model, set_levers
 from .policy import Policy
 from .polish import QP, polish
@@ -108,7 +109,7 @@ class _Endogenous:
 
     def ad_valorem(self, price: np.ndarray) -> np.ndarray:
         p = price[self.origin]
-        return self.import_rate * (p + self.transport) - self.export_subsidy_rate * p
+        return self.import_rate * customs_value(p + self.transport) - self.export_subsidy_rate * customs_value(p)
 
     def rules(self, price: np.ndarray, active: np.ndarray) -> np.ndarray:
         """θ = (levies, refining supports, reserve unit values, ad valorem charges) at `price`.
@@ -316,7 +317,11 @@ class ChainSolver:
             else:
                 polished = None
         if polished is None:
-            results = self.solver.solve(self.model)
+            try:
+                results = self.solver.solve(self.model)
+            except (ValueError, RuntimeError) as exc:    # HiGHS's C++ errors surface as these
+                log.warning("chain %s: HiGHS failed: %s", self.chain.products, exc)
+                return TerminationCondition.error, None, None
             self._instance = True
             self.qp_solves += 1
             tc = results.termination_condition
@@ -470,12 +475,14 @@ class ChainSolver:
         return sol
 
     def _active_nodes(self, q: dict[str, np.ndarray]) -> np.ndarray:
-        """Nodes whose price is pinned down: something is produced, refined, shipped in or bought."""
+        """Nodes whose price is pinned down: something is produced, refined, shipped in or out,
+        bought, or released from a stockpile."""
         c = self.chain.coef
-        throughput = np.zeros(len(self.chain.nodes))
+        throughput = np.abs(self.chain.fixed_purchase).astype(float)
         np.add.at(throughput, c["supply_node"], q["supply"])
         np.add.at(throughput, c["refining_output_node"], q["refining"])
         np.add.at(throughput, c["arc_to"], q["flow"])
+        np.add.at(throughput, c["arc_from"], q["flow"])
         np.add.at(throughput, c["demand_node"], q["demand"])
         return throughput > 1e-12 * self.chain.node_scale()
 
@@ -505,17 +512,36 @@ class ChainSolver:
         np.minimum.at(own, c["supply_node"], np.where(q["supply"] <= 0, supply_start, np.inf))
         for _ in range(len(price)):        # idle transit markets can chain: settle in passes
             p_from = price[e.origin]
-            landed = p_from + e.transport + e.specific + e.import_rate * (p_from + e.transport) \
-                - e.export_subsidy_rate * p_from + levy
+            landed = p_from + e.transport + e.specific + e.import_rate * customs_value(p_from + e.transport) \
+                - e.export_subsidy_rate * customs_value(p_from) + levy
             best = own.copy()
             np.minimum.at(best, e.destination, np.where(usable, landed, np.inf))
             refined = price[c["refining_input_node"]] / c["refining_yield"] + c["refining_threshold"]
             np.minimum.at(best, c["refining_output_node"], np.where(c["refining_rising_max"] > 0, refined, np.inf))
             new = np.where(idle & np.isfinite(best), best, price)
+            # A market nothing can reach has no top: take the lowest price at which no
+            # route out of it would pay (the bottom of its interval) if the solver's is below.
+            unreachable = idle & ~np.isfinite(best)
+            if unreachable.any():
+                floor = np.full(len(price), -np.inf)
+                np.maximum.at(floor, e.origin, np.where(usable & unreachable[e.origin], self._no_export_price(price, levy), -np.inf))
+                new = np.where(unreachable, np.maximum(new, floor), new)
             if np.allclose(new, price, rtol=1e-15, atol=0.0):
                 break
             price = new
         return price
+
+    def _no_export_price(self, price: np.ndarray, levy: np.ndarray) -> np.ndarray:
+        """Per route: the exporter price p at which its landed price equals the importer's.
+        Landed = p + t + specific + levy + rate·max(0, p + t) − subsidy rate·max(0, p),
+        increasing in p; solved on each piece of max(0, ·) (p ≥ 0, −t ≤ p < 0, p < −t)."""
+        e = self.endogenous
+        t, rate = e.transport, e.import_rate
+        gap = price[e.destination] - t - e.specific - levy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            positive = (gap - rate * t) / (1.0 + rate - e.export_subsidy_rate)
+            between = (gap + t) / (1.0 + rate) - t
+        return np.where(positive >= 0, positive, np.where(between >= -t, between, gap))
 
     def _solution(self, q, price, theta, iterations, change, start) -> ChainSolution:
         e, chain = self.endogenous, self.chain
@@ -523,11 +549,11 @@ class ChainSolver:
         levies, supports, _, adval = e.split(theta)
         arcs = self.policy.arcs.iloc[chain.arc_rows]
         p_origin = price[e.origin]
-        cif = p_origin + e.transport
+        cif = customs_value(p_origin + e.transport)
         charges = {
             "tariff": arcs["tariff_specific"].to_numpy() + arcs["tariff_ad_valorem"].to_numpy() * cif,
             "anti_dumping": arcs["anti_dumping_specific"].to_numpy() + arcs["anti_dumping_ad_valorem"].to_numpy() * cif,
-            "export_subsidy": arcs["subsidy_specific"].to_numpy() + arcs["subsidy_ad_valorem"].to_numpy() * p_origin,
+            "export_subsidy": arcs["subsidy_specific"].to_numpy() + arcs["subsidy_ad_valorem"].to_numpy() * customs_value(p_origin),
             "levy": np.zeros(len(chain.arc_rows)),
         }
         for k, a in enumerate(e.levy_arcs):

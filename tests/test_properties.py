@@ -1,0 +1,148 @@
+"""Property-based tests (hypothesis): random valid datasets and scenarios always solve, pass
+the independent equilibrium check, and keep the welfare accounts' identities.
+
+The examples are derandomised (see the `ci` profile in conftest.py), so CI is
+deterministic; `HYPOTHESIS_PROFILE=explore` draws new ones.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import numpy as np
+import pandas as pd
+from hypothesis import event, given, note, settings
+from hypothesis import strategies as st
+
+import blocmodel as bm
+from blocmodel.scenario import scenario_from_dict
+from blocmodel.testing import write_dataset
+from strategies import datasets, scenarios
+
+
+def load(spec) -> bm.Dataset:
+    with tempfile.TemporaryDirectory() as folder:
+        write_dataset(folder, **spec.tables)
+        return bm.load_dataset(folder)
+
+
+def close(a, b, scale, rel=1e-7):
+    assert abs(a - b) <= rel * scale, (a, b, scale)
+
+
+def assert_accounts_hold(r: bm.Results) -> None:
+    """Identities of the output tables, from the tables alone."""
+    w = r.welfare.set_index("region")
+    size = float(w.abs().to_numpy().sum()) + 1.0
+    parts = (w["consumer_surplus"] + w["producer_surplus"] + w["refiner_rent"] + w["tariff_revenue"] + w["quota_rent"]
+             + w["stockpile_value"] - w["fiscal_cost"])
+    assert np.allclose(w["total"], parts, rtol=1e-9, atol=1e-9 * size)
+    fiscal = w["deficiency_payments"] + w["production_subsidies"] + w["export_subsidies"] + w["stockpile_spending"]
+    assert np.allclose(w["fiscal_cost"], fiscal, rtol=1e-9, atol=1e-9 * size)
+    close(r.summary()["world_welfare"], float(w["total"].sum()), size)
+    # Every border charge paid on a flow is collected by its importer.
+    arcs = r.arc_detail
+    paid = float(((arcs["tariff"] + arcs["anti_dumping"] + arcs["levy"]) * arcs["flow"]).sum())
+    close(float(w["tariff_revenue"].sum()), paid, size)
+    # Markets clear in the published table: what comes in goes out.
+    m = r.markets
+    inflow = m["supply"] + m["imports"]
+    outflow = m["demand"] + m["exports"] + m["processing_in"] + m["stockpile"]
+    market_size = m.groupby("product")["demand"].transform("sum") + m.groupby("product")["supply"].transform("sum") + 1.0
+    assert ((inflow - outflow).abs() <= 1e-6 * market_size).all(), m[(inflow - outflow).abs() > 1e-6 * market_size]
+    assert (r.flows["quantity"] > 0).all()
+    # Flows in the flows table add up to each market's imports.
+    imports = r.flows.groupby(["destination", "product"])["quantity"].sum()
+    table = m.set_index(["region", "product"])["imports"]
+    joined = pd.concat([imports.rename_axis(["region", "product"]), table], axis=1).fillna(0.0)
+    assert np.allclose(joined.iloc[:, 0], joined.iloc[:, 1], rtol=1e-9, atol=1e-9 * float(market_size.max()))
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_valid_data_and_scenarios_solve_and_check(data):
+    """Every valid dataset and scenario whose instruments cannot make it infeasible or
+    unbounded solves exactly: status optimal, the equilibrium check passed (`solve` raises
+    otherwise), and the accounts add up — at prices from 1e-2 to 1e6, elasticities 0.01-10
+    and capacities binding everywhere."""
+    spec = data.draw(datasets(), label="dataset")
+    dataset = load(spec)
+    scenario = data.draw(scenarios(spec, fixed_quantities=False, subsidies=False), label="scenario")
+    r = bm.solve(dataset, scenario_from_dict(scenario))
+    note(f"max residual {r.check_report.max_residual:.2e}")
+    assert r.status == "optimal" and r.check_report.passed
+    assert_accounts_hold(r)
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_free_trade_is_efficient_and_changes_add_up(data):
+    """Without MFN tariffs the no-policy equilibrium maximises world welfare (net of
+    transport), so no policy that only moves money and goods can raise it: Σ Δtotal ≤ 0,
+    and Δtotal per region adds up to the change in world welfare."""
+    spec = data.draw(datasets(mfn_tariffs=False), label="dataset")
+    dataset = load(spec)
+    session = bm.Session(dataset)
+    baseline = session.solve(None)
+    drawn = data.draw(scenarios(spec, fixed_quantities=False, reserves=False, shifts=False), label="scenario")
+    r = session.solve(scenario_from_dict(drawn), raise_on_failure=False)
+    if r.status == "unbounded":          # an export or import subsidy that pays goods to circle: explained, not solved
+        assert "circle for profit" in " ".join(r.messages)
+        return
+    assert r.status == "optimal" and r.check_report.passed
+    assert_accounts_hold(r)
+    change = r.welfare_change(baseline)
+    world_before, world_after = float(baseline.welfare["total"].sum()), float(r.welfare["total"].sum())
+    size = float(baseline.welfare.drop(columns="region").abs().to_numpy().sum()) + float(r.welfare.drop(columns="region").abs().to_numpy().sum()) + 1.0
+    close(float(change["total"].sum()), world_after - world_before, size, rel=1e-9)
+    assert world_after - world_before <= 1e-7 * size, (world_after - world_before, size)
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_any_valid_scenario_solves_or_fails_clearly(data):
+    """With every instrument (fixed stockpiles, export and import subsidies too), a scenario
+    either solves with the check passed, or returns a status that says why, in the model's
+    terms — never an unchecked answer, never an exception. Fixed quantities that cannot
+    clear name the market; subsidies that pay goods to circle name the cycle. (Some
+    combinations of import subsidies, fixed stockpiles and deficiency payments still end in
+    a numerical failure, `error` or `not_converged`: reported, never returned as an answer.)"""
+    spec = data.draw(datasets(), label="dataset")
+    dataset = load(spec)
+    scenario = data.draw(scenarios(spec), label="scenario")
+    r = bm.solve(dataset, scenario_from_dict(scenario), raise_on_failure=False)   # the check raises if it fails
+    event(f"status {r.status}")
+    text = " ".join(r.messages)
+    if r.status == "optimal":
+        assert r.check_report.passed
+        assert_accounts_hold(r)
+        return
+    assert text.startswith("chain ") and len(text) > 40, (r.status, text)
+    subsidised = bool(scenario.get("export_subsidies")) or any(t["ad_valorem"] < 0 for t in scenario.get("tariffs", []))
+    fixed = bool(scenario.get("stockpile"))
+    if r.status == "infeasible" and "cannot clear" in text:
+        assert fixed
+        region, product = scenario["stockpile"][0]["region"], scenario["stockpile"][0]["product"]
+        assert f"{region}/{product}" in text or "binding" in text, text
+    elif r.status == "unbounded" and "circle for profit" in text:
+        assert subsidised, text
+    else:       # the known weak spots named in the docstring, and only there
+        assert subsidised or fixed or scenario.get("price_floors"), (r.status, text)
+
+
+@settings(max_examples=20)
+@given(st.data())
+def test_a_resolve_equals_a_cold_solve(data):
+    """A Session re-solving after a change agrees with a cold solve of the same scenario."""
+    spec = data.draw(datasets(max_regions=3), label="dataset")
+    dataset = load(spec)
+    session = bm.Session(dataset)
+    first = data.draw(scenarios(spec, fixed_quantities=False, subsidies=False), label="first")
+    second = data.draw(scenarios(spec, fixed_quantities=False, subsidies=False), label="second")
+    session.solve(scenario_from_dict(first))
+    warm = session.solve(scenario_from_dict(second))
+    cold = bm.solve(dataset, scenario_from_dict(second))
+    a = warm.prices.set_index(["region", "product"])["price"]
+    b = cold.prices.set_index(["region", "product"])["price"]
+    scale = b.groupby(level="product").transform(lambda s: s.abs().max() + 1e-300)
+    assert ((a - b).abs() <= 1e-6 * scale).all()
