@@ -35,7 +35,7 @@ from threadpoolctl import ThreadpoolController
 from .curves import customs_value
 from .model import VARIABLE_GROUPS, Chain, build_model, set_levers
 from .policy import Policy
-from .polish import QP, polish
+from .polish import QP, Polished, polish
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,15 @@ class ChainSolver:
             polished = polish(qp, *start)
             if not polished.ok:
                 self.polish_failures += 1
-                return TerminationCondition.error, None, None
+                # Degenerate optima (every producer of a market at capacity) can defeat the
+                # polish; HiGHS's own optimum is then the answer, and the independent check
+                # still decides whether it is exact enough to return. Not when a variable
+                # is far beyond its scale (about 1): that is a ray HiGHS's regularisation
+                # cut short (goods circling for profit), for `explain` to name.
+                if tc != TerminationCondition.convergenceCriteriaSatisfied or np.abs(start[0]).max(initial=0.0) > 1e3:
+                    return TerminationCondition.error, None, None
+                log.info("chain %s: polish failed; using HiGHS's optimum", self.chain.products)
+                polished = Polished(*start, ok=True, iterations=0, stationarity=np.nan)
         x, y = polished.x, polished.y
         self._remember(x, y)
         c, scale = self.chain.coef, self.model.scale
