@@ -1,6 +1,6 @@
 """The `blocmodel` command line (typer).
 
-    blocmodel validate [--data DIR]
+    blocmodel validate [--data DIR] [--scenario FILE ...]
     blocmodel solve [--data DIR] [--scenario FILE ...] --out DIR
 
 Bad input exits with status 2 and one line per problem naming file, row and field; a
@@ -62,10 +62,16 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 @app.command()
-def validate(data: DataOption = None) -> None:
-    """Check a dataset against the contract and its trade graph; print a short summary."""
+def validate(
+    data: DataOption = None,
+    scenario: Annotated[Optional[list[Path]], typer.Option("--scenario", help="Also check these scenario TOMLs (composed) against the data, without solving.")] = None,
+) -> None:
+    """Check a dataset against the contract and its trade graph, and optionally scenarios
+    against the dataset; print a short summary."""
     from . import graph
     from .dataset import load_dataset
+    from .policy import resolve
+    from .scenario import compose, load_scenario
 
     def run():
         dataset = load_dataset(data)
@@ -75,6 +81,12 @@ def validate(data: DataOption = None) -> None:
                    f"{len(dataset.processing)} refining rows (data hash {dataset.data_hash})")
         for w in warnings:
             typer.echo(f"warning: {w}", err=True)
+        if scenario:
+            scen = compose([load_scenario(p) for p in scenario])
+            policy = resolve(dataset, scen, source=f"scenario '{scen.name}'")
+            typer.echo(f"{scen.name}: valid (scenario hash {scen.hash})")
+            for note in policy.notes:
+                typer.echo(f"note: {note}")
 
     _guarded(run)
 

@@ -15,7 +15,8 @@ charges on a route is fixed and documented:
    non-member import to the floor (computed in equilibrium, see `solve.py`).
 
 Ad valorem import charges apply to the CIF value (exporter price + transport); ad valorem
-export subsidies to the FOB value (exporter price).
+export subsidies to the FOB value (exporter price); both values are floored at zero
+(`curves.customs_value`).
 """
 
 from __future__ import annotations

@@ -346,7 +346,8 @@ class ChainSolver:
                 # still decides whether it is exact enough to return. Not when a variable
                 # is far beyond its scale (about 1): that is a ray HiGHS's regularisation
                 # cut short (goods circling for profit), for `explain` to name.
-                if tc != TerminationCondition.convergenceCriteriaSatisfied or np.abs(start[0]).max(initial=0.0) > 1e3:
+                if (tc != TerminationCondition.convergenceCriteriaSatisfied or np.abs(start[0]).max(initial=0.0) > 1e3
+                        or _row_violation(qp, start[0]) > 1e-9):
                     return TerminationCondition.error, None, None
                 log.info("chain %s: polish failed; using HiGHS's optimum", self.chain.products)
                 polished = Polished(*start, ok=True, iterations=0, stationarity=np.nan)
@@ -621,6 +622,12 @@ def _retry(highs, options: SolverOptions):
             solution = copy.getSolution()
             return np.asarray(solution.col_value), np.asarray(solution.row_dual)
     return None
+
+
+def _row_violation(qp: QP, x: np.ndarray) -> float:
+    """Largest violation of a row bound at `x` (rows are scaled to about 1)."""
+    r = qp.A @ x
+    return float(np.maximum(np.maximum(qp.row_lower - r, r - qp.row_upper), 0.0).max(initial=0.0))
 
 
 def _expand(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:

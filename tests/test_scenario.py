@@ -291,3 +291,15 @@ def test_profit_cycle_is_explained_as_unbounded(eu):
     r = bm.solve(eu, {"export_subsidies": [{"exporter": "*", "specific": 10.0}]}, raise_on_failure=False)
     assert r.status == "unbounded"
     assert "goods can circle for profit" in " ".join(r.messages)
+
+
+def test_cli_validate_checks_scenarios_without_solving(eu, tmp_path):
+    from typer.testing import CliRunner
+    from blocmodel.cli import app
+    good = write(tmp_path, '[bloc]\nmembers = ["eu"]\n', "good.toml")
+    bad = write(tmp_path, '[[tariffs]]\nexporter = "CHA"\nspecific = 1\n', "bad.toml")
+    ok = CliRunner().invoke(app, ["validate", "--data", eu.path, "--scenario", str(good)])
+    assert ok.exit_code == 0 and "good: valid (scenario hash" in ok.output
+    failed = CliRunner().invoke(app, ["validate", "--data", eu.path, "--scenario", str(good), "--scenario", str(bad)])
+    assert failed.exit_code == 2
+    assert f"error: {bad}, field 'tariffs[0].exporter': unknown region or group 'CHA' (did you mean 'CHN'?)" in failed.stderr
