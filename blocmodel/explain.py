@@ -35,6 +35,10 @@ def explain_failure(chain: Chain, policy: Policy, status: str, arc_charges: np.n
                         "conflicting constraint was found, so the scenario is not shown infeasible); no result is "
                         "returned rather than an inexact one. Levers far from the reference prices (e.g. a "
                         "deficiency-payment floor several times the market price) can cause this"), []
+    if status == "infeasible" and not np.any(chain.fixed_purchase):
+        return status, ("the solver reported the chain infeasible, but no fixed stockpile quantity is there to "
+                        "conflict: either output forced by a deficiency-payment floor has no market to go to, or "
+                        "the solver failed numerically; no result is returned"), []
     return status, f"the solver reported the chain {status} and no conflicting constraint was found", []
 
 
