@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .curves import clipped
+from .curves import clipped, customs_value
 from .errors import EquilibriumCheckError
 from .results import Results
 
@@ -135,10 +135,10 @@ def _check(results: Results, solved: set[str]) -> pd.DataFrame:
         np.abs(r["received_price"] - r["output_price"] - r["subsidy"] - rule) / ps(r["output"]))
 
     # Spatial arbitrage, charges recomputed from prices and the policy.
-    cif = arcs["exporter_price"] + arcs["transport_cost"]
+    cif = customs_value(arcs["exporter_price"] + arcs["transport_cost"])
     tariff = arcs["tariff_specific"] + arcs["tariff_ad_valorem"] * cif
     duty = arcs["anti_dumping_specific"] + arcs["anti_dumping_ad_valorem"] * cif
-    subsidy = arcs["subsidy_specific"] + arcs["subsidy_ad_valorem"] * arcs["exporter_price"]
+    subsidy = arcs["subsidy_specific"] + arcs["subsidy_ad_valorem"] * customs_value(arcs["exporter_price"])
     levy = _levy_rule(results, arcs, tariff, duty, subsidy, rows, price_scale)
     cost = arcs["exporter_price"] + arcs["transport_cost"] + tariff + duty + levy - subsidy
     gain = (arcs["importer_price"] - cost) / ps(arcs["product"])

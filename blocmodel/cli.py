@@ -1,6 +1,6 @@
 """The `blocmodel` command line (typer).
 
-    blocmodel validate [--data DIR]
+    blocmodel validate [--data DIR] [--scenario FILE ...]
     blocmodel solve [--data DIR] [--scenario FILE ...] --out DIR
     blocmodel compare [DESIGN ...] [--data DIR] --out DIR
     blocmodel batch SWEEP.toml --out DIR [--workers N] [--scheduler tcp://host:port]
@@ -96,10 +96,16 @@ def write_equilibrium(results, baseline, out: Path, extra_text: dict[str, str] |
 
 
 @app.command()
-def validate(data: DataOption = None) -> None:
-    """Check a dataset against the contract and its trade graph; print a short summary."""
+def validate(
+    data: DataOption = None,
+    scenario: Annotated[Optional[list[Path]], typer.Option("--scenario", help="Also check these scenario TOMLs (composed) against the data, without solving.")] = None,
+) -> None:
+    """Check a dataset against the contract and its trade graph, and optionally scenarios
+    against the dataset; print a short summary."""
     from . import graph
     from .dataset import load_dataset
+    from .policy import resolve
+    from .scenario import compose, load_scenario
 
     def run():
         dataset = load_dataset(data)
@@ -109,13 +115,19 @@ def validate(data: DataOption = None) -> None:
                    f"{len(dataset.processing)} refining rows (data hash {dataset.data_hash})")
         for w in warnings:
             typer.echo(f"warning: {w}", err=True)
+        if scenario:
+            scen = compose([load_scenario(p) for p in scenario])
+            policy = resolve(dataset, scen, source=f"scenario '{scen.name}'")
+            typer.echo(f"{scen.name}: valid (scenario hash {scen.hash})")
+            for note in policy.notes:
+                typer.echo(f"note: {note}")
 
     _guarded(run)
 
 
 @app.command()
 def solve(
-    out: Annotated[Path, typer.Option("--out", help="Folder for prices.csv, flows.csv, markets.csv, welfare.csv, summary.json.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for prices.csv, flows.csv, markets.csv, welfare.csv, summary.json, run.json.")],
     data: DataOption = None,
     scenario: Annotated[Optional[list[Path]], typer.Option("--scenario", help="Scenario TOML; repeat to compose (base + bloc + floor).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log the solver's progress.")] = False,
@@ -137,7 +149,7 @@ def solve(
         write_equilibrium(results, baseline, out)
         summary = results.summary()
         typer.echo(f"{summary['scenario']}: {summary['status']}, max residual {summary.get('max_residual', float('nan')):.1e}, "
-                   f"{summary['solve_seconds']:.2f} s; world welfare {summary['world_welfare']:,.0f} USD"
+                   f"{results.run_info()['solve_seconds']:.2f} s; world welfare {summary['world_welfare']:,.0f} USD"
                    + (f"; bloc welfare {summary['bloc_welfare']:,.0f} USD" if summary["bloc_welfare"] is not None else "")
                    + f" -> {out}")
         for note in summary["notes"]:

@@ -51,3 +51,10 @@ def area_under_demand(a, b, price):
     a, b, price = (np.asarray(v, dtype=float) for v in (a, b, price))
     q = np.maximum(0.0, a + b * price)
     return q**2 / (2.0 * -b)
+
+
+def customs_value(value):
+    """The value an ad valorem charge applies to: never below zero. Where the contract's
+    curves drive a price below zero (more is supplied at any price than can be sold), a
+    duty on a negative value would pay importers and let goods circle for profit."""
+    return np.maximum(value, 0.0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from .errors import InputError, Problem, suggest
+from .errors import InputError, Problem, plain_message, suggest
 from .schema import TABLES, Table
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -103,7 +103,12 @@ def load_dataset(path: str | Path | None = None) -> Dataset:
                 problems.append(Problem(_display(file), "required file is missing"))
             tables[table.name] = _empty_frame(table)
             continue
-        raw = file.read_bytes()
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:      # a folder, no permission, a broken link: say so, not a traceback
+            problems.append(Problem(_display(file), f"cannot be read: {exc.strerror or exc}"))
+            tables[table.name] = _empty_frame(table)
+            continue
         digest.update(table.file.encode() + b"\0" + raw)
         tables[table.name] = _read_table(table, file, raw, problems)
     if not problems:
@@ -131,7 +136,10 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        problems.append(Problem(name, f"is not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8 CSV"))
+        problems.append(_not_utf8(name, raw, exc.start))
+        return _empty_frame(table)
+    if "\0" in text:       # UTF-16 without a byte-order mark decodes as UTF-8 with NULs
+        problems.append(_not_utf8(name, raw, text.index("\0")))
         return _empty_frame(table)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -171,7 +179,10 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
         if not any(c.strip() for c in cells):
             continue  # blank line
         if len(cells) != len(header):
-            problems.append(Problem(name, f"has {len(cells)} cells, the header has {len(header)}", row=index))
+            hint = ("a decimal comma, or a ',' in a text that needs quotes?" if len(cells) > len(header)
+                    else "an unmatched '\"' joins what follows into one cell" if any('"' in c or "\n" in c for c in cells)
+                    else None)
+            problems.append(Problem(name, f"has {len(cells)} cells, the header has {len(header)}", row=index, hint=hint))
             continue
         values = {h: c.strip() for h, c in zip(header, cells) if h in known and c.strip() != ""}
         try:
@@ -181,7 +192,7 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
                 loc = str(err["loc"][0]) if err["loc"] else None
                 column = next((alias for alias, n in field_names.items() if n == loc), loc)
                 got = values.get(column)
-                message = _plain(err)
+                message = plain_message(err)
                 if got is not None and err["type"] != "missing":
                     message += f" (got {got!r})"
                 problems.append(Problem(name, message, row=index, field=column))
@@ -189,29 +200,22 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
         record = row.model_dump(by_alias=True)
         record["_row"] = index
         records.append(record)
+    if not records and table.name in ("regions", "products") and not any(p.file == name for p in problems):
+        problems.append(Problem(name, "has no rows: a dataset needs at least one", row=2))
     frame = pd.DataFrame.from_records(records, columns=table.columns + ["_row"])
     return frame
 
 
-def _plain(err: dict) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "value is missing"
-    if kind in ("float_parsing", "float_type"):
-        return "is not a number"
-    if kind == "finite_number":
-        return "must be a finite number (not NaN or infinity)"
-    ctx = err.get("ctx") or {}
-    for key, word in (("gt", "greater than"), ("ge", "at least"), ("lt", "less than"), ("le", "at most")):
-        if key in ctx:
-            return f"must be {word} {ctx[key]}"
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected', '')}"
-    if kind == "string_pattern_mismatch":
-        return "must contain only letters, digits and '_'"
-    if kind == "string_too_short":
-        return "must not be blank"
-    return str(err.get("msg", kind))
+def _not_utf8(name: str, raw: bytes, position: int) -> Problem:
+    """A file in another encoding: which one it looks like, and the row of the first bad byte."""
+    head = raw[:200]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or head.count(b"\0") > len(head) // 4:
+        return Problem(name, "is UTF-16 text, not UTF-8", hint="save it as UTF-8 CSV; in Excel: Save As > CSV UTF-8")
+    row = raw[:position].count(b"\n") + 1
+    if raw[position:position + 1] == b"\0":
+        return Problem(name, "contains a NUL byte (a binary file?)", row=row, hint="save it as UTF-8 CSV")
+    return Problem(name, f"is not UTF-8 text (byte {position} is {raw[position:position + 1]!r}; "
+                         "latin-1 or Windows-1252 perhaps)", row=row, hint="save it as UTF-8 CSV")
 
 
 def _check_cross_references(tables: dict[str, pd.DataFrame], folder: Path, problems: list[Problem]) -> None:

@@ -60,3 +60,27 @@ def suggest(name: str, candidates: Iterable[str]) -> str | None:
     """'did you mean ...?' for a misspelt name, or None."""
     close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def plain_message(err: dict) -> str:
+    """A pydantic validation error in plain words ('must be greater than 0')."""
+    kind = err["type"]
+    if kind == "missing":
+        return "value is missing"
+    if kind in ("float_parsing", "float_type"):
+        return "is not a number"
+    if kind == "finite_number":
+        return "must be a finite number (not NaN or infinity)"
+    ctx = err.get("ctx") or {}
+    for key, word in (("gt", "greater than"), ("ge", "at least"), ("lt", "less than"), ("le", "at most")):
+        if key in ctx:
+            return f"must be {word} {ctx[key]}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "string_pattern_mismatch":
+        return "must contain only letters, digits and '_'"
+    if kind == "string_too_short":
+        return "must not be blank"
+    if kind == "value_error":           # our own validators: their message as written
+        return str(err.get("msg", kind)).removeprefix("Value error, ")
+    return str(err.get("msg", kind))

@@ -26,10 +26,19 @@ def explain_failure(chain: Chain, policy: Policy, status: str, arc_charges: np.n
     cycle = _negative_cycle(chain, arc_charges)
     if cycle:
         return ("unbounded", "no equilibrium: goods can circle for profit because border charges net below zero on the cycle "
-                + " -> ".join(cycle) + " (an export subsidy larger than the round-trip cost)", [" -> ".join(cycle)])
+                + " -> ".join(cycle) + " (an export subsidy or a negative tariff larger than the round-trip cost)", [" -> ".join(cycle)])
     conflicts = _elastic(chain, policy)
     if conflicts:
         return "infeasible", "no equilibrium: " + "; ".join(conflicts), conflicts
+    if status == "error":     # feasible, but no exact optimum reached: say so rather than return an approximate answer
+        return status, ("no exact equilibrium found: the QP solver and the exact polish failed numerically (no "
+                        "conflicting constraint was found, so the scenario is not shown infeasible); no result is "
+                        "returned rather than an inexact one. Levers far from the reference prices (e.g. a "
+                        "deficiency-payment floor several times the market price) can cause this"), []
+    if status == "infeasible" and not np.any(chain.fixed_purchase):
+        return status, ("the solver reported the chain infeasible, but no fixed stockpile quantity is there to "
+                        "conflict: either output forced by a deficiency-payment floor has no market to go to, or "
+                        "the solver failed numerically; no result is returned"), []
     return status, f"the solver reported the chain {status} and no conflicting constraint was found", []
 
 

@@ -15,7 +15,8 @@ charges on a route is fixed and documented:
    non-member import to the floor (computed in equilibrium, see `solve.py`).
 
 Ad valorem import charges apply to the CIF value (exporter price + transport); ad valorem
-export subsidies to the FOB value (exporter price).
+export subsidies to the FOB value (exporter price); both values are floored at zero
+(`curves.customs_value`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ class _Resolver:
         self.regions = set(data.region_codes)
         self.members: frozenset[str] = frozenset()
 
+    def problem(self, message: str, key: str, hint: str | None = None) -> None:
+        """Record a problem at `key`, named by the file and key where the user wrote it."""
+        file, local = self.scenario.origin(key)
+        self.problems.append(Problem(file or self.source, message, field=local, hint=hint))
+
+    def where(self, key: str, seen_from: str) -> str:
+        """`key` as the user wrote it, with its file if not the file of `seen_from`."""
+        file, local = self.scenario.origin(key)
+        return f"{local} in {file}" if file and file != self.scenario.origin(seen_from)[0] else local
+
     def regions_of(self, name: str, key: str, expand_unions: bool = False) -> set[str]:
         data = self.data
         if name == "*":
@@ -91,7 +102,7 @@ class _Resolver:
         elif name == "bloc":
             found = set(self.members)
             if not found:
-                self.problems.append(Problem(self.source, "'bloc' is used but the scenario has no [bloc] members", field=key))
+                self.problem("'bloc' is used but the scenario has no [bloc] members", key)
         elif name == "non_members":
             found = self.regions - set(self.members)
         elif name in self.regions:
@@ -102,7 +113,7 @@ class _Resolver:
             found = set(data.customs_unions[name])
         else:
             known = list(self.regions) + list(data.groups) + list(data.customs_unions) + list(SPECIAL)
-            self.problems.append(Problem(self.source, f"unknown region or group '{name}'", field=key, hint=suggest(name, known)))
+            self.problem(f"unknown region or group '{name}'", key, suggest(name, known))
             return set()
         if expand_unions:
             found = self.expand_unions(found, key)
@@ -135,7 +146,7 @@ class _Resolver:
         if name in data.minerals:
             return set(data.minerals[name])
         known = list(data.product_codes) + list(data.minerals) + ["*"]
-        self.problems.append(Problem(self.source, f"unknown product or mineral '{name}'", field=key, hint=suggest(name, known)))
+        self.problem(f"unknown product or mineral '{name}'", key, suggest(name, known))
         return set()
 
 
@@ -208,23 +219,29 @@ def resolve(data: Dataset, scenario: Scenario, source: str = "scenario") -> Poli
         sub_av[sel] += s.ad_valorem
         sub_sp[sel] += s.specific
 
+    # Which restriction holds each route (-1: none), so a contradiction names both.
+    restricted_by = np.full(n, -1)
     banned = np.zeros(n, dtype=bool)
     quotas: list[Quota] = []
-    quota_arcs = np.zeros(n, dtype=bool)
     for i, r in enumerate(scenario.export_restrictions):
         key = f"export_restrictions[{i}]"
         exporters = rs.regions_of(r.exporter, f"{key}.exporter")
         destinations = rs.many(r.destinations, f"{key}.destinations")
         products = rs.products_of(r.product, f"{key}.product")
         sel = match(exporters, destinations, products)
+        clash = np.flatnonzero(sel & (restricted_by >= 0) & ~(banned & r.ban))
+        if len(clash):
+            j = clash[0]
+            other = int(restricted_by[j])
+            what = ("a ban on a route already under a quota" if r.ban else
+                    "a quota on a route already banned" if banned[j] else "a quota on a route already under another quota")
+            more = f" and {len(clash) - 1} more" if len(clash) > 1 else ""
+            rs.problem(f"{what} by {rs.where(f'export_restrictions[{other}]', key)}: {origin[j]}->{destination[j]} ({product[j]}){more}",
+                       f"{key}.{'ban' if r.ban else 'quota'}", "give each route at most one ban or quota")
+        restricted_by[sel & (restricted_by < 0)] = i
         if r.ban:
-            if (sel & quota_arcs).any():
-                rs.problems.append(Problem(source, "a ban and a quota cover the same route", field=f"{key}.ban"))
             banned |= sel
         else:
-            if (sel & (banned | quota_arcs)).any():
-                rs.problems.append(Problem(source, "a quota covers a route already banned or under another quota", field=f"{key}.quota"))
-            quota_arcs |= sel
             for exporter in sorted(exporters):
                 for p in sorted(products):
                     idx = np.flatnonzero(sel & (origin == exporter) & (product == p))
@@ -240,16 +257,16 @@ def resolve(data: Dataset, scenario: Scenario, source: str = "scenario") -> Poli
     for i, f in enumerate(scenario.price_floors):
         key = f"price_floors[{i}]"
         if f.product not in data.product_codes:
-            rs.problems.append(Problem(source, f"unknown product '{f.product}' (a floor is set on one product, i.e. one stage)",
-                                       field=f"{key}.product", hint=suggest(f.product, data.product_codes)))
+            rs.problem(f"unknown product '{f.product}' (a floor is set on one product, i.e. one stage)",
+                       f"{key}.product", suggest(f.product, data.product_codes))
             continue
         markets = rs.many(f.markets, f"{key}.markets", expand_unions=f.mechanism == "variable_levy")
         non_members = frozenset(rs.regions - (set(members) if members else markets))
         for m in sorted(markets):
             slot = (f.product, m, f.mechanism)
             if slot in taken:
-                rs.problems.append(Problem(source, f"two {f.mechanism} floors on {f.product} in {m} (also price_floors[{taken[slot]}])",
-                                           field=f"{key}.markets"))
+                rs.problem(f"two {f.mechanism} floors on {f.product} in {m} (also {rs.where(f'price_floors[{taken[slot]}]', key)})",
+                           f"{key}.markets")
             taken[slot] = i
         floor = Floor(len(floors), f.product, f.price, f.mechanism, tuple(sorted(markets)), f.budget, non_members)
         floors.append(floor)
@@ -283,7 +300,14 @@ def resolve(data: Dataset, scenario: Scenario, source: str = "scenario") -> Poli
             table.loc[sel, "subsidy"] += s.production_subsidy
             if s.capacity_factor is not None:
                 base = table.loc[sel, "capacity"].where(np.isfinite(table.loc[sel, "capacity"]), table.loc[sel, "ref_quantity"])
-                table.loc[sel, "capacity"] = base * s.capacity_factor
+                # a refinery at a constant unit cost with no capacity has no reference output to
+                # scale: it stays unlimited (a factor of 0 still shuts it)
+                unscalable = base.isna()
+                if unscalable.any() and s.capacity_factor > 0:
+                    where = ", ".join(sorted(set(table.loc[sel].loc[unscalable, "region"])))
+                    rs.notes.append(f"{key}: refining in {where} has neither a capacity nor a ref_quantity; "
+                                    "capacity_factor leaves it unlimited")
+                table.loc[sel, "capacity"] = (base * s.capacity_factor).where(~unscalable, 0.0 if s.capacity_factor == 0 else np.inf)
         if hit == 0:
             rs.notes.append(f"{key}: no producer of {s.product} in {s.region}; the shock changes nothing")
 
@@ -299,11 +323,10 @@ def resolve(data: Dataset, scenario: Scenario, source: str = "scenario") -> Poli
                               for s in scenario.stockpile], columns=["region", "product", "quantity"])
     for i, s in enumerate(scenario.stockpile):
         if s.region not in rs.regions:
-            rs.problems.append(Problem(source, f"unknown region '{s.region}' (a stockpile trades in one region's market)",
-                                       field=f"stockpile[{i}].region", hint=suggest(s.region, rs.regions)))
+            rs.problem(f"unknown region '{s.region}' (a stockpile trades in one region's market)",
+                       f"stockpile[{i}].region", suggest(s.region, rs.regions))
         if s.product not in data.product_codes:
-            rs.problems.append(Problem(source, f"unknown product '{s.product}'", field=f"stockpile[{i}].product",
-                                       hint=suggest(s.product, data.product_codes)))
+            rs.problem(f"unknown product '{s.product}'", f"stockpile[{i}].product", suggest(s.product, data.product_codes))
     if len(stockpile):
         stockpile = stockpile.groupby(["region", "product"], as_index=False, sort=True)["quantity"].sum()
 

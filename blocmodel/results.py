@@ -25,6 +25,7 @@ world is minus the deadweight loss.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ WELFARE_COLUMNS = ["region", "consumer_surplus", "producer_surplus", "refiner_re
                    "stockpile_value", "fiscal_cost", "total"]
 MARKET_COLUMNS = ["region", "product", "supply", "demand", "price", "producer_price", "processing_in", "processing_out",
                   "imports", "exports", "stockpile"]
+# meta keys that change between identical runs: in run.json, not summary.json.
+RUN_ONLY = ("solve_seconds",)
 FLOW_COLUMNS = ["origin", "destination", "product", "quantity", "transport_cost", "tariff", "anti_dumping", "levy",
                 "export_subsidy", "quota_rent", "exporter_price", "landed_price"]
 
@@ -149,7 +152,10 @@ class Results:
         for q in pol.quotas:
             idx = np.array(q.routes)
             gap = np.maximum(0.0, arcs["importer_price"].to_numpy()[idx] - arcs["landed_price"].to_numpy()[idx])
-            rent[idx] = np.where(arcs["flow"].to_numpy()[idx] > 0, gap, 0.0)
+            flow = arcs["flow"].to_numpy()[idx]
+            # a quota that does not bind earns no rent (a gap there is a route capacity's)
+            binding = flow.sum() >= q.limit * (1 - 1e-9)
+            rent[idx] = np.where((flow > 0) & binding, gap, 0.0)
             holder[idx] = arcs["origin" if q.rent_to == "exporter" else "destination"].to_numpy()[idx]
         arcs["quota_rent"] = rent
         arcs["quota_holder"] = holder
@@ -275,6 +281,9 @@ class Results:
 
     # ---------------------------------------------------------------- output
     def summary(self) -> dict[str, Any]:
+        """What was solved and what came out, identical for identical inputs: scenario and its
+        hash, data hash, package and solver versions, status, headline welfare. Where and how
+        long the run took are in `run_info` (run.json)."""
         w = self.welfare.set_index("region")
         members = sorted(self.policy.members)
         out = {
@@ -285,21 +294,31 @@ class Results:
             "scenario_hash": self.scenario.hash,
             "scenario_definition": self.scenario.policy_dict(),
             "notes": list(self.policy.notes),
-            "data": self.data.path,
             "data_hash": self.data.data_hash,
             "bloc_members": members,
             "world_welfare": float(w["total"].sum()),
             "bloc_welfare": float(w.loc[members, "total"].sum()) if members else None,
             "chains": [{"products": list(c.products), "status": s.status, "iterations": s.iterations,
-                        "qp_solves": s.qp_solves, "warm_solves": s.warm_solves, "fixed_point_change": s.fixed_point_change,
-                        "seconds": round(s.seconds, 4)}
+                        "qp_solves": s.qp_solves, "warm_solves": s.warm_solves, "fixed_point_change": s.fixed_point_change}
                        for c, s in zip(self.chains, self.solutions)],
         }
-        out.update(self.meta)
+        out.update({k: v for k, v in self.meta.items() if k not in RUN_ONLY})
         return out
 
+    def run_info(self) -> dict[str, Any]:
+        """Facts of this run that differ between identical runs (data folder, timings, clock)."""
+        return {
+            "data": str(Path(self.data.path).resolve()) if self.data.path else "",
+            "data_hash": self.data.data_hash,
+            "scenario_hash": self.scenario.hash,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **{k: self.meta[k] for k in RUN_ONLY if k in self.meta},
+            "chain_seconds": {"/".join(c.products): round(s.seconds, 4) for c, s in zip(self.chains, self.solutions)},
+        }
+
     def to_csv(self, out: str | Path) -> list[Path]:
-        """Write prices.csv, flows.csv, markets.csv, welfare.csv and summary.json into `out`."""
+        """Write prices.csv, flows.csv, markets.csv, welfare.csv and summary.json into `out`
+        (identical files for identical inputs), and run.json (where and how long)."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
@@ -309,6 +328,9 @@ class Results:
             written.append(path)
         path = folder / "summary.json"
         path.write_text(json.dumps(self.summary(), indent=2, default=_jsonable) + "\n")
+        written.append(path)
+        path = folder / "run.json"
+        path.write_text(json.dumps(self.run_info(), indent=2, default=_jsonable) + "\n")
         written.append(path)
         return written
 

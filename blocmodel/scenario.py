@@ -16,9 +16,9 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from .errors import InputError, Problem, suggest
+from .errors import InputError, Problem, plain_message, suggest
 
 Names = Annotated[list[str], Field(min_length=1)]
 
@@ -216,6 +216,18 @@ class Scenario(_Strict):
     stockpile: list[Stockpile] = Field(default_factory=list)
     optimize: Optimize | None = Field(None, description="Levers, objective and targets for `blocmodel optimize` (not a policy: solve ignores it).")
 
+    # Where each key was written: key prefix -> (file, key in that file). Set by
+    # `load_scenario` and `compose`, so a problem found later (an unknown region, two
+    # clashing instruments) names the file and key the user must edit.
+    _origins: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
+
+    def origin(self, key: str) -> tuple[str | None, str]:
+        """(file, key in that file) of `key` (e.g. 'tariffs[3].exporter'); file None if unknown."""
+        for prefix, (file, local) in self._origins.items():
+            if prefix == "" or key == prefix or key.startswith((prefix + ".", prefix + "[")):
+                return file, local + key[len(prefix):]
+        return None, key
+
     @property
     def is_baseline(self) -> bool:
         return not any([self.bloc, self.tariffs, self.price_floors, self.anti_dumping, self.export_restrictions,
@@ -255,7 +267,7 @@ def compose(scenarios: list[Scenario], name: str | None = None) -> Scenario:
             bloc = {**(bloc or {}), **s.bloc.model_dump(exclude_unset=True)}
         not_modelled += [n for n in s.not_modelled if n not in not_modelled]
     titles = [s.title or s.name for s in scenarios if not s.is_baseline or len(scenarios) == 1]
-    return Scenario(
+    composed = Scenario(
         name=name or "+".join(s.name for s in scenarios),
         title=" + ".join(titles) if titles else None,
         description=" ".join(s.description for s in scenarios if s.description) or None,
@@ -264,6 +276,24 @@ def compose(scenarios: list[Scenario], name: str | None = None) -> Scenario:
         optimize=optimize,
         **merged,
     )
+    origins: dict[str, tuple[str, str]] = {}
+    count = {key: 0 for key in INSTRUMENT_ARRAYS}
+    for s in scenarios:
+        for key in INSTRUMENT_ARRAYS:
+            for j in range(len(getattr(s, key))):
+                file, local = s.origin(f"{key}[{j}]")
+                if file:
+                    origins[f"{key}[{count[key]}]"] = (file, local)
+                count[key] += 1
+        if s.bloc is not None:
+            for name in s.bloc.model_fields_set:
+                file, local = s.origin(f"bloc.{name}")
+                if file:
+                    origins[f"bloc.{name}"] = (file, local)
+                else:
+                    origins.pop(f"bloc.{name}", None)
+    composed._origins = origins
+    return composed
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -274,11 +304,15 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise InputError([Problem(str(file), "is not UTF-8 text")]) from None
+        raise InputError([Problem(str(file), "is not UTF-8 text", hint="save it as UTF-8")]) from None
+    except OSError as exc:
+        raise InputError([Problem(str(file), f"cannot be read: {exc.strerror or exc}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError([Problem(str(file), f"is not valid TOML: {exc}")]) from None
     data.setdefault("name", file.stem)
-    return scenario_from_dict(data, source=str(file))
+    scenario = scenario_from_dict(data, source=str(file))
+    scenario._origins = {"": (str(file), "")}
+    return scenario
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenario:
@@ -297,13 +331,14 @@ def _problem(source: str, err: dict) -> Problem:
         return Problem(source, "unknown key", field=key, hint=suggest(str(loc[-1]), valid) or f"valid keys: {', '.join(valid)}")
     if kind == "missing":
         return Problem(source, "is required", field=key)
-    message = err.get("msg", kind)
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+    message = plain_message(err)
     got = err.get("input")
     if got is not None and not isinstance(got, (dict, list)):
         message += f" (got {got!r})"
-    return Problem(source, message, field=key)
+    hint = None
+    if kind == "literal_error":         # a misspelt choice, e.g. mechanism = "stockpil"
+        hint = suggest(str(got), re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", ""))))
+    return Problem(source, message, field=key, hint=hint)
 
 
 def _key_text(loc: list) -> str:

@@ -32,9 +32,10 @@ import highspy
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
+from .curves import customs_value
 from .model import VARIABLE_GROUPS, Chain, build_model, set_levers
 from .policy import Policy
-from .polish import QP, polish
+from .polish import QP, Polished, polish
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class _Endogenous:
 
     def ad_valorem(self, price: np.ndarray) -> np.ndarray:
         p = price[self.origin]
-        return self.import_rate * (p + self.transport) - self.export_subsidy_rate * p
+        return self.import_rate * customs_value(p + self.transport) - self.export_subsidy_rate * customs_value(p)
 
     def rules(self, price: np.ndarray, active: np.ndarray) -> np.ndarray:
         """θ = (levies, refining supports, reserve unit values, ad valorem charges) at `price`.
@@ -322,7 +323,11 @@ class ChainSolver:
             else:
                 polished = None
         if polished is None:
-            results = self.solver.solve(self.model)
+            try:
+                results = self.solver.solve(self.model)
+            except (ValueError, RuntimeError) as exc:    # HiGHS's C++ errors surface as these
+                log.warning("chain %s: HiGHS failed: %s", self.chain.products, exc)
+                return TerminationCondition.error, None, None
             self._instance = True
             self.qp_solves += 1
             tc = results.termination_condition
@@ -342,7 +347,16 @@ class ChainSolver:
             polished = polish(qp, *start)
             if not polished.ok:
                 self.polish_failures += 1
-                return TerminationCondition.error, None, None
+                # Degenerate optima (every producer of a market at capacity) can defeat the
+                # polish; HiGHS's own optimum is then the answer, and the independent check
+                # still decides whether it is exact enough to return. Not when a variable
+                # is far beyond its scale (about 1): that is a ray HiGHS's regularisation
+                # cut short (goods circling for profit), for `explain` to name.
+                if (tc != TerminationCondition.convergenceCriteriaSatisfied or np.abs(start[0]).max(initial=0.0) > 1e3
+                        or _row_violation(qp, start[0]) > 1e-9):
+                    return TerminationCondition.error, None, None
+                log.info("chain %s: polish failed; using HiGHS's optimum", self.chain.products)
+                polished = Polished(*start, ok=True, iterations=0, stationarity=np.nan)
         x, y = polished.x, polished.y
         self._remember(x, y)
         c, scale = self.chain.coef, self.model.scale
@@ -476,12 +490,14 @@ class ChainSolver:
         return sol
 
     def _active_nodes(self, q: dict[str, np.ndarray]) -> np.ndarray:
-        """Nodes whose price is pinned down: something is produced, refined, shipped in or bought."""
+        """Nodes whose price is pinned down: something is produced, refined, shipped in or out,
+        bought, or released from a stockpile."""
         c = self.chain.coef
-        throughput = np.zeros(len(self.chain.nodes))
+        throughput = np.abs(self.chain.fixed_purchase).astype(float)
         np.add.at(throughput, c["supply_node"], q["supply"])
         np.add.at(throughput, c["refining_output_node"], q["refining"])
         np.add.at(throughput, c["arc_to"], q["flow"])
+        np.add.at(throughput, c["arc_from"], q["flow"])
         np.add.at(throughput, c["demand_node"], q["demand"])
         return throughput > 1e-12 * self.chain.node_scale()
 
@@ -511,17 +527,36 @@ class ChainSolver:
         np.minimum.at(own, c["supply_node"], np.where(q["supply"] <= 0, supply_start, np.inf))
         for _ in range(len(price)):        # idle transit markets can chain: settle in passes
             p_from = price[e.origin]
-            landed = p_from + e.transport + e.specific + e.import_rate * (p_from + e.transport) \
-                - e.export_subsidy_rate * p_from + levy
+            landed = p_from + e.transport + e.specific + e.import_rate * customs_value(p_from + e.transport) \
+                - e.export_subsidy_rate * customs_value(p_from) + levy
             best = own.copy()
             np.minimum.at(best, e.destination, np.where(usable, landed, np.inf))
             refined = price[c["refining_input_node"]] / c["refining_yield"] + c["refining_threshold"]
             np.minimum.at(best, c["refining_output_node"], np.where(c["refining_rising_max"] > 0, refined, np.inf))
             new = np.where(idle & np.isfinite(best), best, price)
+            # A market nothing can reach has no top: take the lowest price at which no
+            # route out of it would pay (the bottom of its interval) if the solver's is below.
+            unreachable = idle & ~np.isfinite(best)
+            if unreachable.any():
+                floor = np.full(len(price), -np.inf)
+                np.maximum.at(floor, e.origin, np.where(usable & unreachable[e.origin], self._no_export_price(price, levy), -np.inf))
+                new = np.where(unreachable, np.maximum(new, floor), new)
             if np.allclose(new, price, rtol=1e-15, atol=0.0):
                 break
             price = new
         return price
+
+    def _no_export_price(self, price: np.ndarray, levy: np.ndarray) -> np.ndarray:
+        """Per route: the exporter price p at which its landed price equals the importer's.
+        Landed = p + t + specific + levy + rate·max(0, p + t) − subsidy rate·max(0, p),
+        increasing in p; solved on each piece of max(0, ·) (p ≥ 0, −t ≤ p < 0, p < −t)."""
+        e = self.endogenous
+        t, rate = e.transport, e.import_rate
+        gap = price[e.destination] - t - e.specific - levy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            positive = (gap - rate * t) / (1.0 + rate - e.export_subsidy_rate)
+            between = (gap + t) / (1.0 + rate) - t
+        return np.where(positive >= 0, positive, np.where(between >= -t, between, gap))
 
     def _solution(self, q, price, theta, iterations, change, start) -> ChainSolution:
         e, chain = self.endogenous, self.chain
@@ -529,11 +564,11 @@ class ChainSolver:
         levies, supports, _, adval = e.split(theta)
         arcs = self.policy.arcs.iloc[chain.arc_rows]
         p_origin = price[e.origin]
-        cif = p_origin + e.transport
+        cif = customs_value(p_origin + e.transport)
         charges = {
             "tariff": arcs["tariff_specific"].to_numpy() + arcs["tariff_ad_valorem"].to_numpy() * cif,
             "anti_dumping": arcs["anti_dumping_specific"].to_numpy() + arcs["anti_dumping_ad_valorem"].to_numpy() * cif,
-            "export_subsidy": arcs["subsidy_specific"].to_numpy() + arcs["subsidy_ad_valorem"].to_numpy() * p_origin,
+            "export_subsidy": arcs["subsidy_specific"].to_numpy() + arcs["subsidy_ad_valorem"].to_numpy() * customs_value(p_origin),
             "levy": np.zeros(len(chain.arc_rows)),
         }
         for k, a in enumerate(e.levy_arcs):
@@ -593,6 +628,12 @@ def _retry(highs, options: SolverOptions):
             solution = copy.getSolution()
             return np.asarray(solution.col_value), np.asarray(solution.row_dual)
     return None
+
+
+def _row_violation(qp: QP, x: np.ndarray) -> float:
+    """Largest violation of a row bound at `x` (rows are scaled to about 1)."""
+    r = qp.A @ x
+    return float(np.maximum(np.maximum(qp.row_lower - r, r - qp.row_upper), 0.0).max(initial=0.0))
 
 
 def _expand(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:

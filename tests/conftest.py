@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from blocmodel.dataset import load_dataset
 from blocmodel.testing import linear, write_dataset
+
+# Property-based tests: the same examples on every run in CI (derandomised, no example
+# database), no per-example deadline (a solve's time varies with the machine's load).
+# A failure prints the example and a @reproduce_failure blob.
+# `HYPOTHESIS_PROFILE=explore` draws fresh random examples on each run.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate],   # no shrinking: fail fast, with the blob
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("explore", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def two_country(folder, routes=("FOREIGN->HOME", "HOME->FOREIGN"), transport=0.0):

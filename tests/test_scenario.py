@@ -164,3 +164,142 @@ def test_cli_solve_bad_scenario_exits_cleanly(eu, tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "unknown region or group 'CHA'" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Every further class of scenario mistake (issue 9): each line names the file and key.
+
+@pytest.mark.parametrize("body, key, words", [
+    ('[bloc]\nmember = ["FRA"]\n', "bloc.member", "did you mean 'members'"),
+    ('[[price_floors]]\nproduct = "ree"\nprice = 2\nmechanism = "stockpil"\n', "price_floors[0].mechanism", "did you mean 'stockpile'"),
+    ('[[price_floors]]\nproduct = "ree"\nprice = 0\n', "price_floors[0].price", "must be greater than 0"),
+    ('[[tariffs]]\nad_valorem = -1.0\n', "tariffs[0].ad_valorem", "must be greater than -1"),     # −100%
+    ('[[anti_dumping]]\nexporter = "CHN"\nad_valorem = -0.1\n', "anti_dumping[0].ad_valorem", "at least 0"),
+    ('[bloc]\nexternal_tariff_ad_valorem = "high"\n', "bloc.external_tariff_ad_valorem", "is not a number (got 'high')"),
+    ('[[tariffs]]\nad_valorem = nan\n', "tariffs[0].ad_valorem", "finite"),
+    ('[[stockpile]]\nregion = "DEU"\nproduct = "ree"\nquantity = inf\n', "stockpile[0].quantity", "finite"),
+    ('[[stockpile]]\nregion = "DEU"\n', "stockpile[0].product", "is required"),
+    ('tariffs = 5\n', "tariffs", "valid list"),
+])
+def test_bad_keys_and_values_name_the_key(tmp_path, body, key, words):
+    with pytest.raises(InputError) as exc:
+        load_scenario(write(tmp_path, body))
+    found = messages(exc)
+    assert any("s.toml" in m and f"field '{key}'" in m and words in m for m in found), found
+
+
+@pytest.mark.parametrize("raw, words", [
+    (b'name = "x"\nname = "y"\n', "is not valid TOML"),               # a key given twice
+    ('name = "é"\n'.encode("utf-16"), "is not UTF-8 text"),
+    ('name = "é"\n'.encode("latin-1"), "is not UTF-8 text"),
+])
+def test_unreadable_toml(tmp_path, raw, words):
+    path = tmp_path / "s.toml"
+    path.write_bytes(raw)
+    with pytest.raises(InputError) as exc:
+        load_scenario(path)
+    assert "s.toml" in messages(exc)[0] and words in messages(exc)[0]
+
+
+def test_missing_scenario_file(tmp_path):
+    with pytest.raises(InputError) as exc:
+        load_scenario(tmp_path / "nope.toml")
+    assert "nope.toml: scenario file not found" in messages(exc)[0]
+
+
+UNKNOWN_NAMES = [   # (instrument table, key whose name is unknown); every scenario field that names something
+    ('[bloc]\nmembers = ["DEU", "XXX"]\n', "bloc.members[1]"),
+    ('[[tariffs]]\nexporter = "XXX"\nspecific = 1\n', "tariffs[0].exporter"),
+    ('[[tariffs]]\nimporter = "XXX"\nspecific = 1\n', "tariffs[0].importer"),
+    ('[[tariffs]]\nproduct = "XXX"\nspecific = 1\n', "tariffs[0].product"),
+    ('[[price_floors]]\nproduct = "XXX"\nprice = 1\nmarkets = ["DEU"]\n', "price_floors[0].product"),
+    ('[[price_floors]]\nproduct = "ree"\nprice = 1\nmarkets = ["XXX"]\n', "price_floors[0].markets[0]"),
+    ('[[anti_dumping]]\nexporter = "XXX"\nspecific = 1\n', "anti_dumping[0].exporter"),
+    ('[[anti_dumping]]\nexporter = "CHN"\nimporter = "XXX"\nspecific = 1\n', "anti_dumping[0].importer"),
+    ('[[anti_dumping]]\nexporter = "CHN"\nproduct = "XXX"\nspecific = 1\n', "anti_dumping[0].product"),
+    ('[[export_restrictions]]\nexporter = "XXX"\nban = true\n', "export_restrictions[0].exporter"),
+    ('[[export_restrictions]]\nexporter = "CHN"\ndestinations = ["XXX"]\nban = true\n', "export_restrictions[0].destinations[0]"),
+    ('[[export_restrictions]]\nexporter = "CHN"\nproduct = "XXX"\nban = true\n', "export_restrictions[0].product"),
+    ('[[supply_shocks]]\nregion = "XXX"\n', "supply_shocks[0].region"),
+    ('[[supply_shocks]]\nregion = "CHN"\nproduct = "XXX"\n', "supply_shocks[0].product"),
+    ('[[export_subsidies]]\nexporter = "XXX"\nspecific = 1\n', "export_subsidies[0].exporter"),
+    ('[[export_subsidies]]\nexporter = "CHN"\ndestinations = ["XXX"]\n', "export_subsidies[0].destinations[0]"),
+    ('[[export_subsidies]]\nexporter = "CHN"\nproduct = "XXX"\n', "export_subsidies[0].product"),
+    ('[[stockpile]]\nregion = "XXX"\nproduct = "ree"\nquantity = 1\n', "stockpile[0].region"),
+    ('[[stockpile]]\nregion = "DEU"\nproduct = "XXX"\nquantity = 1\n', "stockpile[0].product"),
+]
+
+
+@pytest.mark.parametrize("body, key", UNKNOWN_NAMES)
+def test_unknown_names_in_every_field_name_the_file(eu, tmp_path, body, key):
+    with pytest.raises(InputError) as exc:
+        bm.solve(eu, load_scenario(write(tmp_path, body)))
+    found = messages(exc)
+    assert any(m.startswith(str(tmp_path / "s.toml")) and f"field '{key}'" in m and "'XXX'" in m for m in found), found
+
+
+def test_problems_in_composed_scenarios_name_their_own_file_and_index(eu, tmp_path):
+    base = write(tmp_path, '[bloc]\nmembers = ["eu"]\n[[tariffs]]\nexporter = "CHN"\nspecific = 1\n', "base.toml")
+    more = write(tmp_path, '[[tariffs]]\nexporter = "CHA"\nspecific = 2\n[[price_floors]]\nproduct = "ree"\nprice = 3\nmarkets = ["bloc", "eu_"]\n',
+                 "more.toml")
+    with pytest.raises(InputError) as exc:
+        resolve(eu, compose([load_scenario(base), load_scenario(more)]))
+    found = messages(exc)
+    assert any(m.startswith(str(more)) and "field 'tariffs[0].exporter'" in m and "did you mean 'CHN'" in m for m in found), found
+    assert any(m.startswith(str(more)) and "field 'price_floors[0].markets[1]'" in m for m in found), found
+
+
+@pytest.mark.parametrize("restrictions, key, words", [
+    ([{"exporter": "CHN", "destinations": ["DEU"], "quota": 5}, {"exporter": "CHN", "destinations": ["eu"], "ban": True}],
+     "export_restrictions[1].ban", "a ban on a route already under a quota by export_restrictions[0]: CHN->DEU (ree)"),
+    ([{"exporter": "CHN", "quota": 5}, {"exporter": "CHN", "destinations": ["FRA"], "quota": 1}],
+     "export_restrictions[1].quota", "already under another quota by export_restrictions[0]: CHN->FRA (ree)"),
+])
+def test_contradictory_export_restrictions(eu, restrictions, key, words):
+    with pytest.raises(InputError) as exc:
+        resolve(eu, scenario_from_dict({"export_restrictions": restrictions}))
+    found = messages(exc)
+    assert any(f"field '{key}'" in m and words in m for m in found), found
+
+
+def test_two_bans_on_one_route_are_not_a_contradiction(eu):
+    p = resolve(eu, scenario_from_dict({"export_restrictions": [{"exporter": "CHN", "ban": True},
+                                                                 {"exporter": "CHN", "destinations": ["DEU"], "ban": True}]}))
+    assert (p.arcs.loc[p.arcs["origin"] == "CHN", "capacity"] == 0).all()
+
+
+def test_two_floors_of_one_mechanism_on_one_market(eu):
+    with pytest.raises(InputError) as exc:
+        resolve(eu, scenario_from_dict({"price_floors": [{"product": "ree", "price": 3, "markets": ["eu"]},
+                                                         {"product": "ree", "price": 4, "markets": ["DEU"]}]}))
+    assert any("field 'price_floors[1].markets'" in m and "two variable_levy floors on ree in DEU (also price_floors[0])" in m
+               for m in messages(exc)), messages(exc)
+
+
+def test_infeasible_returns_status_and_names_instrument(eu):
+    """Without raising, the result says `infeasible` and names region, product and instrument."""
+    r = bm.solve(eu, {"supply_shocks": [{"region": "*", "capacity_factor": 1.0}],
+                      "export_restrictions": [{"exporter": "CHN", "destinations": ["DEU"], "ban": True}],
+                      "stockpile": [{"region": "DEU", "product": "ree", "quantity": 500}]}, raise_on_failure=False)
+    assert r.status == "infeasible"
+    text = " ".join(r.messages)
+    assert "market DEU/ree cannot clear: the fixed stockpile purchase of 500" in text
+    assert "export ban CHN->DEU (ree)" in text
+
+
+def test_profit_cycle_is_explained_as_unbounded(eu):
+    r = bm.solve(eu, {"export_subsidies": [{"exporter": "*", "specific": 10.0}]}, raise_on_failure=False)
+    assert r.status == "unbounded"
+    assert "goods can circle for profit" in " ".join(r.messages)
+
+
+def test_cli_validate_checks_scenarios_without_solving(eu, tmp_path):
+    from typer.testing import CliRunner
+    from blocmodel.cli import app
+    good = write(tmp_path, '[bloc]\nmembers = ["eu"]\n', "good.toml")
+    bad = write(tmp_path, '[[tariffs]]\nexporter = "CHA"\nspecific = 1\n', "bad.toml")
+    ok = CliRunner().invoke(app, ["validate", "--data", eu.path, "--scenario", str(good)])
+    assert ok.exit_code == 0 and "good: valid (scenario hash" in ok.output
+    failed = CliRunner().invoke(app, ["validate", "--data", eu.path, "--scenario", str(good), "--scenario", str(bad)])
+    assert failed.exit_code == 2
+    assert f"error: {bad}, field 'tariffs[0].exporter': unknown region or group 'CHA' (did you mean 'CHN'?)" in failed.stderr

@@ -158,3 +158,147 @@ def test_cli_validate_reports_lines_without_traceback(folder):
     assert "Traceback" not in proc.stderr
     lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
     assert any("routes.csv, row 1, field 'tarif_specific'" in l for l in lines)
+
+
+# --------------------------------------------------------------------------------------
+# Every further class of mistake (issue 9): each names the file, and the row and field
+# where there is one.
+
+def replace_cell(path, row, column, value):
+    """Set the cell of spreadsheet row `row` (header = 1) under `column`."""
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[row - 1].split(",")
+    cells[header.index(column)] = value
+    lines[row - 1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_utf16_file_is_named_as_such(folder):
+    path = folder / "supply.csv"
+    path.write_bytes(path.read_text().encode("utf-16"))
+    found = only(folder, "supply.csv", None, None, "is UTF-16 text, not UTF-8")
+    assert any("CSV UTF-8" in p for p in found)
+
+
+def test_latin1_names_the_row_of_the_bad_byte(folder):
+    path = folder / "demand.csv"
+    path.write_bytes(path.read_text().replace("FOREIGN,wheat", "FÖREIGN,wheat").encode("latin-1"))
+    only(folder, "demand.csv", 3, None, "is not UTF-8 text")
+
+
+def test_nul_byte(folder):
+    path = folder / "routes.csv"
+    path.write_bytes(path.read_bytes() + b"\x00")
+    only(folder, "routes.csv", 4, None, "NUL byte")
+
+
+def test_tab_delimiter(folder):
+    path = folder / "demand.csv"
+    path.write_text(path.read_text().replace(",", "\t"))
+    only(folder, "demand.csv", 1, None, "separated by tabs")
+
+
+def test_file_that_cannot_be_read(folder, monkeypatch):
+    (folder / "routes.csv").unlink()
+    (folder / "routes.csv").mkdir()                 # a folder where the file should be
+    only(folder, "routes.csv", None, None, "cannot be read")
+
+
+def test_permission_denied(folder, monkeypatch):
+    from pathlib import Path
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "supply.csv":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    only(folder, "supply.csv", None, None, "cannot be read: Permission denied")
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(InputError) as exc:
+        load_dataset(tmp_path / "nowhere")
+    assert "nowhere: dataset folder not found" in str(exc.value)
+
+
+def test_empty_file(folder):
+    (folder / "products.csv").write_text("")
+    only(folder, "products.csv", None, None, "is empty: no header row")
+
+
+def test_table_with_no_rows(folder):
+    path = folder / "regions.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    only(folder, "regions.csv", 2, None, "has no rows")
+
+
+def test_decimal_comma(folder):
+    edit(folder / "supply.csv", "HOME,wheat,1.5", "HOME,wheat,1,5")
+    found = only(folder, "supply.csv", 2, None, "has 7 cells, the header has 6")
+    assert any("decimal comma" in p for p in found)
+
+
+def test_unmatched_quote(folder):
+    edit(folder / "demand.csv", "HOME,wheat", '"HOME,wheat')
+    found = only(folder, "demand.csv", 2, None, "cells, the header has")
+    assert any("unmatched" in p for p in found)
+
+
+@pytest.mark.parametrize("file, row, column, value, words", [
+    ("demand.csv", 2, "ref_price", "0", "greater than 0"),
+    ("demand.csv", 3, "ref_quantity", "-1", "greater than 0"),
+    ("supply.csv", 3, "capacity", "-10", "at least 0"),
+    ("routes.csv", 2, "transport_cost", "-0.1", "at least 0"),
+    ("routes.csv", 3, "tariff_ad_valorem", "-1.0", "greater than -1"),   # a tariff of −100% or below
+    ("routes.csv", 2, "tariff_specific", "abc", "is not a number"),
+    ("regions.csv", 2, "region", "HO ME", "letters, digits"),
+    ("products.csv", 2, "stage", "smelted", "must be one of"),
+])
+def test_bad_values_name_file_row_and_field(folder, file, row, column, value, words):
+    if column == "capacity":
+        edit(folder / "supply.csv", "elasticity,source", "elasticity,capacity,source")
+        edit(folder / "supply.csv", ",test case", ",,test case", count=2)
+    replace_cell(folder / file, row, column, value)
+    only(folder, file, row, column, words)
+
+
+def write_processing(folder, body):
+    (folder / "products.csv").write_text(
+        "product,mineral,stage,unit,source\nwheat,wheat,refined,t,x\ngrain,wheat,mined,t,x\n")
+    (folder / "processing.csv").write_text("region,input,output,yield,unit_cost,capacity,ref_quantity,elasticity,source\n" + body)
+
+
+@pytest.mark.parametrize("body, row, field, words", [
+    ("HOME,grain,wheat,0,1,,,,x\n", 2, "yield", "greater than 0"),
+    ("HOME,grain,wheat,1,-1,,,,x\n", 2, "unit_cost", "at least 0"),
+    ("HOME,grain,wheat,1,1,,10,,x\n", 2, "elasticity", "needs both ref_quantity and elasticity"),
+    ("HOME,grain,wheat,1,1,,10,-0.5,x\n", 2, "elasticity", "at least 0"),          # a wrong-signed elasticity
+    ("HOME,grain,wheat,1,1,,,,x\nHOME,grain,wheat,1,2,,,,x\n", 3, "output", "duplicate region/input/output"),
+    ("NOWHERE,grain,wheat,1,1,,,,x\n", 2, "region", "unknown region 'NOWHERE'"),
+    ("HOME,grian,wheat,1,1,,,,x\n", 2, "input", "unknown product 'grian'"),
+])
+def test_processing_problems(folder, body, row, field, words):
+    write_processing(folder, body)
+    only(folder, "processing.csv", row, field, words)
+
+
+def test_duplicate_route_and_region(folder):
+    path = folder / "routes.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines + [lines[1]]) + "\n")
+    regions = folder / "regions.csv"
+    lines = regions.read_text().splitlines()
+    regions.write_text("\n".join(lines + [lines[2]]) + "\n")
+    found = only(folder, "routes.csv", 4, "product", "duplicate origin/destination/product FOREIGN/HOME/wheat (first on row 2)")
+    assert any("regions.csv, row 4, field 'region': duplicate region FOREIGN" in p for p in found)
+
+
+def test_unknown_names_in_every_table(folder):
+    edit(folder / "supply.csv", "HOME,wheat", "HOME,wheet")
+    edit(folder / "routes.csv", "FOREIGN,HOME", "FOREING,HOME")
+    found = problems(folder)
+    assert any("supply.csv, row 2, field 'product': unknown product 'wheet'" in p and "did you mean 'wheat'" in p for p in found)
+    assert any("routes.csv, row 2, field 'origin': unknown region 'FOREING'" in p and "did you mean 'FOREIGN'" in p for p in found)

@@ -1,0 +1,83 @@
+"""Numerical robustness: extreme but valid data solve exactly with the check passing, or
+fail with a clear message — never a wrong answer."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import blocmodel as bm
+from blocmodel.synthetic import synthetic_dataset
+from blocmodel.testing import write_dataset
+
+REGIONS = ["A", "B", "C"]
+
+
+def extreme(folder, price, supply_elasticity, demand_elasticity, binding, quantity=1e3):
+    """Three regions, one product at `price`, supply in A and B, demand everywhere, all routes;
+    `binding`: capacities at 40% of reference output (they bind at any price near the reference)."""
+    supply = [{"region": r, "product": "p", "ref_price": price * f, "ref_quantity": quantity * s, "elasticity": supply_elasticity,
+               "capacity": quantity * s * 0.4 if binding else None} for r, f, s in (("A", 0.9, 1.0), ("B", 1.1, 0.5))]
+    demand = [{"region": r, "product": "p", "ref_price": price, "ref_quantity": quantity * w, "elasticity": -demand_elasticity}
+              for r, w in zip(REGIONS, (0.2, 0.3, 1.0))]
+    routes = [{"origin": o, "destination": d, "product": "p", "transport_cost": price * 0.02, "tariff_ad_valorem": 0.05,
+               "capacity": quantity * 0.3 if binding and (o, d) == ("A", "C") else None}
+              for o, d in itertools.permutations(REGIONS, 2)]
+    return bm.load_dataset(write_dataset(folder, regions=[{"region": r} for r in REGIONS], products=[{"product": "p"}],
+                                         supply=supply, demand=demand, routes=routes))
+
+
+@pytest.mark.parametrize("price", [1e-2, 1.0, 1e6])
+@pytest.mark.parametrize("supply_elasticity, demand_elasticity", [(0.01, 0.01), (0.01, 10.0), (10.0, 0.01), (10.0, 10.0)])
+@pytest.mark.parametrize("binding", [False, True])
+def test_extremes_solve_exactly(tmp_path, price, supply_elasticity, demand_elasticity, binding):
+    data = extreme(tmp_path / "d", price, supply_elasticity, demand_elasticity, binding)
+    for scenario in (None, {"bloc": {"members": ["A", "C"], "external_tariff_ad_valorem": 0.3},
+                            "price_floors": [{"product": "p", "price": price * 1.2, "mechanism": "variable_levy"}]}):
+        r = bm.solve(data, scenario)
+        assert r.status == "optimal" and r.check_report.max_residual <= 1e-6
+        assert np.isfinite(r.prices["price"]).all()
+        if binding:
+            capped = r.supply_detail
+            assert (capped["quantity"] <= capped["capacity"] * (1 + 1e-9)).all()
+
+
+def test_prices_spanning_eight_orders_in_one_dataset(tmp_path):
+    """Products at 1e-2 and 1e6 USD per unit side by side, with capacities binding everywhere."""
+    folder = synthetic_dataset(tmp_path / "d", regions=6, minerals=1, two_stage=True, seed=4)
+    cheap = extreme(tmp_path / "cheap", 1e-2, 0.05, 5.0, True)
+    # add the cheap product's rows to the synthetic dataset under another name
+    for table in ("products", "supply", "demand", "routes"):
+        frame = getattr(cheap, table).drop(columns="_row")
+        frame = frame.replace({"p": "cheap_p"})
+        rows = frame.to_dict("records")
+        for row in rows:
+            for region in ("region", "origin", "destination"):
+                if region in row:
+                    row[region] = {"A": "R000", "B": "R001", "C": "R002"}[row[region]]
+        path = folder / f"{table}.csv"
+        import pandas as pd
+        existing = pd.read_csv(path, keep_default_na=False)
+        pd.concat([existing, pd.DataFrame(rows)], ignore_index=True).to_csv(path, index=False)
+    data = bm.load_dataset(folder)
+    assert data.supply["ref_price"].max() / data.supply["ref_price"].min() > 1e5
+    r = bm.solve(data, {"supply_shocks": [{"region": "*", "capacity_factor": 0.5}]})
+    assert r.status == "optimal" and r.check_report.passed
+
+
+def test_a_floor_far_above_the_market_fails_clearly_or_solves(tmp_path):
+    """A deficiency-payment floor 15 times the market price floods the market (prices fall
+    below zero). The engine may not reach an exact equilibrium: then it says so, exit code 3
+    at the command line, and returns no numbers — never an unchecked answer."""
+    folder = synthetic_dataset(tmp_path / "d", regions=8, minerals=2, two_stage=True, seed=5)
+    data = bm.load_dataset(folder)
+    scenario = {"bloc": {"members": ["even"]},
+                "price_floors": [{"product": "m00_metal", "price": 30000, "mechanism": "deficiency_payment"}]}
+    r = bm.solve(data, scenario, raise_on_failure=False)
+    if r.status == "optimal":
+        assert r.check_report.passed
+    else:
+        assert r.status == "error" and "no exact equilibrium found" in " ".join(r.messages)
+        assert "m00_ore/m00_metal" in " ".join(r.messages)
+        with pytest.raises(bm.InfeasibleError):
+            bm.solve(data, scenario)
