@@ -339,6 +339,11 @@ class ChainSolver:
             if tc == TerminationCondition.convergenceCriteriaSatisfied:
                 solution = highs.getSolution()
                 start = np.asarray(solution.col_value), np.asarray(solution.row_dual)
+                rows = len(self.solver._pyomo_con_to_solver_con_map)
+                if len(start[0]) != highs.getNumCol() or len(start[1]) != rows or highs.getNumRow() != rows:
+                    log.info("chain %s: HiGHS holds %d of the model's %d rows (values beyond its infinity?)",
+                                self.chain.products, highs.getNumRow(), rows)
+                    return TerminationCondition.error, None, None
             else:
                 log.info("chain %s: HiGHS's QP solver stopped (%s); retrying with curvature on flows", self.chain.products, tc)
                 start = _retry(highs, self.options)
