@@ -105,9 +105,7 @@ def _numeric(scenarios: pd.DataFrame, axes: list[str]) -> list[str]:
 
 
 def _plots(outcomes: pd.DataFrame, scenarios: pd.DataFrame, axes: list[str], monte_carlo: bool, folder: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure    # no pyplot: no global backend switched under a notebook
 
     numeric = _numeric(scenarios, axes)
     written = []
@@ -119,7 +117,8 @@ def _plots(outcomes: pd.DataFrame, scenarios: pd.DataFrame, axes: list[str], mon
         panels = panels[:12]
         cols = min(len(panels), 4)
         rows = -(-len(panels) // cols)
-        fig, axs = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False, constrained_layout=True)
+        fig = Figure(figsize=(4.2 * cols, 3.6 * rows), constrained_layout=True)
+        axs = fig.subplots(rows, cols, squeeze=False)
         vmax = float(np.nanmax(np.abs(data["value"]))) / 1e6 or 1.0
         for ax, (label, frame) in zip(axs.flat, panels):
             grid = frame.pivot_table(index=y, columns=x, values="value", aggfunc="mean") / 1e6
@@ -133,21 +132,21 @@ def _plots(outcomes: pd.DataFrame, scenarios: pd.DataFrame, axes: list[str], mon
         fig.colorbar(image, ax=axs, label="bloc welfare change, million USD/yr" + (" (mean of draws)" if monte_carlo else ""))
         path = folder / "heatmap_bloc_welfare.png"
         fig.savefig(path, dpi=110)
-        plt.close(fig)
         written.append(path)
     if monte_carlo:
         for variable in FAN_OUTCOMES:
             data = outcomes[outcomes["variable"] == variable]
             if data.empty or data["value"].isna().all():
                 continue
-            written.append(_fan(data, axes, numeric, variable, folder, plt))
+            written.append(_fan(data, axes, numeric, variable, folder, Figure))
     return written
 
 
-def _fan(data: pd.DataFrame, axes: list[str], numeric: list[str], variable: str, folder: Path, plt) -> Path:
+def _fan(data: pd.DataFrame, axes: list[str], numeric: list[str], variable: str, folder: Path, Figure) -> Path:
     x = numeric[0] if numeric else None
     lines = [a for a in axes if a != x]
-    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    fig = Figure(figsize=(7, 4), constrained_layout=True)
+    ax = fig.subplots()
     scale, unit = (1e6, "million USD/yr") if not variable.startswith("non_member") else (1.0, "share")
     if x is not None:
         for label, frame in (data.groupby(lines, sort=False) if lines else [("", data)]):
@@ -170,7 +169,6 @@ def _fan(data: pd.DataFrame, axes: list[str], numeric: list[str], variable: str,
         ax.legend(fontsize=7)
     path = folder / f"fan_{variable.replace('|', '_')}.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

@@ -142,12 +142,11 @@ def case_scale(regions: int, products: int, stages: int = 2) -> dict:
 
 def plot_scale(table: pd.DataFrame, path: Path) -> Path:
     """Log-log: cold-solve time and peak memory against the number of routes, by stages."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     scale = table[table["case"].str.startswith("scale")]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    fig = Figure(figsize=(10, 3.8), constrained_layout=True)
+    axes = fig.subplots(1, 2)
     for stages, part in scale.groupby("stages"):
         for ax, column in zip(axes, ("blocmodel_cold_s", "peak_mb")):
             ax.loglog(part["routes"], part[column], marker="o", label=f"{int(stages)} stage(s)")
@@ -163,7 +162,6 @@ def plot_scale(table: pd.DataFrame, path: Path) -> Path:
         ax.legend(fontsize=8)
         ax.grid(True, which="both", lw=0.3)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

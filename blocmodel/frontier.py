@@ -113,12 +113,11 @@ def _share_without_floor(scenario: Scenario, product: str, session: Session) -> 
 def plot_frontier(table: pd.DataFrame, path: str | Path) -> Path:
     """Cost against the non-member share reached, one line per mechanism: bloc welfare loss
     (left) and fiscal cost (right), in million USD per year."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure    # no pyplot: no global backend switched under a notebook
 
     product = table.attrs.get("product", "")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(11, 4.5), constrained_layout=True)
+    axes = fig.subplots(1, 2)
     for ax, column, label in zip(axes, ("welfare_loss", "fiscal_cost"), ("Bloc welfare loss", "Fiscal cost to the bloc")):
         for mechanism, g in table.groupby("mechanism", sort=False):
             ok = g[g["status"] == "optimal"].sort_values("non_member_share")
@@ -137,5 +136,4 @@ def plot_frontier(table: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
-    plt.close(fig)
     return path

@@ -19,19 +19,16 @@ import io
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure     # figures without pyplot: no global backend switched under a notebook
+from matplotlib.patches import PathPatch, Rectangle
+from matplotlib.path import Path as MplPath
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import PathPatch  # noqa: E402
-from matplotlib.path import Path as MplPath  # noqa: E402
-
-from .api import versions  # noqa: E402
-from .compare import KEY_PRODUCTS, Collection  # noqa: E402
-from .indicators import content_shares, origin_shares  # noqa: E402
-from .results import Results  # noqa: E402
+from .api import versions
+from .compare import KEY_PRODUCTS, Collection
+from .indicators import content_shares, origin_shares
+from .results import Results
 
 MILLION = 1e6
 
@@ -124,7 +121,6 @@ def member_gains(collection: Collection) -> pd.DataFrame:
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -132,7 +128,8 @@ def figure_member_gains(collection: Collection, top: int = 25) -> str:
     gains = member_gains(collection)
     order = gains.abs().max(axis=1).sort_values(ascending=False).index[:top]
     data = gains.loc[order]
-    fig, ax = plt.subplots(figsize=(max(8, 0.55 * data.shape[1] + 3), 0.32 * len(order) + 2))
+    fig = Figure(figsize=(max(8, 0.55 * data.shape[1] + 3), 0.32 * len(order) + 2))
+    ax = fig.subplots()
     limit = float(np.nanmax(np.abs(data.to_numpy()))) or 1.0
     image = ax.imshow(data.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_yticks(range(len(order)), order)
@@ -155,7 +152,8 @@ def figure_dependency(collection: Collection) -> str:
     for design in collection.designs:
         rows[design] = [wide.at[design, f"non_member_share|{p}"] for p in products]
     data = pd.DataFrame(rows, index=products).T
-    fig, ax = plt.subplots(figsize=(1.2 * len(products) + 4, 0.35 * len(data) + 2))
+    fig = Figure(figsize=(1.2 * len(products) + 4, 0.35 * len(data) + 2))
+    ax = fig.subplots()
     image = ax.imshow(data.to_numpy(dtype=float), cmap="Oranges", vmin=0, vmax=1, aspect="auto")
     ax.set_yticks(range(len(data)), data.index, fontsize=8)
     ax.set_xticks(range(len(products)), products, rotation=30, ha="right")
@@ -218,7 +216,7 @@ def _alluvial(ax, paths: pd.DataFrame, title: str) -> None:
         for group, size in sizes.items():
             if size > 0:
                 positions[(stage, group)] = [y, y]      # [bottom, cursor]
-                ax.add_patch(plt.Rectangle((k * 2 - 0.08, y), 0.16, size, color=COLOURS[group]))
+                ax.add_patch(Rectangle((k * 2 - 0.08, y), 0.16, size, color=COLOURS[group]))
                 ax.text(k * 2 + (0.12 if k < 2 else -0.12), y + size / 2, f"{group}\n{size:,.0f} t", fontsize=7, va="center",
                         ha="left" if k < 2 else "right")
                 y += size + gap
@@ -249,7 +247,8 @@ def _alluvial(ax, paths: pd.DataFrame, title: str) -> None:
 
 def figure_ndpr_paths(collection: Collection, design: str) -> str:
     members = set(collection.members(design))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    fig = Figure(figsize=(13, 5.5))
+    axes = fig.subplots(1, 2)
     _alluvial(axes[0], ndpr_paths(collection.results[collection.baseline], members), "baseline")
     _alluvial(axes[1], ndpr_paths(collection.results[design], members), design)
     fig.suptitle("NdPr oxide from mine to refinery to user, by group (members of the design on the right)")

@@ -81,7 +81,7 @@ print("who can ship NdPr oxide to the US:", sorted(ndpr.predecessors("USA")))
 # %%
 base = bm.solve(data)
 summary = base.summary()
-print(f"status {summary['status']}, largest residual {summary['max_residual']:.1e}, {summary['solve_seconds']:.2f} s")
+print(f"status {summary['status']}, largest residual {summary['max_residual']:.1e}, {base.meta['solve_seconds']:.2f} s")
 
 # %% [markdown]
 # Prices are what buyers pay in each region (USD per tonne of content).
