@@ -17,6 +17,7 @@ import base64
 import html
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from matplotlib.path import Path as MplPath
 
 from .api import versions
 from .compare import KEY_PRODUCTS, Collection
+from .dataset import _display
 from .indicators import content_shares, origin_shares
 from .results import Results
 
@@ -274,7 +276,7 @@ def render_html(collection: Collection, title: str, headline: str) -> str:
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
-             f"<p class='muted'>blocmodel {meta['blocmodel']} · data {html.escape(data.path)} (hash {data.data_hash}) · "
+             f"<p class='muted'>blocmodel {meta['blocmodel']} · data {html.escape(_display(Path(data.path)))} (hash {data.data_hash}) · "
              f"Pyomo {meta['pyomo']}, HiGHS {meta['highspy']} · every equilibrium verified (largest residual "
              f"{max(r.check_report.max_residual for r in collection.results.values()):.1e})</p>",
              "<h2>Designs side by side</h2>",
@@ -316,11 +318,15 @@ def write_report(collection: Collection, folder: str | Path, title: str = "Criti
         frame.to_csv(path, index=False, float_format="%.10g")
         written.append(path)
     definitions = {name: r.scenario.model_dump(exclude_defaults=True) for name, r in collection.results.items()}
-    meta = {"title": title, "designs": collection.designs, "baseline": collection.baseline, "data": collection.data.path,
+    # the data folder relative to where it ran: the same run from another clone writes the same files
+    meta = {"title": title, "designs": collection.designs, "baseline": collection.baseline,
+            "data": _display(Path(collection.data.path)),
             "data_hash": collection.data.data_hash, "versions": versions(),
             "scenario_hashes": {n: r.scenario.hash for n, r in collection.results.items()}}
     path = folder / "report.xlsx"
     with pd.ExcelWriter(path, engine="xlsxwriter") as xlsx:   # several times faster than openpyxl for 50k rows
+        # a fixed creation date (xlsxwriter also stamps the zip entries with it): same inputs, same bytes
+        xlsx.book.set_properties({"created": datetime(2024, 1, 1)})
         summary_table(collection).to_excel(xlsx, sheet_name="summary", index=False)
         member_gains(collection).reset_index().to_excel(xlsx, sheet_name="member_gains", index=False)
         # In the workbook, for people: designs as columns (the CSVs stay long, for machines).
