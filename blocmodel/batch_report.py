@@ -81,11 +81,10 @@ def write_batch_report(folder: str | Path) -> list[Path]:
     names = {"designs": "outcomes.csv", "members": "members.csv", "prices": "prices.csv"}
     for tbl, frame in tables.items():
         write(frame, names[tbl])
-    grid = [a for a in axes]
     if monte_carlo and "designs" in tables:
-        write(_quantiles(tables["designs"], grid + ["variable"]), "quantiles.csv")
+        write(_quantiles(tables["designs"], axes + ["variable"]), "quantiles.csv")
     if monte_carlo and "members" in tables:
-        write(_quantiles(tables["members"], grid + ["region", "member"]), "member_quantiles.csv")
+        write(_quantiles(tables["members"], axes + ["region", "member"]), "member_quantiles.csv")
     if "designs" in tables:
         written += _plots(tables["designs"], scenarios, axes, monte_carlo, folder)
     return written

@@ -296,19 +296,24 @@ def compose(scenarios: list[Scenario], name: str | None = None) -> Scenario:
     return composed
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario TOML file; every problem names the file and key."""
+def read_toml(path: str | Path, kind: str = "scenario") -> tuple[dict[str, Any], Path]:
+    """A TOML file's content; a missing, unreadable or malformed file is an InputError naming it."""
     file = Path(path)
     if not file.is_file():
-        raise InputError([Problem(str(file), "scenario file not found")])
+        raise InputError([Problem(str(file), f"{kind} file not found")])
     try:
-        data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))
+        return tomllib.loads(file.read_bytes().decode("utf-8-sig")), file
     except UnicodeDecodeError:
         raise InputError([Problem(str(file), "is not UTF-8 text", hint="save it as UTF-8")]) from None
     except OSError as exc:
         raise InputError([Problem(str(file), f"cannot be read: {exc.strerror or exc}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError([Problem(str(file), f"is not valid TOML: {exc}")]) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file; every problem names the file and key."""
+    data, file = read_toml(path)
     data.setdefault("name", file.stem)
     scenario = scenario_from_dict(data, source=str(file))
     scenario._origins = {"": (str(file), "")}
@@ -322,12 +327,13 @@ def scenario_from_dict(data: dict[str, Any], source: str = "scenario") -> Scenar
         raise InputError([_problem(source, err) for err in exc.errors()]) from None
 
 
-def _problem(source: str, err: dict) -> Problem:
+def _problem(source: str, err: dict, root: type[BaseModel] | None = None) -> Problem:
+    """One pydantic error as a Problem naming the key; `root`: the model validated (default Scenario)."""
     loc = list(err["loc"])
     key = _key_text(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
-        valid = _valid_keys(loc[:-1])
+        valid = _valid_keys(loc[:-1], root or Scenario)
         return Problem(source, "unknown key", field=key, hint=suggest(str(loc[-1]), valid) or f"valid keys: {', '.join(valid)}")
     if kind == "missing":
         return Problem(source, "is required", field=key)
@@ -348,8 +354,8 @@ def _key_text(loc: list) -> str:
     return text or "(top level)"
 
 
-def _valid_keys(loc: list) -> list[str]:
-    model: Any = Scenario
+def _valid_keys(loc: list, root: type[BaseModel]) -> list[str]:
+    model: Any = root
     for part in loc:
         if isinstance(part, int):
             continue

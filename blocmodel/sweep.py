@@ -41,7 +41,6 @@ import copy
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 from .dataset import Dataset
 from .errors import InputError, Problem, suggest
 from .library import load_design
-from .scenario import Scenario, _key_text, scenario_from_dict
+from .scenario import Scenario, _problem, read_toml, scenario_from_dict
 
 OUTPUTS = ("designs", "members", "prices")
 
@@ -155,42 +154,12 @@ class Task:
 
 def load_sweep(path: str | Path) -> tuple[Sweep, Path]:
     """Read and validate a sweep file; every problem names the file and key."""
-    file = Path(path)
-    if not file.is_file():
-        raise InputError([Problem(str(file), "sweep file not found")])
-    try:
-        raw = tomllib.loads(file.read_bytes().decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputError([Problem(str(file), "is not UTF-8 text")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError([Problem(str(file), f"is not valid TOML: {exc}")]) from None
+    raw, file = read_toml(path, "sweep")
     raw.setdefault("name", file.stem)
     try:
         return Sweep.model_validate(raw), file
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = list(err["loc"])
-            if err["type"] == "extra_forbidden":
-                valid = _valid_keys(loc[:-1])
-                problems.append(Problem(str(file), "unknown key", field=_key_text(loc),
-                                        hint=suggest(str(loc[-1]), valid) or f"valid keys: {', '.join(valid)}"))
-            else:
-                message = err.get("msg", err["type"]).removeprefix("Value error, ")
-                problems.append(Problem(str(file), message, field=_key_text(loc)))
-        raise InputError(problems) from None
-
-
-def _valid_keys(loc: list) -> list[str]:
-    model: Any = Sweep
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        nested = {"axes": Axis, "monte_carlo": MonteCarlo, "elasticities": ElasticityDraw}.get(part)
-        if nested is None:
-            return []
-        model = nested
-    return list(model.model_fields)
+        raise InputError([_problem(str(file), err, Sweep) for err in exc.errors()]) from None
 
 
 def base_scenario(sweep: Sweep, folder: Path) -> Scenario:
