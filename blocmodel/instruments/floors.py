@@ -1,0 +1,241 @@
+"""Price floors: a reference price for one product (one stage) over a set of member markets.
+
+Four mechanisms, each with what it holds and who pays:
+
+- `variable_levy`: an adjustable tariff on imports made by non-members lifts their landed
+  price (CIF + tariffs + duties) to the floor; the importer collects it. It holds the
+  price at which *non-member* goods enter. When members' own supply is cheap enough, the
+  levy shuts non-member goods out and the member price settles *below* the floor (the
+  floor is prohibitive); where the members are net exporters it cannot bind at all.
+- `deficiency_payment`: members' producers receive max(floor, market price); the gap is
+  paid per unit by a treasury (DoD–MP Materials type). Buyers pay the market price.
+- `stockpile`: a reserve buys, at the producers' price, from producers in `origins`
+  (default: the bloc's members, else the floor's markets) whatever keeps that price at the
+  floor, within a yearly `budget` (default: DEFAULT_BUDGET_SHARE of the product's world
+  market at reference prices — printed as a note). When the budget runs out, its bid falls
+  below the floor until it spends exactly the budget.
+- `price_support` (the mechanism negotiators ask for: a floor that holds the members'
+  price itself): the variable levy, plus — where the levy alone leaves members' producers
+  below the floor — a reserve purchase (`support = "purchase"`, default) or a deficiency
+  payment (`support = "deficiency_payment"`). It costs the levy's price wedge to buyers,
+  plus the purchases or payments to the funders.
+
+Payments and purchases are funded by `burden_sharing`: "own" (each member pays for its own
+producers), "gdp" (regions.csv gdp), "consumption" (each member's use of the product at
+reference), or explicit shares {region = share}. Defaults: "own" for a deficiency payment,
+"consumption" for a reserve.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from ..pricing import received_price, route_prices
+from ..problem import Reserve
+from .base import Entry, Family, Names, Price
+
+MECHANISMS = ("variable_levy", "deficiency_payment", "stockpile", "price_support")
+# assumption: a reserve with no budget given may spend at most this share of the product's
+# world market at reference prices a year (Project Vault's ~US$12bn is ~3% of the modelled
+# minerals' world market; 10% leaves room for a single product).
+DEFAULT_BUDGET_SHARE = 0.10
+
+
+class PriceFloor(Entry):
+    """A reference price held as a floor in member markets."""
+
+    product: str = Field(description="The product (one stage), e.g. 'ndpr_oxide'.")
+    price: Price = Field(description="The floor: a number in USD per unit of the product, or with its unit, e.g. '110 USD/kg'.")
+    unit: str | None = Field(None, description="Unit of `price` if not the product's unit, e.g. 'USD/kg'.")
+    markets: Names = Field(default_factory=lambda: ["bloc"], description="Member markets where it holds: 'bloc', groups or regions.")
+    mechanism: Literal["variable_levy", "deficiency_payment", "stockpile", "price_support"] = Field(
+        "variable_levy", description="How it is held.")
+    support: Literal["purchase", "deficiency_payment"] = Field("purchase", description="price_support: what holds the price where the levy alone does not.")
+    budget: float | None = Field(None, gt=0, description="Reserve (stockpile, price_support with purchase): most it may spend, USD per year.")
+    origins: Names | None = Field(None, description="Reserve: whose producers it buys from (default: the bloc, else the markets).")
+    burden_sharing: Literal["own", "gdp", "consumption"] | dict[str, float] | None = Field(
+        None, description="Who funds payments and purchases: 'own', 'gdp', 'consumption', or shares {region = share}.")
+
+    @model_validator(mode="after")
+    def _fits_mechanism(self):
+        if self.budget is not None and self.mechanism not in ("stockpile", "price_support"):
+            raise ValueError(f"budget applies to a reserve (stockpile or price_support), not to {self.mechanism}")
+        return self
+
+
+def apply(ctx) -> None:
+    routes = ctx.market.routes
+    terms = routes.terms
+    levied_by = np.full(len(routes), -1)
+    for i, f in enumerate(ctx.scenario.price_floors):
+        key = f"price_floors[{i}]"
+        product = ctx.product(f.product, f"{key}.product")
+        if product is None:
+            continue
+        price = ctx.price(f.price, f.unit, product, f"{key}.price", what="floor")
+        levy = f.mechanism in ("variable_levy", "price_support")
+        markets = ctx.many(f.markets, f"{key}.markets", expand_unions=levy)
+        if price is None or not markets:
+            continue
+        members = set(ctx.members) if ctx.members else set(markets)
+        support = f.support if f.mechanism == "price_support" else None
+        payment = f.mechanism == "deficiency_payment" or support == "deficiency_payment"
+        reserve = f.mechanism == "stockpile" or support == "purchase"
+        how = f.burden_sharing or ("own" if payment else "consumption")
+        payers = ctx.shares(how, markets & members if reserve else markets, product, f"{key}.burden_sharing")
+        budget = None
+        origins: set[str] = set()
+        if reserve:
+            origins = ctx.many(f.origins, f"{key}.origins") if f.origins else (set(ctx.members) if ctx.members else set(markets))
+            if f.mechanism == "price_support" and not f.origins:
+                origins = origins & markets
+            budget = f.budget
+            if budget is None:
+                world = ctx.reference.product_quantity[product] * ctx.reference.product_price[product]
+                budget = DEFAULT_BUDGET_SHARE * world
+                ctx.notes.append(f"{key}: no budget given; the reserve may spend at most {budget:,.0f} USD a year "
+                                 f"({DEFAULT_BUDGET_SHARE:.0%} of the world {product} market at reference prices; set budget to change it)")
+        spec = _spec(ctx, len(ctx.floors), product, price, f, markets, support, budget, origins, payers, how, key)
+        ctx.floors.append(spec)
+        if levy:
+            non_members = ctx.regions - members
+            sel = ctx.routes(non_members, markets, {product})
+            clash = np.flatnonzero(sel & (levied_by >= 0))
+            if len(clash):
+                ctx.problem(f"two levy floors on {product} imports into {routes.destination[clash[0]]} "
+                            f"(also {ctx.where(f'price_floors[{levied_by[clash[0]]}]', key)})", f"{key}.markets")
+            levied_by[sel] = i
+            terms.levy_floor[sel] = price
+        if payment:
+            for table, column in ((ctx.market.supply, "product"), (ctx.market.refining, "output")):
+                sel = np.isin(table.region, list(markets & members)) & (getattr(table, column) == product)
+                table.floor[sel] = np.maximum(table.floor[sel], price)
+                table.floor_id[sel] = spec.index
+        if reserve:
+            ctx.market.reserves.append(Reserve(floor_id=spec.index, product=product, floor=price, budget=budget,
+                                               origins=tuple(sorted(origins)), payers=dict(payers), label=spec.label))
+
+
+def _spec(ctx, index, product, price, f, markets, support, budget, origins, payers, how, key):
+    from ..policy import FloorSpec
+
+    unit = ctx.data.unit[product].split(" ")[0]
+    label = f"{key}: {f.mechanism.replace('_', ' ')} floor of {price:,.6g} USD/{unit} on {product}"
+    return FloorSpec(index=index, product=product, price=price, mechanism=f.mechanism, markets=tuple(sorted(markets)),
+                     support=support, budget=budget, origins=tuple(sorted(origins)), payers=tuple(payers),
+                     burden_sharing=how if isinstance(how, str) else "shares", label=label)
+
+
+def describe(scenario, data) -> list[str]:
+    out = []
+    for f in scenario.price_floors:
+        price = f"{f.price}{' ' + f.unit if f.unit else ''}"
+        where = ", ".join(f.markets)
+        text = {
+            "variable_levy": f"A floor of {price} on {f.product} in {where}, held by a variable levy on imports made outside the bloc",
+            "deficiency_payment": f"A floor of {price} on {f.product} for producers in {where}, paid as a deficiency payment",
+            "stockpile": f"A floor of {price} on {f.product} held by a reserve buying from {', '.join(f.origins or ['the bloc'])}"
+                         + (f" with {f.budget:,.0f} USD a year" if f.budget else ""),
+            "price_support": f"A floor of {price} on {f.product} in {where}: a variable levy on non-member imports plus "
+                             + ("reserve purchases" if f.support == "purchase" else "deficiency payments")
+                             + " where the levy alone leaves members' producers below it",
+        }[f.mechanism]
+        if f.burden_sharing and f.mechanism != "variable_levy":
+            text += f"; funded by {f.burden_sharing if isinstance(f.burden_sharing, str) else 'agreed shares'}"
+        out.append(text + ".")
+    return out
+
+
+# ------------------------------------------------------------------------ check
+def check(results) -> list[tuple]:
+    """Each floor's rule from reported prices against what the solver used: levies lift
+    non-member goods exactly to the floor; deficiency payments are max(0, floor − price);
+    a reserve buys only at its bid, the bid is the floor unless the budget is spent, and it
+    never spends more than the budget."""
+    rows = []
+    a = results.route_detail
+    levied = ~np.isnan(results.route_terms.levy_floor)
+    if levied.any():
+        rule = route_prices(a["exporter_price"].to_numpy(), results.route_terms)
+        gap = np.abs(a["levy"].to_numpy() - rule.levy)[levied] / a["price_scale"].to_numpy()[levied]
+        rows.append(("variable levy", a["destination"].to_numpy()[levied], a["product"].to_numpy()[levied],
+                     (a["origin"] + "->" + a["destination"]).to_numpy()[levied], gap))
+    for detail, name in ((results.supply_detail, "supply"), (results.refining_detail, "refining")):
+        floored = np.isfinite(detail["floor_price"].to_numpy())
+        if not floored.any():
+            continue
+        d = detail[floored]
+        _, rule, _ = received_price(d["market_price"].to_numpy(), d["floor_price"].to_numpy(), 0.0)
+        rows.append(("deficiency payment", d["region"].to_numpy(), d["product"].to_numpy(), np.full(len(d), name),
+                     np.abs(d["deficiency_payment"].to_numpy() - rule) / d["price_scale"].to_numpy()))
+    r = results.reserve_detail
+    if len(r):
+        scale = r["price_scale"].to_numpy()
+        buying = r["quantity"].to_numpy() > 1e-12 * r["quantity_scale"].to_numpy()
+        price = r["producer_price"].to_numpy()
+        bid = r["bid"].to_numpy()
+        # buys only at its bid; never leaves a producer below the bid unbought
+        rows.append(("reserve bid", r["origin"].to_numpy(), r["product"].to_numpy(), r["label"].to_numpy(),
+                     np.where(buying, np.abs(price - bid), np.maximum(bid - price, 0.0)) / scale))
+        for label, g in r.groupby("label", sort=False):
+            spent = float((g["quantity"] * g["producer_price"]).sum())
+            budget, floor, b = float(g["budget"].iloc[0]), float(g["floor"].iloc[0]), float(g["bid"].iloc[0])
+            ps = float(g["price_scale"].iloc[0])
+            over = max(0.0, spent - budget) / max(budget, 1.0)
+            shaded = abs(spent - budget) / max(budget, 1.0) if floor - b > 1e-9 * ps else 0.0
+            rows.append(("reserve budget", [""], [g["product"].iloc[0]], [label], [max(over, shaded)]))
+            rows.append(("reserve bid", [""], [g["product"].iloc[0]], [label + " (bid ≤ floor)"], [max(0.0, b - floor) / ps]))
+    return rows
+
+
+# ----------------------------------------------------------------------- report
+def floor_report(results) -> pd.DataFrame:
+    """Per floor and market: the floor, what buyers pay, what members' producers get, and
+    whether it binds, is prohibitive (non-member goods shut out, price below the floor),
+    cannot bind (the markets are net exporters), is limited by its budget, or is slack."""
+    rows = []
+    m = results.markets.set_index(["region", "product"])
+    a = results.route_detail
+    for f in results.policy.floors:
+        levied = a[(a["product"] == f.product) & a["destination"].isin(f.markets) & (a["levy_floor"].notna())]
+        markets = [r for r in f.markets if (r, f.product) in m.index]
+        sub = m.loc[[(r, f.product) for r in markets]] if markets else m.iloc[0:0]
+        net_exporter = bool(len(sub)) and float(sub["production"].sum()) >= float(sub["use"].sum())
+        reserve = results.reserve_detail
+        reserve = reserve[reserve["floor_id"] == f.index] if len(reserve) else reserve
+        budget_out = bool(len(reserve)) and float(reserve["bid"].iloc[0]) < f.price * (1 - 1e-9)
+        for region in markets:
+            row = m.loc[(region, f.product)]
+            into = levied[levied["destination"] == region]
+            levy_on = bool((into["levy"] > 1e-9 * f.price).any())
+            imports_enter = bool((into["flow"] > 0).any())
+            buyers, producers = row["price"], row["producer_price"]
+            if f.mechanism == "deficiency_payment" or f.support == "deficiency_payment" and not levy_on:
+                status = "binds" if producers >= f.price * (1 - 1e-9) and row["market_producer_price"] < f.price * (1 - 1e-9) else "slack"
+            elif f.mechanism == "stockpile" or (f.support == "purchase" and not levy_on):
+                bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
+                status = "budget-limited" if budget_out else ("binds" if bought > 0 else "slack")
+            elif levy_on and imports_enter:
+                status = "binds"
+            elif levy_on:
+                status = "cannot bind" if net_exporter else "prohibitive"
+            else:
+                status = "slack"
+            rows.append({"floor": f.label, "product": f.product, "mechanism": f.mechanism, "market": region,
+                         "floor_price": f.price, "buyers_price": buyers, "producers_price": producers,
+                         "status": status, "levy_collected": float((into["levy"] * into["flow"]).sum()),
+                         "non_member_imports": float(into["flow"].sum())})
+    return pd.DataFrame(rows, columns=["floor", "product", "mechanism", "market", "floor_price", "buyers_price", "producers_price",
+                                       "status", "levy_collected", "non_member_imports"])
+
+
+FAMILY = Family(
+    name="price floors",
+    fields={"price_floors": (list[PriceFloor], Field(default_factory=list, description="Reference prices held as floors."))},
+    apply=apply, describe=describe, check=check, doc=__doc__,
+    examples={"price_floors": '[[price_floors]]\nproduct = "ndpr_oxide"\nprice = "110 USD/kg"\nmarkets = ["bloc"]\nmechanism = "price_support"\nsupport = "purchase"\nbudget = 2e9\nburden_sharing = "consumption"'},
+)

@@ -1,0 +1,222 @@
+"""Solving a chain's system (`system.py`) exactly.
+
+Two methods, used together by `solve_system`:
+
+- `exact_newton`: semismooth Newton on the exact system (Qi & Sun 1993; for complementarity
+  in the "min/mid" form, the primal-dual active-set method of Hintermüller, Ito & Kunisch
+  2003). Each step solves the linearised conditions of the piece of the system the
+  current point lies in, so once the pieces are right the next point solves the system
+  to rounding error. Fast from a good start (a re-solve, a calibrated baseline), but
+  only locally convergent.
+- `dual_newton` inside an outer loop: the system frozen at a point (charges, payments and
+  caps held; each complementarity atom given curvature μ about an anchor) is the gradient
+  of a convex, C¹, piecewise-quadratic Φ, minimised by Newton's method with an Armijo line
+  search (projected for the licence prices ≥ 0) — globally convergent. The outer loop
+  re-freezes at the new point (diagonalisation for the price-dependent charges; Nagurney,
+  *Network Economics*, ch. 2) and moves the anchors to the new quantities (the proximal
+  point method, Rockafellar 1976), until the exact residual is small enough for
+  `exact_newton` to finish.
+
+Both stop on the exact system's own residual, relative to each product's price and
+market size; a solution is returned only if it is below `tolerance`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .system import Frozen, State, System
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NewtonOptions:
+    tolerance: float = 1e-11           # largest scaled residual of a solution
+    max_exact: int = 40                # exact Newton steps
+    max_dual: int = 200                # Newton steps per frozen problem
+    max_outer: int = 400               # freezes (diagonalisation / proximal steps)
+    mu_start: float = 10.0             # proximal curvature, in units of the product's market per price
+    mu_growth: float = 4.0
+    mu_max: float = 1e8
+    divergence: float = 1e9            # a price this many reference prices away: no equilibrium
+
+
+@dataclass
+class Outcome:
+    status: str                        # "optimal", "infeasible", "not_converged"
+    u: np.ndarray
+    x: np.ndarray
+    state: State | None
+    residual: float
+    exact_steps: int = 0
+    dual_steps: int = 0
+    outer_steps: int = 0
+    message: str = ""
+
+
+# ------------------------------------------------------------------------- exact
+def exact_newton(system: System, u: np.ndarray, x: np.ndarray, options: NewtonOptions) -> Outcome:
+    """Semismooth Newton with a backtracking line search on the scaled residual norm."""
+    zs = system.unknown_scale(exact=True)
+    rs = system.row_scale(exact=True)
+    z = np.concatenate([u, x])
+    n_u = system.n_u
+    state = system.evaluate_exact(z[:n_u], z[n_u:])
+    F = system.exact_residual(state) / rs
+    norm = float(np.abs(F).max(initial=0.0))
+    steps = 0
+    while norm > options.tolerance and steps < options.max_exact:
+        steps += 1
+        J = system.exact_jacobian(state)
+        J = sp.diags(1.0 / rs) @ J @ sp.diags(zs)
+        d = _solve(J.tocsc(), -F)
+        if d is None:
+            break
+        alpha, accepted = 1.0, False
+        while alpha > 1e-8:
+            trial = z + alpha * d * zs
+            trial_state = system.evaluate_exact(trial[:n_u], trial[n_u:])
+            G = system.exact_residual(trial_state) / rs
+            trial_norm = float(np.abs(G).max(initial=0.0))
+            if trial_norm <= (1.0 - 1e-4 * alpha) * norm or trial_norm <= options.tolerance:
+                accepted = True
+                break
+            alpha *= 0.5
+        if not accepted:
+            break
+        z, state, F, norm = trial, trial_state, G, trial_norm
+    status = "optimal" if norm <= options.tolerance else "not_converged"
+    return Outcome(status, z[:n_u], z[n_u:], state, norm, exact_steps=steps)
+
+
+def _solve(J: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray | None:
+    """Solve J d = rhs; rows and columns that are identically zero (idle markets, whose
+    price the conditions leave free) are dropped and their step is zero."""
+    J = J.tocsc()
+    J.eliminate_zeros()
+    live_cols = np.diff(J.indptr) > 0
+    Jr = J.tocsr()
+    live_rows = np.diff(Jr.indptr) > 0
+    keep = live_rows & live_cols
+    d = np.zeros(len(rhs))
+    if not keep.any():
+        return d
+    A = Jr[keep][:, keep].tocsc()
+    try:
+        d[keep] = spla.splu(A).solve(rhs[keep])
+    except RuntimeError:             # singular: a tiny regularisation picks one of the solutions
+        scale = max(float(np.abs(A.diagonal()).max(initial=0.0)), 1.0)
+        try:
+            d[keep] = spla.splu((A + 1e-10 * scale * sp.identity(A.shape[0], format="csc")).tocsc()).solve(rhs[keep])
+        except RuntimeError:
+            return None
+    if not np.all(np.isfinite(d)):
+        return None
+    return d
+
+
+# -------------------------------------------------------------------------- dual
+def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOptions) -> tuple[np.ndarray, State, int, bool]:
+    """Minimise the frozen Φ over u (licence prices and shadings ≥ 0) by projected Newton
+    with an Armijo line search. Returns (u, state, steps, diverged)."""
+    s = system.unknown_scale(exact=False)
+    r = system.row_scale(exact=False)
+    b = system.bounded
+    state = system.evaluate_frozen(u, frozen)
+    steps = 0
+    for steps in range(1, options.max_dual + 1):
+        g = state.residual
+        gs = g / r
+        active = np.zeros(len(u), dtype=bool)
+        active[b] = (u[b] <= 0) & (g[b] > 0)
+        projected = np.where(active, 0.0, gs)
+        if np.abs(projected).max(initial=0.0) <= options.tolerance * 0.1:
+            break
+        H = (state.C @ sp.diags(state.dq) @ state.D)
+        Hs = sp.diags(1.0 / r) @ H @ sp.diags(s)
+        Hs = Hs.tocsr()
+        free = ~active
+        rhs = -np.where(free, gs, 0.0)
+        # keep the step well defined where Φ is flat (idle markets): a small diagonal
+        diag = np.abs(Hs.diagonal())
+        ref = max(float(diag.max(initial=0.0)), 1.0)
+        reg = sp.diags(np.where(free, 1e-12 * ref, 1.0))
+        A = (Hs.multiply(free[:, None]).multiply(free[None, :]) + reg).tocsc()
+        try:
+            d = spla.splu(A).solve(rhs)
+        except RuntimeError:
+            d = spla.splu((A + 1e-8 * ref * sp.identity(len(u), format="csc")).tocsc()).solve(rhs)
+        du = d * s
+        slope = float(g @ du)
+        if slope >= 0:          # not a descent direction (rounding): steepest descent
+            du = -np.where(free, g, 0.0) * s * s / np.maximum(r, 1e-300)
+            slope = float(g @ du)
+            if slope >= 0:
+                break
+        alpha = 1.0
+        while True:
+            trial = u + alpha * du
+            trial[b] = np.maximum(trial[b], 0.0)
+            trial_state = system.evaluate_frozen(trial, frozen)
+            change = system.potential_change(state, trial_state, frozen)
+            if change <= 1e-4 * float(g @ (trial - u)) or alpha < 1e-10:
+                break
+            alpha *= 0.5
+        if np.abs((trial - u) / s).max(initial=0.0) > options.divergence:
+            return trial, trial_state, steps, True
+        if alpha < 1e-10 and change > 0:
+            break
+        u, state = trial, trial_state
+    return u, state, steps, False
+
+
+# -------------------------------------------------------------------- together
+def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: NewtonOptions = NewtonOptions()) -> Outcome:
+    """The exact solution of `system`, starting from prices `u` (and vertical quantities `x`)."""
+    if x is None:
+        x = _initial_vertical(system, u)
+    first = exact_newton(system, u, x, options)
+    if first.status == "optimal":
+        return first
+    log.debug("exact Newton from the start stopped at residual %.3g; dual method", first.residual)
+    mu = options.mu_start * system.kappa if system.n_vertical else np.zeros(0)
+    anchor = np.clip(x, 0.0, system.hi[system.vertical_atoms])
+    total_dual = 0
+    best = first
+    previous = np.inf
+    for outer in range(1, options.max_outer + 1):
+        frozen = Frozen.at(system, u, anchor, mu)
+        u, state, steps, diverged = dual_newton(system, frozen, u, options)
+        total_dual += steps
+        if diverged:
+            return Outcome("infeasible", u, anchor, None, np.inf, first.exact_steps, total_dual, outer,
+                           "prices grow without bound: no quantity at any price clears the markets")
+        anchor = state.q[system.vertical_atoms].copy()
+        exact = system.evaluate_exact(u, anchor)
+        residual = float(np.abs(system.exact_residual(exact) / system.row_scale(exact=True)).max(initial=0.0))
+        if residual < 1e-3 or outer % 8 == 0 or residual >= previous:
+            attempt = exact_newton(system, u, anchor, options)
+            if attempt.status == "optimal":
+                attempt.dual_steps, attempt.outer_steps = total_dual, outer
+                attempt.exact_steps += first.exact_steps
+                return attempt
+            if attempt.residual < best.residual:
+                best = attempt
+        previous = residual
+        if system.n_vertical:
+            mu = np.minimum(mu * options.mu_growth, options.mu_max * system.kappa)
+    best.status = "not_converged"
+    best.dual_steps, best.outer_steps = total_dual, options.max_outer
+    best.message = f"no exact equilibrium found (largest scaled residual {best.residual:.2e})"
+    return best
+
+
+def _initial_vertical(system: System, u: np.ndarray) -> np.ndarray:
+    """Start vertical quantities at zero (routes and reserves idle, constant-cost refiners shut)."""
+    return np.zeros(system.n_vertical)

@@ -1,0 +1,248 @@
+"""The equilibrium problem as typed arrays: what a dataset under a policy comes to.
+
+`policy.resolve` fills a `Market` (every supply, demand, refining row and every route of
+the dataset, plus the home routes, with the levers the scenario's instruments set);
+`chain_problem` cuts it into independent mineral chains (products linked by refining).
+
+Nodes. Goods keep their origin: each (region, product) has up to two nodes, a
+*producers'* node (its mines, secondary supply and refinery output of the product, at the
+producers' price) and a *buyers'* node (its final demand and refinery input, at the
+buyers' price). Routes run from producers' nodes to buyers' nodes, the region's own
+market included (the home route); nothing is re-exported.
+
+Fields marked `structure` fix the shape of the solver's system (which nodes, rows and
+unknowns exist); the others are levers a re-solve may change. `same_structure` and
+`same_levers` are derived from these declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from .pricing import RouteTerms
+
+PRODUCER, BUYER = 0, 1
+
+
+def _structure():
+    return field(metadata={"structure": True})
+
+
+@dataclass
+class SupplyTable:
+    """Supply rows (aligned with the dataset's supply.csv): Q = intercept + slope · received
+    price, cut at 0 and capacity; received price = max(floor, market price) + subsidy."""
+
+    region: np.ndarray
+    product: np.ndarray
+    intercept: np.ndarray
+    slope: np.ndarray
+    capacity: np.ndarray            # inf: none (in the medium run dataset capacities do not bind)
+    subsidy: np.ndarray             # production subsidy per unit (treasury of the region)
+    floor: np.ndarray               # deficiency-payment floor (−inf: none)
+    floor_id: np.ndarray            # which scenario floor pays it (−1: none)
+
+
+@dataclass
+class DemandTable:
+    """Demand rows: Q = max(0, intercept + slope · buyers' price), slope <= 0."""
+
+    region: np.ndarray
+    product: np.ndarray
+    intercept: np.ndarray
+    slope: np.ndarray
+
+
+@dataclass
+class RefiningTable:
+    """Refineries: output z = intercept + slope · margin (cut at 0 and capacity), margin =
+    received output price − input price / yield; a refinery without a curve refines at a
+    constant `unit_cost` up to capacity (`constant_cost`)."""
+
+    region: np.ndarray
+    input: np.ndarray
+    output: np.ndarray
+    yield_: np.ndarray
+    intercept: np.ndarray
+    slope: np.ndarray
+    constant_cost: np.ndarray       # bool
+    unit_cost: np.ndarray           # the constant unit cost (constant-cost refineries)
+    capacity: np.ndarray
+    subsidy: np.ndarray
+    floor: np.ndarray
+    floor_id: np.ndarray
+
+
+@dataclass
+class RouteTable:
+    """Every route of the dataset plus one home route per region that both makes and uses a
+    product. Unit trade cost c + a + g·x (transport c, calibrated intercept a and
+    curvature g; g = 0 is the classic constant cost) plus the charges in `terms`."""
+
+    origin: np.ndarray
+    destination: np.ndarray
+    product: np.ndarray
+    home: np.ndarray                # bool
+    dataset_row: np.ndarray         # row of routes.csv (−1 for home routes)
+    intercept: np.ndarray           # a, USD per unit
+    curvature: np.ndarray           # g, USD per unit per unit of flow
+    capacity: np.ndarray
+    observed: np.ndarray            # 2024 flow the calibration reproduces (nan: none observed)
+    terms: RouteTerms
+
+    def __len__(self) -> int:
+        return len(self.origin)
+
+
+@dataclass
+class Coupling:
+    """A limit on the total flow over a set of routes, held by a licence price (the quota
+    rent). `cap_specific`/`cap_rate` (per route) bound what a licence is worth: importing
+    outside the quota costs that much more (tariff-rate quota); inf for a plain quota."""
+
+    routes: np.ndarray              # positions in the Market's route table
+    limit: float
+    cap_specific: np.ndarray
+    cap_rate: np.ndarray            # on the customs (CIF) value
+    rent_to: str                    # "exporter" or "importer"
+    kind: str                       # the instrument that made it (scenario key)
+    label: str
+    product: str
+
+
+@dataclass
+class Reserve:
+    """A reserve that buys, at the producers' price, from producers in `origins` whatever
+    holds that price at `floor`, spending at most `budget` a year (inf: no limit)."""
+
+    floor_id: int
+    product: str
+    floor: float
+    budget: float
+    origins: tuple[str, ...]        # regions whose producers it buys from
+    payers: dict[str, float]        # region -> share of the cost
+    label: str
+
+
+@dataclass
+class Market:
+    """The whole dataset under one policy."""
+
+    supply: SupplyTable
+    demand: DemandTable
+    refining: RefiningTable
+    routes: RouteTable
+    couplings: list[Coupling] = field(default_factory=list)
+    reserves: list[Reserve] = field(default_factory=list)
+    purchases: dict[tuple[str, str], float] = field(default_factory=dict)    # (region, product) -> fixed purchase (+) at buyers' node
+    releases: dict[tuple[str, str], float] = field(default_factory=dict)     # (region, product) -> release at producers' node
+
+
+# --------------------------------------------------------------------------- chains
+@dataclass(eq=False)
+class ChainLayout:
+    """What a chain's system looks like whatever the levers: nodes and which rows of the
+    Market's tables belong to it. Built once per dataset."""
+
+    products: tuple[str, ...]
+    node_region: np.ndarray
+    node_product: np.ndarray
+    node_side: np.ndarray
+    node_of: dict
+    price_scale: np.ndarray         # per node: its product's reference price, USD per unit
+    quantity_scale: np.ndarray      # per node: its product's world market, units
+    supply_rows: np.ndarray
+    supply_node: np.ndarray
+    demand_rows: np.ndarray
+    demand_node: np.ndarray
+    refining_rows: np.ndarray
+    refining_input_node: np.ndarray
+    refining_output_node: np.ndarray
+    route_rows: np.ndarray
+    route_origin_node: np.ndarray
+    route_destination_node: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_region)
+
+    def node(self, region: str, product: str, side: int) -> int | None:
+        return self.node_of.get((region, product, side))
+
+
+@dataclass(eq=False, kw_only=True)
+class ChainProblem:
+    """One chain under one policy: the layout and every lever, aligned with its rows."""
+
+    layout: ChainLayout = _structure()
+    # supply
+    supply_intercept: np.ndarray
+    supply_slope: np.ndarray
+    supply_capacity: np.ndarray
+    supply_subsidy: np.ndarray
+    supply_floor: np.ndarray
+    # demand
+    demand_intercept: np.ndarray
+    demand_slope: np.ndarray
+    # refining
+    refining_yield: np.ndarray
+    refining_intercept: np.ndarray
+    refining_slope: np.ndarray
+    refining_constant_cost: np.ndarray = _structure()
+    refining_unit_cost: np.ndarray
+    refining_capacity: np.ndarray
+    refining_subsidy: np.ndarray
+    refining_floor: np.ndarray
+    # routes
+    route_intercept: np.ndarray
+    route_curvature: np.ndarray = _structure()      # g = 0 routes are complementarity unknowns
+    route_capacity: np.ndarray
+    route_terms: RouteTerms
+    # instruments that add unknowns
+    coupling_routes: tuple = _structure()                  # per coupling: positions in the chain's routes
+    coupling_limit: np.ndarray
+    coupling_cap_specific: tuple                  # per coupling: array over its routes
+    coupling_cap_rate: tuple
+    reserve_nodes: tuple = _structure()                     # per reserve: producers' nodes it buys from
+    reserve_budgeted: tuple = _structure()                  # per reserve: has a finite budget
+    reserve_floor: np.ndarray
+    reserve_budget: np.ndarray
+    fixed_use: np.ndarray                       # per node: fixed purchase (+) or release (−) 
+
+    @property
+    def n_couplings(self) -> int:
+        return len(self.coupling_routes)
+
+    @property
+    def n_reserves(self) -> int:
+        return len(self.reserve_nodes)
+
+    def same_structure(self, other: "ChainProblem") -> bool:
+        """Whether `other` fits the same system: same layout and same structural fields."""
+        for f in fields(self):
+            if not f.metadata.get("structure"):
+                continue
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "layout":
+                if a is not b:
+                    return False
+            elif not _equal(a, b):
+                return False
+        return True
+
+    def same_levers(self, other: "ChainProblem") -> bool:
+        """Whether every lever is identical too (then so is the equilibrium)."""
+        return self.same_structure(other) and all(
+            _equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self) if not f.metadata.get("structure"))
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, RouteTerms):
+        return a.equals(b)
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    return a == b

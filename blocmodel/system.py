@@ -1,0 +1,357 @@
+"""A chain's equilibrium conditions as one piecewise-linear system in prices.
+
+Every agent of the model (an *atom*) responds to one *argument* t, a piecewise-linear
+function of the unknowns, with a quantity clip(α + β·t, 0, hi):
+
+    atom        argument t                                        response
+    supply      received price  max(floor, π) + subsidy            output
+    demand      −p (buyers' price)                                quantity bought
+    refinery    margin  max(floor, π_out) + subsidy − p_in/yield   output
+    route       p_d − landed(π_o) − a − Σ licences                 flow, clip(t/g, 0, capacity)
+    reserve     bid − π_o,  bid = floor − shading                   purchase
+
+The unknowns u are one price per node (producers' and buyers'), one licence price λ ≥ 0
+per quota (`Coupling`) and one bid shading ≥ 0 per budgeted reserve. The residual is
+
+    R(u) = C · response(t(u)) + c
+
+with C the incidence (which market each response enters, and with what sign; a quota's
+row counts its licensed flows, a budget's row the reserve's purchases) and c the fixed
+quantities (fixed purchases and releases, quota limits, what a budget buys at the bid).
+Equilibrium is R = 0 on node rows and complementarity on λ and shading rows. An atom with
+β = ∞ — a constant-cost route (g = 0), a refinery at a constant unit cost, a reserve
+buying at its bid — responds by complementarity: its quantity x is an unknown, at a bound
+or with t = θ.
+
+Two evaluations share this code:
+- exact: the true arguments, vertical quantities as unknowns. The Jacobian is
+  C·diag(β)·D (D = ∂t/∂u) plus the vertical rows; semismooth Newton on it is exact once
+  the pieces are right (`newton.exact_newton`).
+- frozen: t = Cᵀu + offset, the offset fixing every price-dependent charge, payment and
+  cap at a reference point, and every vertical atom given curvature μ about an anchor (a
+  proximal point). R is then the gradient of a convex, continuously differentiable,
+  piecewise-quadratic Φ (the dual of the welfare problem, Samuelson 1952) with Hessian
+  C·diag(β)·Cᵀ, minimised from anywhere by Newton's method with a line search
+  (`newton.dual_newton`).
+
+Units: prices in USD per unit, quantities in units of the product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .pricing import licence_price, received_price, route_prices
+from .problem import ChainProblem
+
+GROUPS = ("supply", "demand", "refining", "route", "reserve")
+
+
+@dataclass
+class State:
+    """The system evaluated at unknowns `u` (USD) and vertical quantities `x`."""
+
+    u: np.ndarray
+    x: np.ndarray
+    t: np.ndarray                 # argument per atom
+    D: sp.csr_matrix              # ∂t/∂u (exact), or Cᵀ (frozen)
+    q: np.ndarray                 # response per atom (vertical atoms: x, or the prox response)
+    dq: np.ndarray                # ∂response/∂t (0 for vertical atoms in exact mode)
+    C: sp.csr_matrix              # incidence at this state
+    residual: np.ndarray          # per unknown row, real units
+    extra: dict                   # charges, payments, licences behind the arguments
+
+
+class System:
+    """The system of one chain problem."""
+
+    def __init__(self, problem: ChainProblem):
+        self.problem = p = problem
+        lay = p.layout
+        n = self.n_nodes = lay.n_nodes
+        budgeted = [r for r, b in enumerate(p.reserve_budgeted) if b]
+        self.budget_col = {r: n + p.n_couplings + k for k, r in enumerate(budgeted)}
+        self.n_u = n + p.n_couplings + len(budgeted)
+        self.bounded = np.arange(n, self.n_u)
+
+        # atoms, group by group
+        counts = {"supply": len(lay.supply_rows), "demand": len(lay.demand_rows), "refining": len(lay.refining_rows),
+                  "route": len(lay.route_rows), "reserve": sum(len(v) for v in p.reserve_nodes)}
+        self.slice = {}
+        start = 0
+        for g in GROUPS:
+            self.slice[g] = slice(start, start + counts[g])
+            start += counts[g]
+        self.n_atoms = start
+        self.reserve_id = np.array([r for r, nodes in enumerate(p.reserve_nodes) for _ in nodes], dtype=int)
+        self.reserve_node = np.array([v for nodes in p.reserve_nodes for v in nodes], dtype=int)
+        self.reserve_col = np.array([self.budget_col.get(r, -1) for r in self.reserve_id], dtype=int)
+
+        # coupling pairs: (route, coupling) for every route under a quota
+        self.pair_route = np.concatenate([np.asarray(r, dtype=int) for r in p.coupling_routes]) if p.n_couplings else np.zeros(0, dtype=int)
+        self.pair_col = np.concatenate([np.full(len(r), n + j) for j, r in enumerate(p.coupling_routes)]) if p.n_couplings else np.zeros(0, dtype=int)
+        self.pair_cap_specific = np.concatenate(p.coupling_cap_specific) if p.n_couplings else np.zeros(0)
+        self.pair_cap_rate = np.concatenate(p.coupling_cap_rate) if p.n_couplings else np.zeros(0)
+
+        # the node part of the incidence, fixed
+        rows, cols, vals = [], [], []
+
+        def add(node, atoms, coef):
+            ok = node >= 0
+            rows.append(node[ok]); cols.append(atoms[ok]); vals.append(np.broadcast_to(coef, node.shape)[ok])  # noqa: E702
+
+        a = self.atoms
+        add(lay.supply_node, a("supply"), 1.0)
+        add(lay.demand_node, a("demand"), -1.0)
+        add(lay.refining_output_node, a("refining"), 1.0)
+        add(lay.refining_input_node, a("refining"), -1.0 / p.refining_yield)
+        add(lay.route_destination_node, a("route"), 1.0)
+        add(lay.route_origin_node, a("route"), -1.0)
+        add(self.reserve_node, a("reserve"), -1.0)
+        add(self.reserve_col, a("reserve"), -1.0)          # a budget row counts the reserve's purchases
+        self.C_fixed = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                     shape=(self.n_u, self.n_atoms))
+
+        # responses: clip(α + β t, 0, hi); vertical atoms switch at t = θ
+        ne, nres = counts["route"], counts["reserve"]
+        g = p.route_curvature
+        self.alpha = np.concatenate([p.supply_intercept, p.demand_intercept, p.refining_intercept, np.zeros(ne), np.zeros(nres)])
+        self.beta = np.concatenate([p.supply_slope, -p.demand_slope, np.where(p.refining_constant_cost, 0.0, p.refining_slope),
+                                    np.where(g > 0, 1.0 / np.where(g > 0, g, 1.0), 0.0), np.zeros(nres)])
+        self.hi = np.concatenate([p.supply_capacity, np.full(counts["demand"], np.inf), p.refining_capacity, p.route_capacity,
+                                  np.full(nres, np.inf)])
+        self.theta = np.concatenate([np.zeros(counts["supply"] + counts["demand"]), p.refining_unit_cost, np.zeros(ne), np.zeros(nres)])
+        self.vertical = np.concatenate([np.zeros(counts["supply"] + counts["demand"], dtype=bool), p.refining_constant_cost.astype(bool),
+                                        g <= 0, np.ones(nres, dtype=bool)])
+        self.vertical_atoms = np.flatnonzero(self.vertical)
+        self.n_vertical = len(self.vertical_atoms)
+
+        # scales: price of each unknown, quantity of each residual row and atom
+        node_of_atom = np.concatenate([lay.supply_node, lay.demand_node, lay.refining_output_node, lay.route_origin_node, self.reserve_node]).astype(int)
+        self.atom_price_scale = lay.price_scale[node_of_atom] if self.n_atoms else np.zeros(0)
+        self.atom_quantity_scale = lay.quantity_scale[node_of_atom] if self.n_atoms else np.zeros(0)
+        coupling_node = [lay.route_origin_node[np.asarray(r, dtype=int)[0]] if len(r) else 0 for r in p.coupling_routes]
+        budget_node = [p.reserve_nodes[r][0] if len(p.reserve_nodes[r]) else 0 for r in budgeted]
+        extra_nodes = np.array(coupling_node + budget_node, dtype=int)
+        self.price_scale = np.concatenate([lay.price_scale, lay.price_scale[extra_nodes] if len(extra_nodes) else np.zeros(0)])
+        self.quantity_scale = np.concatenate([lay.quantity_scale, lay.quantity_scale[extra_nodes] if len(extra_nodes) else np.zeros(0)])
+        # κ: quantity per unit of price, to compare a vertical atom's quantity with its argument
+        self.kappa = (self.atom_quantity_scale / self.atom_price_scale)[self.vertical_atoms] if self.n_vertical else np.zeros(0)
+
+    def atoms(self, group: str) -> np.ndarray:
+        return np.arange(self.slice[group].start, self.slice[group].stop)
+
+    # ------------------------------------------------------------------ scales
+    def unknown_scale(self, exact: bool) -> np.ndarray:
+        if not exact:
+            return self.price_scale
+        return np.concatenate([self.price_scale, self.atom_quantity_scale[self.vertical_atoms]])
+
+    def row_scale(self, exact: bool) -> np.ndarray:
+        if not exact:
+            return self.quantity_scale
+        return np.concatenate([self.quantity_scale, self.atom_quantity_scale[self.vertical_atoms]])
+
+    # --------------------------------------------------------------- arguments
+    def arguments(self, u: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix, dict]:
+        """Each atom's argument at unknowns `u`, ∂t/∂u, and the charges and payments behind them."""
+        p, lay = self.problem, self.problem.layout
+        price = u[: self.n_nodes]
+        t = np.empty(self.n_atoms)
+        rows, cols, vals = [], [], []
+        extra = {}
+
+        def slot(group, col, value):
+            atoms = self.atoms(group)
+            col = np.broadcast_to(np.asarray(col), atoms.shape)
+            ok = col >= 0
+            rows.append(atoms[ok]); cols.append(col[ok]); vals.append(np.broadcast_to(value, atoms.shape)[ok])  # noqa: E702
+
+        received, payment, d_received = received_price(price[lay.supply_node], p.supply_floor, p.supply_subsidy)
+        t[self.slice["supply"]] = received
+        slot("supply", lay.supply_node, d_received)
+        extra["supply_received"], extra["supply_payment"] = received, payment
+
+        t[self.slice["demand"]] = -price[lay.demand_node]
+        slot("demand", lay.demand_node, -1.0)
+
+        out_received, out_payment, d_out = received_price(price[lay.refining_output_node], p.refining_floor, p.refining_subsidy)
+        t[self.slice["refining"]] = out_received - price[lay.refining_input_node] / p.refining_yield
+        slot("refining", lay.refining_output_node, d_out)
+        slot("refining", lay.refining_input_node, -1.0 / p.refining_yield)
+        extra["refining_received"], extra["refining_payment"] = out_received, out_payment
+
+        origin_price = price[lay.route_origin_node]
+        prices = route_prices(origin_price, p.route_terms)
+        licence = np.zeros(len(lay.route_rows))
+        d_licence_origin = np.zeros(len(lay.route_rows))
+        pair_charge = pair_slope = np.zeros(0)
+        if len(self.pair_route):
+            e = self.pair_route
+            cif = prices.cif[e]
+            caps = self.pair_cap_specific + self.pair_cap_rate * np.maximum(cif, 0.0)
+            pair_charge, pair_slope = licence_price(u[self.pair_col], caps)
+            np.add.at(licence, e, pair_charge)
+            # where the cap binds the licence follows it, and the cap follows the customs value
+            fob_slope = 1.0 - (p.route_terms.dumping_margin[e] + p.route_terms.subsidy_rate[e]) * (origin_price[e] > 0)
+            d_cap = np.where(np.isfinite(self.pair_cap_rate), self.pair_cap_rate, 0.0) * (cif > 0) * fob_slope
+            np.add.at(d_licence_origin, e, (1.0 - pair_slope) * d_cap)
+            route_atoms = self.atoms("route")
+            rows.append(route_atoms[e]); cols.append(self.pair_col); vals.append(-pair_slope)  # noqa: E702
+        t[self.slice["route"]] = price[lay.route_destination_node] - prices.landed - p.route_intercept - licence
+        slot("route", lay.route_destination_node, 1.0)
+        slot("route", lay.route_origin_node, -(prices.slope + d_licence_origin))
+        extra.update(route_prices=prices, licence=licence, pair_charge=pair_charge, pair_slope=pair_slope)
+
+        shading = np.where(self.reserve_col >= 0, u[np.maximum(self.reserve_col, 0)], 0.0)
+        bid = p.reserve_floor[self.reserve_id] - shading if len(self.reserve_id) else np.zeros(0)
+        t[self.slice["reserve"]] = bid - price[self.reserve_node]
+        slot("reserve", self.reserve_node, -1.0)
+        slot("reserve", self.reserve_col, -1.0)
+        extra["reserve_bid"] = bid
+
+        D = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(self.n_atoms, self.n_u))
+        return t, D, extra
+
+    def incidence(self, D: sp.csr_matrix) -> sp.csr_matrix:
+        """Node rows fixed; a quota's row counts licensed flows (−∂t/∂λ is 1 while the licence
+        is cheaper than importing outside the quota): the transposed λ columns of ∂t/∂u."""
+        if not len(self.pair_route):
+            return self.C_fixed
+        lam = np.arange(self.n_nodes, self.n_nodes + self.problem.n_couplings)
+        part = D[:, lam].T.tocsr()
+        pad = sp.csr_matrix((self.n_nodes, self.n_atoms))
+        rest = sp.csr_matrix((self.n_u - self.n_nodes - len(lam), self.n_atoms))
+        return (self.C_fixed + sp.vstack([pad, part, rest]).tocsr()).tocsr()
+
+    def constants(self, u: np.ndarray, bids: np.ndarray | None = None) -> np.ndarray:
+        """c: fixed purchases (−) and releases (+) at nodes, quota limits, what each budget
+        buys at the reserve's bid (`bids` frozen, or from u)."""
+        p = self.problem
+        c = np.zeros(self.n_u)
+        c[: self.n_nodes] = -p.fixed_use
+        c[self.n_nodes: self.n_nodes + p.n_couplings] = p.coupling_limit
+        for r, col in self.budget_col.items():
+            bid = bids[r] if bids is not None else p.reserve_floor[r] - u[col]
+            c[col] = p.reserve_budget[r] / max(bid, 1e-9 * self.price_scale[col])
+        return c
+
+    # --------------------------------------------------------------- evaluate
+    def evaluate_exact(self, u: np.ndarray, x: np.ndarray) -> State:
+        t, D, extra = self.arguments(u)
+        q, dq = self._respond(t)
+        q[self.vertical_atoms] = x
+        dq[self.vertical_atoms] = 0.0
+        C = self.incidence(D)
+        return State(u, x, t, D, q, dq, C, C @ q + self.constants(u), extra)
+
+    def evaluate_frozen(self, u: np.ndarray, frozen: "Frozen") -> State:
+        t = frozen.C.T @ u + frozen.offset
+        q, dq = self._respond(t)
+        if self.n_vertical:
+            v = self.vertical_atoms
+            a = frozen.anchor + frozen.mu * (t[v] - self.theta[v])
+            q[v] = np.clip(a, 0.0, self.hi[v])
+            dq[v] = np.where((a > 0) & (a < self.hi[v]), frozen.mu, 0.0)
+        return State(u, q[self.vertical_atoms], t, frozen.D, q, dq, frozen.C, frozen.C @ q + frozen.c, frozen.extra)
+
+    def _respond(self, t: np.ndarray):
+        a = self.alpha + self.beta * t
+        return np.clip(a, 0.0, self.hi), np.where((a > 0) & (a < self.hi), self.beta, 0.0)
+
+    def vertical_residual(self, state: State) -> np.ndarray:
+        """x − clip(x + κ(t − θ), 0, hi) per vertical atom."""
+        v = self.vertical_atoms
+        return state.x - np.clip(state.x + self.kappa * (state.t[v] - self.theta[v]), 0.0, self.hi[v])
+
+    def exact_residual(self, state: State) -> np.ndarray:
+        """Every equation of the exact system: node rows, the complementarity of licence prices
+        and shadings (u − max(0, u − κR)), and the vertical atoms' complementarity."""
+        r = state.residual.copy()
+        b = self.bounded
+        if len(b):
+            kappa = self.price_scale[b] / self.quantity_scale[b]
+            r[b] = (state.u[b] - np.maximum(0.0, state.u[b] - kappa * r[b])) / kappa
+        return np.concatenate([r, self.vertical_residual(state)])
+
+    def exact_jacobian(self, state: State) -> sp.csr_matrix:
+        """∂(exact residual)/∂(u, x) at `state`."""
+        n_u, nv = self.n_u, self.n_vertical
+        J_uu = (state.C @ sp.diags(state.dq) @ state.D).tocsr()
+        if self.budget_col:    # what a budget buys rises as the bid is shaded
+            p = self.problem
+            cols = np.array(list(self.budget_col.values()))
+            bids = np.array([p.reserve_floor[r] - state.u[c] for r, c in self.budget_col.items()])
+            budgets = np.array([p.reserve_budget[r] for r in self.budget_col])
+            J_uu = J_uu + sp.csr_matrix((budgets / np.maximum(bids, 1e-9 * self.price_scale[cols]) ** 2, (cols, cols)),
+                                        shape=J_uu.shape)
+        v = self.vertical_atoms
+        J_ux = state.C[:, v]
+        trial = state.x + self.kappa * (state.t[v] - self.theta[v])
+        free = (trial > 0) & (trial < self.hi[v])
+        J_xu = -sp.diags(self.kappa * free) @ state.D[v]
+        J_xx = sp.diags((~free).astype(float))
+        J = sp.bmat([[J_uu, J_ux], [J_xu, J_xx]], format="lil") if nv else J_uu.tolil()
+        b = self.bounded
+        if len(b):
+            kappa = self.price_scale[b] / self.quantity_scale[b]
+            on = state.u[b] - kappa * state.residual[b] <= 0          # at the bound: u = 0
+            for k, row in enumerate(b):
+                if on[k]:
+                    J.rows[row] = [row]
+                    J.data[row] = [1.0 / kappa[k]]
+        return J.tocsr()
+
+    # ------------------------------------------------------------------- dual
+    def potential_change(self, s0: State, s1: State, frozen: "Frozen") -> float:
+        """Φ(u1) − Φ(u0) in the frozen evaluation, summed atom by atom (so it is accurate
+        even when Φ itself is large)."""
+        alpha, beta, hi = self.alpha.copy(), self.beta.copy(), self.hi
+        if self.n_vertical:
+            v = self.vertical_atoms
+            alpha[v] = frozen.anchor - frozen.mu * self.theta[v]
+            beta[v] = frozen.mu
+        change = _integral(alpha, beta, hi, s0.t, s1.t).sum()
+        return float(change + frozen.c @ (s1.u - s0.u))
+
+
+def _integral(alpha, beta, hi, t0, t1) -> np.ndarray:
+    """∫ from t0 to t1 of clip(α + β s, 0, hi) ds, per atom."""
+    flat = beta <= 0
+    safe = np.where(flat, 1.0, beta)
+    start = -alpha / safe                                              # the response leaves 0
+    full = np.where(np.isfinite(hi), (hi - alpha) / safe, np.inf)      # ... and reaches hi
+    cap = np.where(np.isfinite(hi), hi, 0.0)
+
+    def primitive(t):   # zero at `start`
+        rising = np.clip(t, start, full) - start
+        return 0.5 * safe * rising**2 + cap * np.maximum(t - full, 0.0)
+
+    sloped = np.where(flat, 0.0, primitive(t1) - primitive(t0))
+    return np.where(flat, np.clip(alpha, 0.0, hi) * (t1 - t0), sloped)
+
+
+@dataclass
+class Frozen:
+    """The frozen evaluation at a reference point u0: t = Cᵀu + offset, vertical atoms with
+    curvature μ about `anchor`, budgets buying at the reference bids."""
+
+    C: sp.csr_matrix
+    D: sp.csr_matrix
+    offset: np.ndarray
+    c: np.ndarray
+    anchor: np.ndarray
+    mu: np.ndarray
+    extra: dict
+
+    @classmethod
+    def at(cls, system: System, u0: np.ndarray, anchor: np.ndarray, mu: np.ndarray) -> "Frozen":
+        t, D, extra = system.arguments(u0)
+        C = system.incidence(D)
+        offset = t - C.T @ u0
+        bids = system.problem.reserve_floor - np.array([u0[system.budget_col[r]] if r in system.budget_col else 0.0
+                                                        for r in range(system.problem.n_reserves)])
+        return cls(C, C.T.tocsr(), offset, system.constants(u0, bids), anchor, mu, extra)
