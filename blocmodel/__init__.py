@@ -3,28 +3,43 @@
     >>> import blocmodel as bm
     >>> data = bm.load_dataset()                 # the shipped 2024 dataset
     >>> base = bm.solve(data)                    # no policy
-    >>> bloc = bm.solve(data, "data/scenarios/full_bloc.toml")
-    >>> bloc.welfare, bloc.prices, bloc.flows, bloc.markets
+    >>> bloc = bm.solve(data, "full_bloc")       # a library design, a TOML path, or a dict
+    >>> bloc.welfare_change(base), bloc.prices, bloc.flows, bloc.markets
+
+Names load on first use, so `import blocmodel` (and the command line) stay quick.
 """
 
-from .api import Session, solve, versions
-from .batch import run_batch
-from .batch_report import load_store, write_batch_report
-from .check import check_equilibrium
-from .compare import Collection
-from .dataset import Dataset, load_dataset
-from .errors import EquilibriumCheckError, InfeasibleError, InputError, Problem
-from .graph import check_graph, supply_concentration, trade_graph
-from .indicators import bloc_dependency, concentration, dependency, origin_shares, trade_effects
-from .library import load_design, scenario_set
-from .results import Results
-from .scenario import Scenario, compose, load_scenario
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
 
-__all__ = [
-    "Session", "solve", "versions", "check_equilibrium", "Dataset", "load_dataset", "EquilibriumCheckError", "InfeasibleError",
-    "InputError", "Problem", "check_graph", "supply_concentration", "trade_graph", "Results", "Scenario", "compose",
-    "load_scenario", "run_batch", "load_store", "write_batch_report", "Collection", "bloc_dependency", "concentration",
-    "dependency", "origin_shares", "trade_effects", "load_design", "scenario_set",
-]
+__version__ = "0.2.0"
+
+_WHERE = {
+    "Session": "api", "solve": "api", "versions": "api",
+    "check_equilibrium": "check",
+    "Dataset": "dataset", "load_dataset": "dataset",
+    "EquilibriumCheckError": "errors", "InfeasibleError": "errors", "InputError": "errors", "Problem": "errors",
+    "check_graph": "graph", "supply_concentration": "graph", "trade_graph": "graph",
+    "Results": "results",
+    "Scenario": "scenario", "compose": "scenario", "load_scenario": "scenario",
+    "run_batch": "batch", "load_store": "batch_report", "write_batch_report": "batch_report",
+    "Collection": "compare",
+    "bloc_dependency": "indicators", "concentration": "indicators", "dependency": "indicators",
+    "origin_shares": "indicators", "trade_effects": "indicators",
+    "load_design": "library", "scenario_set": "library",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'blocmodel' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

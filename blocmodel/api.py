@@ -1,4 +1,4 @@
-"""The public way through: dataset → scenario → model → solve → check → results."""
+"""The public way through: dataset → scenario → market → chains → solve → check → results."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from typing import Any
 from .check import TOLERANCE, check_equilibrium
 from .dataset import Dataset, load_dataset
 from .errors import EquilibriumCheckError, InfeasibleError
-from .model import build_chain, chain_layout, mineral_chains
-from .policy import resolve
-from .results import Results
 from .scenario import Scenario, load_scenario, scenario_from_dict
 from .solve import ChainSolver, SolverOptions
 
@@ -23,18 +20,25 @@ def as_dataset(data: Dataset | str | Path | None) -> Dataset:
 
 
 def as_scenario(scenario: Scenario | str | Path | dict | None) -> Scenario:
+    """A Scenario from a Scenario, a dict of a TOML's content (named 'custom' unless it says),
+    a TOML path, or a library design name ('full_bloc', 'bloc_msp+cet25'); None: no policy."""
     if scenario is None:
-        return Scenario()
+        return Scenario(name="baseline")
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, dict):
         return scenario_from_dict(scenario)
-    return load_scenario(scenario)
+    path = Path(scenario)
+    if path.suffix == ".toml" and path.is_file():
+        return load_scenario(path)
+    from .library import load_design
+
+    return load_design(str(scenario))
 
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for package in ("blocmodel", "pyomo", "highspy", "pandas", "numpy", "networkx"):
+    for package in ("blocmodel", "highspy", "pyomo", "pandas", "numpy", "scipy", "networkx"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -43,10 +47,10 @@ def versions() -> dict[str, str]:
 
 
 class Session:
-    """A dataset held ready for many solves: each chain's model is built once and a new
-    scenario changes only its levers (mutable parameters), starting from the last
-    equilibrium. Chains a scenario leaves untouched are not solved again. Every result is
-    checked like a cold solve, and equals one.
+    """A dataset held ready for many solves: each chain's system is kept and a new scenario
+    changes only its levers, starting from the last equilibrium; chains a scenario leaves
+    untouched are not solved again. Every result is checked like a cold solve, and equals
+    one (to 1e-9).
 
         >>> session = Session(data)
         >>> for price in (80_000, 100_000, 120_000):
@@ -54,40 +58,55 @@ class Session:
     """
 
     def __init__(self, data: Dataset | str | Path | None = None, options: SolverOptions = SolverOptions()):
+        from .chains import chain_layout, mineral_chains
+        from .policy import base_market
+
         self.data = as_dataset(data)
         self.options = options
         self.chains = mineral_chains(self.data)
-        self._layouts = {products: chain_layout(self.data, products) for products in self.chains}
+        market, reference = base_market(self.data)
+        if "layouts" not in self.data.cache:
+            self.data.cache["layouts"] = {products: chain_layout(market, reference, products) for products in self.chains}
+        self._layouts = self.data.cache["layouts"]
         self._solvers: dict[tuple[str, ...], ChainSolver] = {}
 
     def reset(self) -> None:
-        """Forget every warm start: the next solve is a cold solve, bit for bit. (Warm and cold
-        solves agree to the solver's precision, ~1e-11 relative, but not to the last bit.)"""
+        """Forget every warm start: the next solve is a cold solve."""
         self._solvers.clear()
 
     def solve(self, scenario: Scenario | str | Path | dict | None = None, *, check: bool = True,
-              raise_on_failure: bool = True, tolerance: float = TOLERANCE) -> Results:
-        """Solve one scenario; see `blocmodel.solve`."""
+              raise_on_failure: bool = True, tolerance: float = TOLERANCE, retries: int = 1) -> "Results":
+        """Solve one scenario; see `blocmodel.solve`. `retries`: a chain that fails is solved
+        again from a cold start this many times before its failure stands."""
+        from .chains import chain_problem
+        from .policy import resolve
+        from .results import Results
+
         scen = as_scenario(scenario)
         start = time.perf_counter()
         policy = resolve(self.data, scen, source=f"scenario '{scen.name}'")
-        chains, solutions = [], []
+        layouts, solutions = [], []
         for products in self.chains:
-            chain = build_chain(self.data, policy, products, self._layouts[products])
-            if not chain.nodes:
+            layout = self._layouts[products]
+            if not layout.n_nodes:
                 continue
+            problem = chain_problem(policy.market, layout)
             solver = self._solvers.get(products)
-            if solver is None or not solver.update(chain, policy):
-                solver = self._solvers[products] = ChainSolver(chain, policy, self.options)
-            chains.append(chain)
-            solutions.append(solver.solve())
-        seconds = time.perf_counter() - start
-        results = Results(self.data, policy, chains, solutions,
-                          meta={"solve_seconds": round(seconds, 4), "versions": versions()})
+            if solver is None or not solver.update(problem):
+                solver = self._solvers[products] = ChainSolver(problem, self.options)
+            solution = solver.solve()
+            for _ in range(retries if solution.status != "optimal" and products in self._solvers else 0):
+                solver = self._solvers[products] = ChainSolver(problem, self.options)
+                solution = solver.solve()
+            layouts.append(layout)
+            solutions.append(solution)
+        results = Results(self.data, policy, layouts, solutions,
+                          meta={"solve_seconds": round(time.perf_counter() - start, 4), "versions": versions()})
         failed = [s for s in solutions if s.status != "optimal"]
         if failed:
-            for products in [c.products for c, s in zip(chains, solutions) if s.status != "optimal"]:
-                self._solvers.pop(products, None)     # start afresh next time
+            for layout, s in zip(layouts, solutions):
+                if s.status != "optimal":
+                    self._solvers.pop(layout.products, None)     # start afresh next time
             if raise_on_failure:
                 raise InfeasibleError("; ".join(results.messages), [c for s in failed for c in s.conflicts])
         if check and not failed:
@@ -102,15 +121,15 @@ class Session:
 
 def solve(data: Dataset | str | Path | None = None, scenario: Scenario | str | Path | dict | None = None, *,
           check: bool = True, raise_on_failure: bool = True, options: SolverOptions = SolverOptions(),
-          tolerance: float = TOLERANCE) -> Results:
+          tolerance: float = TOLERANCE) -> "Results":
     """Solve one scenario on a dataset and verify the equilibrium.
 
     `data`: a Dataset or a folder (default: the shipped data). `scenario`: a Scenario, a
-    TOML path, a dict of the TOML's content, or None (no policy). The independent check
-    runs after the solve; a failure raises `EquilibriumCheckError`. A scenario with no
-    equilibrium raises `InfeasibleError` naming the conflicting constraints (or, with
-    `raise_on_failure=False`, returns results whose `status` says so). For many solves on
-    one dataset use a `Session`.
+    dict of a TOML's content, a TOML path, a library design name ('full_bloc'), or None (no
+    policy). The independent check runs after the solve; a failure raises
+    `EquilibriumCheckError`. A scenario with no equilibrium raises `InfeasibleError` naming
+    the conflicting constraints (or, with `raise_on_failure=False`, returns results whose
+    `status` says so). For many solves on one dataset use a `Session`.
     """
     return Session(data, options).solve(scenario, check=check, raise_on_failure=raise_on_failure, tolerance=tolerance)
 

@@ -36,6 +36,34 @@ class Dataset:
     path: str = ""
     data_hash: str = ""
     notes: tuple[str, ...] = field(default=())
+    # What later layers derive from the data once (the no-policy market, chain layouts).
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def names(self):
+        from .names import NameBook
+
+        return NameBook(self.regions, self.products)
+
+    def resolve_region_name(self, name: str) -> set[str] | None:
+        """A region code (any case), country name, group or customs union -> regions."""
+        return self.names.region(name)
+
+    def region_hint(self, name: str) -> str:
+        return self.names.region_hint(name)
+
+    def resolve_product_name(self, name: str) -> set[str] | None:
+        return self.names.product(name)
+
+    def product_hint(self, name: str) -> str:
+        return self.names.product_hint(name)
+
+    @cached_property
+    def no_data_regions(self) -> list[str]:
+        """Regions no source publishes any activity for (regions.csv data_status = 'no data')."""
+        if "data_status" not in self.regions:
+            return []
+        return [r for r, s in zip(self.regions["region"], self.regions["data_status"]) if s == "no data"]
 
     @cached_property
     def region_codes(self) -> list[str]:
@@ -113,6 +141,8 @@ def load_dataset(path: str | Path | None = None) -> Dataset:
         tables[table.name] = _read_table(table, file, raw, problems)
     if not problems:
         _check_cross_references(tables, folder, problems)
+    if not problems:
+        _check_calibration(tables, folder, problems)
     if problems:
         raise InputError(problems)
     regions = tables["regions"]
@@ -289,3 +319,45 @@ def _check_cross_references(tables: dict[str, pd.DataFrame], folder: Path, probl
     for mineral, product, row in zip(tables["products"]["mineral"], tables["products"]["product"], tables["products"]["_row"]):
         if mineral in products and mineral != product:
             problems.append(Problem(name("products"), f"mineral '{mineral}' has the same name as another product", row=row, field="mineral"))
+
+
+def _check_calibration(tables: dict[str, pd.DataFrame], folder: Path, problems: list[Problem]) -> None:
+    """Where routes carry observed flows, the no-policy equilibrium must be able to reproduce
+    them: the product needs a substitution elasticity, every refinery touching it a reference
+    output, no observed flow may exceed its route's capacity, and at every region
+    production − exports (the home flow) must be ≥ 0 and equal use − imports."""
+    from .calibration import BALANCE_TOLERANCE, calibrated_products, reference_balance, world_size
+
+    def name(t: str) -> str:
+        return _display(folder / TABLES[t].file)
+
+    products, routes, processing = tables["products"], tables["routes"], tables["processing"]
+    sigma = dict(zip(products["product"], products["substitution_elasticity"]))
+    row_of = dict(zip(products["product"], products["_row"]))
+    for product in calibrated_products(products, routes):
+        if sigma.get(product) is None or pd.isna(sigma.get(product)):
+            problems.append(Problem(name("products"), f"'{product}' has observed flows in routes.csv but no substitution elasticity",
+                                    row=row_of[product], field="substitution_elasticity",
+                                    hint="give how readily buyers switch suppliers (e.g. 4), or drop ref_quantity from its routes"))
+        for record in processing[(processing["input"] == product) | (processing["output"] == product)].to_dict("records"):
+            if record["ref_quantity"] is None or pd.isna(record["ref_quantity"]):
+                problems.append(Problem(name("processing"), f"a refinery of '{product}', whose flows are calibrated, needs a reference output",
+                                        row=record["_row"], field="ref_quantity"))
+    observed = pd.to_numeric(routes["ref_quantity"], errors="coerce")
+    capacity = pd.to_numeric(routes["capacity"], errors="coerce")
+    for row, q, cap in zip(routes["_row"], observed, capacity):
+        if pd.notna(q) and pd.notna(cap) and q > cap * (1 + 1e-12):
+            problems.append(Problem(name("routes"), f"observed flow {q:g} exceeds the route's capacity {cap:g}", row=row, field="ref_quantity"))
+    if problems:
+        return
+    for product in calibrated_products(products, routes):
+        balance = reference_balance(tables["supply"], tables["demand"], processing, routes, product)
+        size = world_size(tables["supply"], tables["demand"], processing, product)
+        gap = (balance["home_from_production"] - balance["home_from_use"]).abs() / size
+        for region in balance.index[(gap > BALANCE_TOLERANCE) | (balance["home_from_production"] < -BALANCE_TOLERANCE * size)]:
+            b = balance.loc[region]
+            problems.append(Problem(
+                name("routes"), f"observed flows of '{product}' do not balance at {region}: production {b['production']:.6g} − exports "
+                f"{b['exports']:.6g} = {b['home_from_production']:.6g}, but use {b['use']:.6g} − imports {b['imports']:.6g} = "
+                f"{b['home_from_use']:.6g}", field="ref_quantity",
+                hint="demand is apparent consumption (production + imports − exports); the home flow must not be negative"))

@@ -1,67 +1,80 @@
 """Results of a solve as tidy DataFrames with the contract's column names (DESIGN.md §3).
 
-`Results` holds, for one scenario: `prices`, `flows`, `markets`, `welfare`, and the
-row-level detail the equilibrium check reads (`supply_detail`, `demand_detail`,
-`refining_detail`, `arc_detail`, `reserve_detail`). Welfare is accounted from prices and
-quantities with the contract's curves (`curves.py`), not from the solver's objective.
+Every table is built from what the solver reported (its prices, quantities, charges,
+payments, licences and bids) on first use. The detail tables (`supply_detail`,
+`demand_detail`, `refining_detail`, `route_detail`, `reserve_detail`, `coupling_detail`)
+hold row-level facts the independent check reads; `prices`, `flows`, `markets`,
+`welfare` are the contract's outputs, declared with units in `schema.OUTPUTS`.
 
-Welfare of a region (USD per year):
-- consumer_surplus: area under its demand curves above the market price;
+Welfare of a region (USD per year). Only *changes* between two runs mean anything:
+levels of surplus under linear curves are integrals down to arbitrary prices.
+- consumer_surplus: area under its demand curves above the buyers' price;
 - producer_surplus: area above its supply curves below the price producers receive
-  (market price topped up by a deficiency payment, plus production subsidies);
-- refiner_rent: the same for refineries in the refining margin;
-- tariff_revenue: every border charge it collects (tariffs, anti-dumping duties, levies);
-- quota_rent: export-quota rents it holds;
-- stockpile_value: the change in its strategic stocks (fixed purchases and releases, floor
-  purchases) valued at the product's 2024 reference price (its median reference price):
-  buying above that price costs welfare, releasing stock sold above it gains;
-- fiscal_cost: what its treasury pays (deficiency payments, production and export
-  subsidies, stockpile purchases net of sales);
-- total = CS + PS + refiner_rent + tariff_revenue + quota_rent + stockpile_value − fiscal_cost.
-The sum over regions is world welfare net of transport costs, so Δtotal summed over the
-world is minus the deadweight loss.
+  (market price topped up by a deficiency payment, plus production subsidies), excluding
+- capacity_rent: what producers and refiners at capacity earn above their marginal cost;
+- refiner_rent: the same as producer surplus for refineries, in the refining margin;
+- tariff_revenue: every border charge it collects as importer (tariffs, duties, levies);
+- quota_rent: quota licences it holds (export quotas, tariff-rate quotas);
+- trade_rent: importers' rent on calibrated routes, ½·g·x² per route: buyers pay the
+  marginal trade cost a + g·x on every unit, the units cost a·x + ½·g·x² in all;
+- stockpile_value: stock bought (sold) by its reserves, valued at STOCK_VALUATION × the
+  product's reference price, and held in the shares the reserve's cost is funded;
+- fiscal_cost: what its treasury pays (deficiency payments and reserve purchases in the
+  shares of the burden-sharing rule, production and export subsidies, fixed stockpile
+  purchases net of sales);
+- dumping_cost: the discount its exporters give below their home price;
+- total = CS + PS + capacity_rent + refiner_rent + tariff_revenue + quota_rent + trade_rent
+  + stockpile_value − fiscal_cost − dumping_cost.
+The sum over regions is world surplus net of transport and calibrated trade costs, so
+Δtotal summed over the world is minus the deadweight loss.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .curves import area_under_demand, area_under_supply, intercept_slope
+from .curves import area_under_demand
 from .dataset import Dataset
-from .model import Chain
 from .policy import Policy
+from .pricing import CHARGE_KINDS, RouteTerms
+from .problem import BUYER, PRODUCER, ChainLayout
 from .solve import ChainSolution
 
-WELFARE_COLUMNS = ["region", "consumer_surplus", "producer_surplus", "refiner_rent", "tariff_revenue", "quota_rent",
-                   "stockpile_value", "fiscal_cost", "total"]
-MARKET_COLUMNS = ["region", "product", "supply", "demand", "price", "producer_price", "processing_in", "processing_out",
-                  "imports", "exports", "stockpile"]
-# meta keys that change between identical runs: in run.json, not summary.json.
+# assumption: stock is an asset worth the product's 2024 reference price a unit (a reserve
+# that buys dear books the difference as a loss); 0 would count purchases as pure cost.
+STOCK_VALUATION = 1.0
+
+WELFARE_COMPONENTS = ["consumer_surplus", "producer_surplus", "capacity_rent", "refiner_rent", "tariff_revenue", "quota_rent",
+                      "trade_rent", "stockpile_value", "fiscal_cost", "dumping_cost"]
+WELFARE_COLUMNS = ["region"] + WELFARE_COMPONENTS + ["total"]
+FISCAL_PARTS = ["deficiency_payments", "reserve_purchases", "production_subsidies", "export_subsidies", "stockpile_spending"]
+MARKET_COLUMNS = ["region", "product", "supply", "demand", "price", "producer_price", "market_producer_price", "processing_in",
+                  "processing_out", "imports", "exports", "home_flow", "stockpile", "stock_purchases", "use", "production",
+                  "capacity", "capacity_rent"]
+FLOW_COLUMNS = ["origin", "destination", "product", "quantity", "home", "transport_cost", "tariff", "anti_dumping", "levy",
+                "export_subsidy", "dumping_discount", "quota_rent", "trade_cost", "exporter_price", "landed_price", "importer_price"]
 RUN_ONLY = ("solve_seconds",)
-FLOW_COLUMNS = ["origin", "destination", "product", "quantity", "transport_cost", "tariff", "anti_dumping", "levy",
-                "export_subsidy", "quota_rent", "exporter_price", "landed_price"]
 
 
-@dataclass
 class Results:
-    data: Dataset
-    policy: Policy
-    chains: list[Chain]
-    solutions: list[ChainSolution]
-    meta: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, data: Dataset, policy: Policy, layouts: list[ChainLayout], solutions: list[ChainSolution],
+                 meta: dict[str, Any] | None = None):
+        self.data = data
+        self.policy = policy
+        self.layouts = layouts
+        self.solutions = solutions
+        self.meta = dict(meta or {})
+        self.check_report = None
+        self.traces: dict = {}
 
-    def __post_init__(self):
-        self.traces: dict = {}        # origin tracing by product (indicators.py), computed once
-        self._build()
-
-    # ----------------------------------------------------------------- status
+    # ------------------------------------------------------------------ status
     @property
     def scenario(self):
         return self.policy.scenario
@@ -73,201 +86,342 @@ class Results:
 
     @property
     def messages(self) -> list[str]:
-        return [f"chain {'/'.join(c.products)}: {s.message}" for c, s in zip(self.chains, self.solutions) if s.message]
+        return [f"chain {'/'.join(lay.products)}: {s.message}" for lay, s in zip(self.layouts, self.solutions) if s.message]
 
-    # ------------------------------------------------------------- assembling
-    def _build(self) -> None:
-        pol = self.policy
-        solved = [(c, s) for c, s in zip(self.chains, self.solutions) if len(s.price)]
+    @property
+    def solved(self) -> list[tuple[ChainLayout, ChainSolution]]:
+        return [(lay, s) for lay, s in zip(self.layouts, self.solutions) if s.status == "optimal"]
 
-        def scatter(n, pieces):
-            """Values of every row of a table from per-chain (rows, values) pieces (nan elsewhere)."""
-            out = np.full(n, np.nan)
-            for rows, values in pieces:
-                out[rows] = values
-            return out
+    @cached_property
+    def price_scale(self) -> dict[str, float]:
+        return dict(self.policy.reference.product_price)
 
-        def node_price(rows: str, node: str):
-            """Pieces of the price at each row's node: `rows` names the chain's rows, `node` its node index."""
-            return [(getattr(c, rows), x.price[c.coef[node]]) for c, x in solved]
+    @cached_property
+    def quantity_scale(self) -> dict[str, float]:
+        return dict(self.policy.reference.product_quantity)
 
-        regions = [r for c, s in solved for r, _ in c.nodes]
-        products = [p for c, s in solved for _, p in c.nodes]
-        prices = np.concatenate([s.price for _, s in solved]) if solved else np.zeros(0)
-        self.prices = pd.DataFrame({"region": regions, "product": products, "price": prices}).sort_values(
-            ["product", "region"], kind="stable").reset_index(drop=True)
+    def __repr__(self) -> str:
+        members = len(self.policy.members)
+        return (f"<Results '{self.scenario.name}' ({self.status}, {self.scenario.horizon.replace('_', ' ')}): "
+                f"{len(self.data.regions)} regions, {len(self.data.products)} products"
+                + (f", bloc of {members}" if members else "")
+                + (f", largest residual {self.check_report.max_residual:.1e}" if self.check_report is not None else "") + ">")
 
-        s = pol.supply.copy()
-        s["quantity"] = np.nan_to_num(scatter(len(s), [(c.supply_rows, x.supply) for c, x in solved]))
-        s["price"] = scatter(len(s), node_price("supply_rows", "supply_node"))
-        s["deficiency_payment"] = np.maximum(0.0, s["floor_price"] - s["price"])
-        s["received_price"] = s["price"] + s["deficiency_payment"] + s["subsidy"]
-        a, b = intercept_slope(s["ref_price"], s["ref_quantity"], s["elasticity"])
-        s["curve_intercept"] = a + s["quantity_shift"] - b * s["cost_change"]
-        s["curve_slope"] = b
-        s["producer_surplus"] = area_under_supply(s["curve_intercept"], b, s["capacity"], s["received_price"])
-        s["fiscal_cost"] = (s["deficiency_payment"] + s["subsidy"]) * s["quantity"]
-        self.supply_detail = s
+    # ------------------------------------------------------------- node prices
+    @cached_property
+    def nodes(self) -> pd.DataFrame:
+        """Every node: region, product, side (producers / buyers) and its price."""
+        parts = [pd.DataFrame({"region": lay.node_region, "product": lay.node_product, "side": lay.node_side, "price": s.price})
+                 for lay, s in self.solved]
+        if not parts:
+            return pd.DataFrame(columns=["region", "product", "side", "price"])
+        return pd.concat(parts, ignore_index=True)
 
-        d = pol.demand.copy()
-        d["quantity"] = np.nan_to_num(scatter(len(d), [(c.demand_rows, x.demand) for c, x in solved]))
-        d["price"] = scatter(len(d), node_price("demand_rows", "demand_node"))
-        a, b = intercept_slope(d["ref_price"], d["ref_quantity"], d["elasticity"])
-        d["curve_intercept"], d["curve_slope"] = a, b
-        d["consumer_surplus"] = area_under_demand(a, b, d["price"])
-        self.demand_detail = d
+    def _gather(self, group: str, rows_of) -> tuple[np.ndarray, np.ndarray]:
+        """(dataset/market rows, quantities) of an atom group over solved chains."""
+        rows = [rows_of(lay) for lay, _ in self.solved]
+        values = [s.group(group) for _, s in self.solved]
+        if not rows:
+            return np.zeros(0, dtype=int), np.zeros(0)
+        return np.concatenate(rows).astype(int), np.concatenate(values)
 
-        r = pol.processing.copy()
-        r["output_quantity"] = np.nan_to_num(scatter(len(r), [(c.refining_rows, x.refining) for c, x in solved]))
-        r["support"] = np.nan_to_num(scatter(len(r), [(c.refining_rows, x.refining_support) for c, x in solved]))
-        r["input_quantity"] = r["output_quantity"] / r["yield"]
-        r["input_price"] = scatter(len(r), node_price("refining_rows", "refining_input_node"))
-        r["output_price"] = scatter(len(r), node_price("refining_rows", "refining_output_node"))
-        r["deficiency_payment"] = np.maximum(0.0, r["floor_price"] - r["output_price"])
-        r["received_price"] = r["output_price"] + r["deficiency_payment"] + r["subsidy"]
-        r["margin"] = r["received_price"] - r["input_price"] / r["yield"]
-        curve = r["elasticity"].notna()
-        za, zb = intercept_slope(r["unit_cost"].where(curve, 1.0), r["ref_quantity"].fillna(0.0), r["elasticity"].fillna(0.0))
-        r["curve_intercept"] = np.where(curve, za + r["quantity_shift"] - zb * r["cost_change"], np.nan)
-        r["curve_slope"] = np.where(curve, zb, np.nan)
-        r["effective_unit_cost"] = r["unit_cost"] + r["cost_change"]
-        rent_curve = area_under_supply(np.nan_to_num(r["curve_intercept"]), np.nan_to_num(r["curve_slope"]), r["capacity"], r["margin"])
-        rent_flat = (r["margin"] - r["effective_unit_cost"]) * r["output_quantity"]
-        r["refiner_rent"] = np.where(curve, rent_curve, rent_flat)
-        r["fiscal_cost"] = (r["deficiency_payment"] + r["subsidy"]) * r["output_quantity"]
-        self.refining_detail = r
+    # ----------------------------------------------------------- detail tables
+    @cached_property
+    def supply_detail(self) -> pd.DataFrame:
+        m = self.policy.market.supply
+        rows, q = self._gather("supply", lambda lay: lay.supply_rows)
+        received = np.concatenate([s.state.extra["supply_received"] for _, s in self.solved]) if self.solved else np.zeros(0)
+        payment = np.concatenate([s.state.extra["supply_payment"] for _, s in self.solved]) if self.solved else np.zeros(0)
+        price = np.concatenate([s.price[lay.supply_node] for lay, s in self.solved]) if self.solved else np.zeros(0)
+        product = m.product[rows]
+        capacity = m.capacity[rows]
+        frame = pd.DataFrame({
+            "row": rows, "region": m.region[rows], "product": product, "quantity": q, "market_price": price,
+            "received_price": received, "deficiency_payment": payment, "subsidy": m.subsidy[rows],
+            "floor_price": m.floor[rows], "floor_id": m.floor_id[rows], "capacity": capacity,
+            "nameplate_capacity": pd.to_numeric(self.data.supply["capacity"], errors="coerce").to_numpy(dtype=float)[rows],
+            "intercept": m.intercept[rows], "slope": m.slope[rows],
+            "price_scale": [self.price_scale[p] for p in product], "quantity_scale": [self.quantity_scale[p] for p in product]})
+        frame["producer_surplus"], frame["capacity_rent"] = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["received_price"])
+        return frame
 
-        arcs = pol.arcs.copy()
-        n = len(arcs)
-        arcs["flow"] = np.nan_to_num(scatter(n, [(c.arc_rows, x.flow) for c, x in solved]))
-        for kind in ("tariff", "anti_dumping", "levy", "export_subsidy"):
-            arcs[kind] = np.nan_to_num(scatter(n, [(c.arc_rows, x.charges[kind]) for c, x in solved]))
-        arcs["solved"] = ~np.isnan(scatter(n, [(c.arc_rows, 1.0) for c, _ in solved]))
-        arcs["exporter_price"] = scatter(n, [(c.arc_rows, x.price[c.coef["arc_from"]]) for c, x in solved])
-        arcs["importer_price"] = scatter(n, [(c.arc_rows, x.price[c.coef["arc_to"]]) for c, x in solved])
-        arcs["landed_price"] = (arcs["exporter_price"] + arcs["transport_cost"] + arcs["tariff"] + arcs["anti_dumping"]
-                                + arcs["levy"] - arcs["export_subsidy"])
-        rent = np.zeros(n)
-        holder = np.full(n, "", dtype=object)
-        for q in pol.quotas:
-            idx = np.array(q.routes)
-            gap = np.maximum(0.0, arcs["importer_price"].to_numpy()[idx] - arcs["landed_price"].to_numpy()[idx])
-            flow = arcs["flow"].to_numpy()[idx]
-            # a quota that does not bind earns no rent (a gap there is a route capacity's)
-            binding = flow.sum() >= q.limit * (1 - 1e-9)
-            rent[idx] = np.where((flow > 0) & binding, gap, 0.0)
-            holder[idx] = arcs["origin" if q.rent_to == "exporter" else "destination"].to_numpy()[idx]
-        arcs["quota_rent"] = rent
-        arcs["quota_holder"] = holder
-        self.arc_detail = arcs
+    @cached_property
+    def demand_detail(self) -> pd.DataFrame:
+        m = self.policy.market.demand
+        rows, q = self._gather("demand", lambda lay: lay.demand_rows)
+        price = np.concatenate([s.price[lay.demand_node] for lay, s in self.solved]) if self.solved else np.zeros(0)
+        product = m.product[rows]
+        frame = pd.DataFrame({"row": rows, "region": m.region[rows], "product": product, "quantity": q, "price": price,
+                              "intercept": m.intercept[rows], "slope": m.slope[rows],
+                              "price_scale": [self.price_scale[p] for p in product],
+                              "quantity_scale": [self.quantity_scale[p] for p in product]})
+        frame["consumer_surplus"] = area_under_demand(frame["intercept"], frame["slope"], frame["price"])
+        return frame
 
-        reserve_rows = []
-        for chain, sol in solved:
-            for k, (floor, node) in enumerate(chain.reserves):
-                region, product = chain.nodes[node]
-                reserve_rows.append((floor.index, region, product, floor.price, floor.budget, sol.reserve[k], sol.price[node]))
-        self.reserve_detail = pd.DataFrame(reserve_rows, columns=["floor", "region", "product", "floor_price", "budget", "quantity", "price"])
+    @cached_property
+    def refining_detail(self) -> pd.DataFrame:
+        m = self.policy.market.refining
+        rows, z = self._gather("refining", lambda lay: lay.refining_rows)
+        solved = self.solved
+        received = np.concatenate([s.state.extra["refining_received"] for _, s in solved]) if solved else np.zeros(0)
+        payment = np.concatenate([s.state.extra["refining_payment"] for _, s in solved]) if solved else np.zeros(0)
+        p_out = np.concatenate([s.price[lay.refining_output_node] for lay, s in solved]) if solved else np.zeros(0)
+        p_in = np.concatenate([s.price[lay.refining_input_node] for lay, s in solved]) if solved else np.zeros(0)
+        output = m.output[rows]
+        frame = pd.DataFrame({
+            "row": rows, "region": m.region[rows], "input": m.input[rows], "output": output, "product": output,
+            "output_quantity": z, "input_quantity": z / m.yield_[rows], "yield": m.yield_[rows],
+            "input_price": p_in, "market_price": p_out, "received_price": received, "deficiency_payment": payment,
+            "subsidy": m.subsidy[rows], "floor_price": m.floor[rows], "floor_id": m.floor_id[rows],
+            "intercept": m.intercept[rows], "slope": m.slope[rows], "constant_cost": m.constant_cost[rows],
+            "unit_cost": m.unit_cost[rows], "capacity": m.capacity[rows],
+            "nameplate_capacity": pd.to_numeric(self.data.processing["capacity"], errors="coerce").to_numpy(dtype=float)[rows],
+            "price_scale": [self.price_scale[p] for p in output], "quantity_scale": [self.quantity_scale[p] for p in output]})
+        frame["margin"] = frame["received_price"] - frame["input_price"] / frame["yield"]
+        curve_rent, curve_cap = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["margin"])
+        flat = frame["constant_cost"].to_numpy()
+        at_cap = flat & (frame["output_quantity"] >= frame["capacity"] * (1 - 1e-12))
+        flat_rent = (frame["margin"] - frame["unit_cost"]) * frame["output_quantity"]
+        frame["refiner_rent"] = np.where(flat, np.where(at_cap, 0.0, flat_rent), curve_rent)
+        frame["capacity_rent"] = np.where(flat, np.where(at_cap, flat_rent, 0.0), curve_cap)
+        return frame
 
-        fixed = pol.stockpile.copy() if len(pol.stockpile) else pd.DataFrame(columns=["region", "product", "quantity"])
-        price_of = dict(zip(zip(self.prices["region"], self.prices["product"]), self.prices["price"]))
-        fixed["price"] = [price_of.get(k, np.nan) for k in zip(fixed["region"], fixed["product"])]
-        self.fixed_stockpile_detail = fixed
+    @cached_property
+    def route_detail(self) -> pd.DataFrame:
+        e = self.policy.market.routes
+        rows, x = self._gather("route", lambda lay: lay.route_rows)
+        solved = self.solved
+        prices = [s.state.extra["route_prices"] for _, s in solved]
+        cat = lambda name: np.concatenate([getattr(p, name) for p in prices]) if prices else np.zeros(0)  # noqa: E731
+        exporter = np.concatenate([s.price[lay.route_origin_node] for lay, s in solved]) if solved else np.zeros(0)
+        importer = np.concatenate([s.price[lay.route_destination_node] for lay, s in solved]) if solved else np.zeros(0)
+        licence = np.concatenate([s.state.extra["licence"] for _, s in solved]) if solved else np.zeros(0)
+        product = e.product[rows]
+        frame = pd.DataFrame({
+            "row": rows, "origin": e.origin[rows], "destination": e.destination[rows], "product": product, "home": e.home[rows],
+            "flow": x, "transport_cost": e.terms.transport[rows], "intercept": e.intercept[rows], "curvature": e.curvature[rows],
+            "capacity": e.capacity[rows], "observed": e.observed[rows], "exporter_price": exporter, "importer_price": importer,
+            "fob": cat("fob"), "cif": cat("cif"), **{kind: cat(kind) for kind in CHARGE_KINDS},
+            "licence": licence, "landed_price": cat("landed"), "levy_floor": e.terms.levy_floor[rows],
+            "price_scale": [self.price_scale[p] for p in product], "quantity_scale": [self.quantity_scale[p] for p in product]})
+        frame["trade_cost"] = frame["intercept"] + frame["curvature"] * frame["flow"]
+        frame["trade_rent"] = 0.5 * frame["curvature"] * frame["flow"] ** 2
+        return frame
 
-        self._markets(solved)
-        self._flows()
-        self._welfare()
+    @cached_property
+    def route_terms(self) -> RouteTerms:
+        """The landed-price parameters of each row of `route_detail`, as the policy set them."""
+        return self.policy.market.routes.terms.take(self.route_detail["row"].to_numpy())
 
-    def _markets(self, solved) -> None:
-        """One row per node: sums over its agents and routes, from each chain's index arrays."""
+    @cached_property
+    def reserve_detail(self) -> pd.DataFrame:
+        rows = []
+        reserves = {r.floor_id: r for r in self.policy.market.reserves}
+        for lay, s in self.solved:
+            p = s.problem
+            quantities = s.group("reserve")
+            k = 0
+            bids = s.bids
+            chain_reserves = [r for r in self.policy.market.reserves if r.product in lay.products]
+            for r, nodes in enumerate(p.reserve_nodes):
+                res = chain_reserves[r]
+                for node in nodes:
+                    rows.append({"label": res.label, "floor_id": res.floor_id, "product": res.product, "origin": lay.node_region[node],
+                                 "quantity": quantities[k], "producer_price": s.price[node], "bid": bids[r], "floor": res.floor,
+                                 "budget": res.budget, "price_scale": self.price_scale[res.product],
+                                 "quantity_scale": self.quantity_scale[res.product]})
+                    k += 1
+        del reserves
+        return pd.DataFrame(rows, columns=["label", "floor_id", "product", "origin", "quantity", "producer_price", "bid", "floor",
+                                           "budget", "price_scale", "quantity_scale"])
+
+    @cached_property
+    def coupling_detail(self) -> list[dict]:
+        """Per quota: its routes' licensed flows and licence charges, its licence price and cap."""
+        out = []
+        couplings = self.policy.market.couplings
+        rd = self.route_detail
+        position = {int(r): k for k, r in enumerate(rd["row"])}
+        for lay, s in self.solved:
+            chain = [c for c in couplings if c.product in lay.products]
+            licence = s.licence
+            for j, c in enumerate(chain):
+                idx = np.array([position[int(r)] for r in c.routes if int(r) in position], dtype=int)
+                cif = np.maximum(rd["cif"].to_numpy()[idx], 0.0)
+                cap = np.asarray(c.cap_specific)[: len(idx)] + np.asarray(c.cap_rate)[: len(idx)] * cif
+                paying = licence[j] < cap
+                flow = rd["flow"].to_numpy()[idx]
+                holder = rd["origin" if c.rent_to == "exporter" else "destination"].to_numpy()[idx]
+                out.append({"label": c.label, "kind": c.kind, "product": c.product, "limit": c.limit, "licence_price": float(licence[j]),
+                            "cap": cap, "rows": idx, "flow": flow, "licensed_flow": np.where(paying, flow, 0.0),
+                            "route_licence": rd["licence"].to_numpy()[idx] if len(chain) == 1 else np.minimum(licence[j], cap),
+                            "holder": holder[0] if len(holder) else "", "holders": holder, "rent_to": c.rent_to,
+                            "price_scale": self.price_scale[c.product], "quantity_scale": self.quantity_scale[c.product]})
+        return out
+
+    # ------------------------------------------------------------- contract
+    @cached_property
+    def prices(self) -> pd.DataFrame:
+        """region, product, price (buyers'), producer_price (producers' market price)."""
+        n = self.nodes
+        buyers = n[n["side"] == BUYER].set_index(["region", "product"])["price"]
+        producers = n[n["side"] == PRODUCER].set_index(["region", "product"])["price"]
+        frame = pd.concat({"price": buyers, "producer_price": producers}, axis=1).reset_index()
+        return _order(frame.rename(columns={"level_0": "region", "level_1": "product"}), self.data)
+
+    @cached_property
+    def flows(self) -> pd.DataFrame:
+        r = self.route_detail
+        used = r[r["flow"] > 0].rename(columns={"flow": "quantity", "licence": "quota_rent", "importer_price": "importer_price"})
+        return used[FLOW_COLUMNS].sort_values(["product", "origin", "destination"], kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def markets(self) -> pd.DataFrame:
+        keys = ["region", "product"]
+        n = self.nodes
+        buyers = n[n["side"] == BUYER].set_index(keys)["price"].rename("price")
+        producers = n[n["side"] == PRODUCER].set_index(keys)["price"].rename("market_producer_price")
+        s, d, r, a = self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail
+        sum_by = lambda frame, by, col: frame.groupby(by)[col].sum()  # noqa: E731
+        trade = a[~a["home"]]
+        parts = {
+            "mined_supply": sum_by(s, keys, "quantity"),
+            "processing_out": r.groupby(["region", "output"])["output_quantity"].sum().rename_axis(keys),
+            "demand": sum_by(d, keys, "quantity"),
+            "processing_in": r.groupby(["region", "input"])["input_quantity"].sum().rename_axis(keys),
+            "imports": trade.groupby(["destination", "product"])["flow"].sum().rename_axis(keys),
+            "exports": trade.groupby(["origin", "product"])["flow"].sum().rename_axis(keys),
+            "home_flow": a[a["home"]].groupby(["origin", "product"])["flow"].sum().rename_axis(keys),
+            "supply_capacity": sum_by(s, keys, "nameplate_capacity"),
+            "refining_capacity": r.groupby(["region", "output"])["nameplate_capacity"].sum().rename_axis(keys),
+            "capacity_rent": sum_by(s, keys, "capacity_rent").add(r.groupby(["region", "output"])["capacity_rent"].sum().rename_axis(keys), fill_value=0.0),
+            "received": (s["received_price"] * s["quantity"]).groupby([s["region"], s["product"]]).sum()
+                        .add((r["received_price"] * r["output_quantity"]).groupby([r["region"], r["output"]]).sum().rename_axis(keys), fill_value=0.0),
+        }
+        frame = pd.concat([buyers, producers] + [v.rename(k) for k, v in parts.items()], axis=1)
+        purchases = pd.Series(self.policy.market.purchases, dtype=float)
+        releases = pd.Series(self.policy.market.releases, dtype=float)
+        res = self.reserve_detail
+        stock = res.groupby(["origin", "product"])["quantity"].sum().rename_axis(keys) if len(res) else pd.Series(dtype=float)
+        frame["stockpile"] = purchases.reindex(frame.index).fillna(0.0) - releases.reindex(frame.index).fillna(0.0) if len(frame) else 0.0
+        frame["stock_purchases"] = stock.reindex(frame.index).fillna(0.0) if len(stock) else 0.0
+        frame = frame.fillna({c: 0.0 for c in frame.columns if c not in ("price", "market_producer_price", "supply_capacity", "refining_capacity")})
+        frame["supply"] = frame["mined_supply"] + frame["processing_out"]
+        frame["production"] = frame["supply"] + (releases.reindex(frame.index).fillna(0.0) if len(frame) else 0.0)
+        frame["use"] = frame["demand"] + frame["processing_in"]
+        # what producers receive on average (with deficiency payments); their market price where they sold nothing
+        with np.errstate(invalid="ignore", divide="ignore"):
+            average = frame["received"] / frame["supply"]
+        frame["producer_price"] = np.where(frame["supply"] > 0, average, frame["market_producer_price"])
+        frame["capacity"] = frame["supply_capacity"].fillna(0.0) + frame["refining_capacity"].fillna(0.0)
+        frame.loc[frame["supply_capacity"].isna() & frame["refining_capacity"].isna(), "capacity"] = np.nan
+        frame = frame.reset_index().rename(columns={"level_0": "region", "level_1": "product"})
+        return _order(frame[MARKET_COLUMNS], self.data)
+
+    @cached_property
+    def floors(self) -> pd.DataFrame:
+        """Per floor and market: floor, buyers' and producers' prices, status (`instruments/floors.py`)."""
+        from .instruments.floors import floor_report
+
+        return floor_report(self)
+
+    # ----------------------------------------------------------------- welfare
+    @cached_property
+    def welfare_detail(self) -> pd.DataFrame:
+        """Welfare components by region and product (USD per year)."""
+        s, d, r, a = self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail
         pieces = []
-        for chain, sol in solved:
-            c, n = chain.coef, len(chain.nodes)
 
-            def total(index, values):
-                out = np.zeros(n)
-                np.add.at(out, index, values)
-                return out
+        def add(component, region, product, value):
+            pieces.append(pd.DataFrame({"region": np.asarray(region, dtype=object), "product": np.asarray(product, dtype=object),
+                                        "component": component, "value": np.asarray(value, dtype=float)}))
 
-            producer = np.full(n, -np.inf)
-            received_supply = sol.price[c["supply_node"]] + np.maximum(0.0, self.policy.supply["floor_price"].to_numpy()[chain.supply_rows]
-                                                                       - sol.price[c["supply_node"]]) + self.policy.supply["subsidy"].to_numpy()[chain.supply_rows]
-            np.maximum.at(producer, c["supply_node"], received_supply)
-            out_price = sol.price[c["refining_output_node"]]
-            received_refining = out_price + np.maximum(0.0, c["refining_floor"] - out_price) \
-                + self.policy.processing["subsidy"].to_numpy()[chain.refining_rows]
-            np.maximum.at(producer, c["refining_output_node"], received_refining)
-            processing_out = total(c["refining_output_node"], sol.refining)
-            pieces.append(pd.DataFrame({
-                "region": [r for r, _ in chain.nodes], "product": [p for _, p in chain.nodes],
-                "supply": total(c["supply_node"], sol.supply) + processing_out,
-                "demand": total(c["demand_node"], sol.demand),
-                "price": sol.price,
-                "producer_price": np.where(np.isfinite(producer), producer, sol.price),
-                "processing_in": total(c["refining_input_node"], sol.refining / c["refining_yield"]),
-                "processing_out": processing_out,
-                "imports": total(c["arc_to"], sol.flow),
-                "exports": total(c["arc_from"], sol.flow),
-                "stockpile": total(c["reserve_node"], sol.reserve) + chain.fixed_purchase,
-            }))
-        frame = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=MARKET_COLUMNS)
-        self.markets = frame[MARKET_COLUMNS].sort_values(["product", "region"], kind="stable").reset_index(drop=True)
+        add("consumer_surplus", d["region"], d["product"], d["consumer_surplus"])
+        add("producer_surplus", s["region"], s["product"], s["producer_surplus"])
+        add("capacity_rent", s["region"], s["product"], s["capacity_rent"])
+        add("capacity_rent", r["region"], r["output"], r["capacity_rent"])
+        add("refiner_rent", r["region"], r["output"], r["refiner_rent"])
+        add("tariff_revenue", a["destination"], a["product"], (a["tariff"] + a["anti_dumping"] + a["levy"]) * a["flow"])
+        add("trade_rent", a["destination"], a["product"], a["trade_rent"])
+        add("dumping_cost", a["origin"], a["product"], a["dumping_discount"] * a["flow"])
+        add("export_subsidies", a["origin"], a["product"], a["export_subsidy"] * a["flow"])
+        add("production_subsidies", s["region"], s["product"], s["subsidy"] * s["quantity"])
+        add("production_subsidies", r["region"], r["output"], r["subsidy"] * r["output_quantity"])
+        for c in self.coupling_detail:
+            add("quota_rent", c["holders"], [c["product"]] * len(c["holders"]), c["route_licence"] * c["licensed_flow"])
+        self._funded_costs(add)
+        frame = pd.concat(pieces, ignore_index=True)
+        return frame.groupby(["region", "product", "component"], as_index=False, sort=True)["value"].sum()
 
-    def _flows(self) -> None:
-        arcs = self.arc_detail
-        used = arcs[arcs["flow"] > 0].copy()
-        used = used.rename(columns={"flow": "quantity"})
-        self.flows = used[FLOW_COLUMNS].sort_values(["product", "origin", "destination"], kind="stable").reset_index(drop=True)
+    def _funded_costs(self, add) -> None:
+        """Deficiency payments and reserve purchases, charged to their funders; stock held."""
+        reference = self.price_scale
+        payers = {f.index: (f.payers, f.burden_sharing) for f in self.policy.floors}
+        for detail, quantity in ((self.supply_detail, "quantity"), (self.refining_detail, "output_quantity")):
+            paid = detail["deficiency_payment"] * detail[quantity]
+            for floor_id, group in detail[paid > 0].groupby("floor_id"):
+                shares, how = payers.get(int(floor_id), ((), "own"))
+                amount = (group["deficiency_payment"] * group[quantity])
+                if not shares:
+                    add("deficiency_payments", group["region"], group["product"], amount)
+                else:
+                    total, product = float(amount.sum()), group["product"].iloc[0]
+                    add("deficiency_payments", [r for r, _ in shares], [product] * len(shares), [total * w for _, w in shares])
+        res = self.reserve_detail
+        for floor_id, group in res.groupby("floor_id") if len(res) else []:
+            shares, how = payers.get(int(floor_id), ((), "own"))
+            spend = group["quantity"] * group["producer_price"]
+            value = group["quantity"] * STOCK_VALUATION * reference[group["product"].iloc[0]]
+            product = group["product"].iloc[0]
+            if not shares:
+                add("reserve_purchases", group["origin"], group["product"], spend)
+                add("stockpile_value", group["origin"], group["product"], value)
+            else:
+                add("reserve_purchases", [r for r, _ in shares], [product] * len(shares), [float(spend.sum()) * w for _, w in shares])
+                add("stockpile_value", [r for r, _ in shares], [product] * len(shares), [float(value.sum()) * w for _, w in shares])
+        price_of = self.nodes.set_index(["region", "product", "side"])["price"]
+        for (region, product), q in self.policy.market.purchases.items():
+            p = price_of.get((region, product, BUYER), np.nan)
+            add("stockpile_spending", [region], [product], [q * p])
+            add("stockpile_value", [region], [product], [q * STOCK_VALUATION * reference[product]])
+        for (region, product), q in self.policy.market.releases.items():
+            p = price_of.get((region, product, PRODUCER), np.nan)
+            add("stockpile_spending", [region], [product], [-q * p])
+            add("stockpile_value", [region], [product], [-q * STOCK_VALUATION * reference[product]])
 
-    def _welfare(self) -> None:
-        regions = pd.Index(self.data.region_codes, name="region")
-        w = pd.DataFrame(index=regions)
-        w["consumer_surplus"] = self.demand_detail.groupby("region")["consumer_surplus"].sum()
-        w["producer_surplus"] = self.supply_detail.groupby("region")["producer_surplus"].sum()
-        w["refiner_rent"] = self.refining_detail.groupby("region")["refiner_rent"].sum()
-        arcs = self.arc_detail
-        collected = (arcs["tariff"] + arcs["anti_dumping"] + arcs["levy"]) * arcs["flow"]
-        w["tariff_revenue"] = collected.groupby(arcs["destination"]).sum()
-        rents = arcs["quota_rent"] * arcs["flow"]
-        w["quota_rent"] = rents[arcs["quota_holder"] != ""].groupby(arcs["quota_holder"]).sum()
-        reference = {p: s for c in self.chains for p, s in c.price_scale.items()}
-        reserve, fixed = self.reserve_detail, self.fixed_stockpile_detail
-        spending = pd.concat([
-            (reserve["quantity"] * reserve["price"]).groupby(reserve["region"]).sum(),
-            (fixed["quantity"] * fixed["price"]).groupby(fixed["region"]).sum() if len(fixed) else pd.Series(dtype=float),
-        ]).groupby(level=0).sum()
-        stock_value = pd.concat([
-            (reserve["quantity"] * reserve["product"].map(reference)).groupby(reserve["region"]).sum(),
-            (fixed["quantity"] * fixed["product"].map(reference)).groupby(fixed["region"]).sum() if len(fixed) else pd.Series(dtype=float),
-        ]).groupby(level=0).sum()
-        w["stockpile_value"] = stock_value
-        w = w.astype(float).fillna(0.0)
-        w["deficiency_payments"] = (
-            (self.supply_detail["deficiency_payment"] * self.supply_detail["quantity"]).groupby(self.supply_detail["region"]).sum()
-            .add((self.refining_detail["deficiency_payment"] * self.refining_detail["output_quantity"]).groupby(self.refining_detail["region"]).sum(), fill_value=0.0)
-        ).reindex(regions).fillna(0.0)
-        w["production_subsidies"] = (
-            (self.supply_detail["subsidy"] * self.supply_detail["quantity"]).groupby(self.supply_detail["region"]).sum()
-            .add((self.refining_detail["subsidy"] * self.refining_detail["output_quantity"]).groupby(self.refining_detail["region"]).sum(), fill_value=0.0)
-        ).reindex(regions).fillna(0.0)
-        w["export_subsidies"] = (arcs["export_subsidy"] * arcs["flow"]).groupby(arcs["origin"]).sum().reindex(regions).fillna(0.0)
-        w["stockpile_spending"] = spending.reindex(regions).astype(float).fillna(0.0)
-        w["fiscal_cost"] = w["deficiency_payments"] + w["production_subsidies"] + w["export_subsidies"] + w["stockpile_spending"]
-        w["total"] = (w["consumer_surplus"] + w["producer_surplus"] + w["refiner_rent"] + w["tariff_revenue"]
-                      + w["quota_rent"] + w["stockpile_value"] - w["fiscal_cost"])
-        extra = ["deficiency_payments", "production_subsidies", "export_subsidies", "stockpile_spending"]
-        self.welfare = w.reset_index()[WELFARE_COLUMNS + extra]
+    @cached_property
+    def welfare(self) -> pd.DataFrame:
+        """Per region: each welfare component, its total, and the parts of fiscal_cost (USD per year)."""
+        return self._welfare_by(["region"])
 
-    # --------------------------------------------------------------- queries
-    def welfare_of(self, regions) -> pd.Series:
-        """Welfare components summed over `regions`."""
-        w = self.welfare.set_index("region")
-        return w.loc[list(regions)].sum()
+    def _welfare_by(self, by: list[str]) -> pd.DataFrame:
+        wide = self.welfare_detail.pivot_table(index=by, columns="component", values="value", aggfunc="sum", fill_value=0.0)
+        if by == ["region"]:
+            wide = wide.reindex(pd.Index(self.data.region_codes, name="region"), fill_value=0.0)
+        for c in WELFARE_COMPONENTS + FISCAL_PARTS:
+            if c not in wide:
+                wide[c] = 0.0
+        wide["fiscal_cost"] = wide[FISCAL_PARTS].sum(axis=1)
+        wide["total"] = wide[[c for c in WELFARE_COMPONENTS if c not in ("fiscal_cost", "dumping_cost")]].sum(axis=1) \
+            - wide["fiscal_cost"] - wide["dumping_cost"]
+        return wide.reset_index()[by + WELFARE_COMPONENTS + ["total"] + FISCAL_PARTS]
 
-    def welfare_change(self, baseline: "Results") -> pd.DataFrame:
-        """Per region, each welfare component here minus the same in `baseline`."""
-        here = self.welfare.set_index("region")
-        there = baseline.welfare.set_index("region").reindex(here.index)
-        return (here - there).reset_index()
+    def welfare_by(self, by: str = "region") -> pd.DataFrame:
+        """Welfare components by 'region', 'product' or 'region_product'."""
+        keys = {"region": ["region"], "product": ["product"], "region_product": ["region", "product"]}[by]
+        return self._welfare_by(keys)
+
+    def welfare_change(self, baseline: "Results", by: str = "region", unit: str = "USD") -> pd.DataFrame:
+        """Each welfare component here minus the same in `baseline`, by 'region', 'product' or
+        'region_product'; `unit` 'USD' or 'USD m'."""
+        keys = {"region": ["region"], "product": ["product"], "region_product": ["region", "product"]}[by]
+        here = self.welfare_by(by).set_index(keys)
+        there = baseline.welfare_by(by).set_index(keys)
+        index = here.index.union(there.index)
+        change = here.reindex(index, fill_value=0.0) - there.reindex(index, fill_value=0.0)
+        if unit == "USD m":
+            change = change / 1e6
+        return change.reset_index()
 
     def reference_members(self) -> list[str]:
         """Whose dependency to report: the bloc's members, else the `ministerial2026` group."""
@@ -276,15 +430,14 @@ class Results:
         return list(self.data.groups.get("ministerial2026", ()))
 
     def transport_cost(self) -> float:
-        arcs = self.arc_detail
-        return float((arcs["transport_cost"] * arcs["flow"]).sum())
+        a = self.route_detail
+        return float((a["transport_cost"] * a["flow"]).sum())
 
-    # ---------------------------------------------------------------- output
+    # ------------------------------------------------------------------ output
     def summary(self) -> dict[str, Any]:
-        """What was solved and what came out, identical for identical inputs: scenario and its
-        hash, data hash, package and solver versions, status, headline welfare. Where and how
-        long the run took are in `run_info` (run.json)."""
-        w = self.welfare.set_index("region")
+        """What was solved, identical for identical inputs: scenario and its hash, data hash,
+        versions, status. Welfare appears as changes against the no-policy baseline only
+        (`welfare_change.csv`); levels have no meaning of their own."""
         members = sorted(self.policy.members)
         out = {
             "status": self.status,
@@ -293,14 +446,14 @@ class Results:
             "scenario_title": self.scenario.title,
             "scenario_hash": self.scenario.hash,
             "scenario_definition": self.scenario.policy_dict(),
+            "horizon": self.scenario.horizon,
             "notes": list(self.policy.notes),
             "data_hash": self.data.data_hash,
             "bloc_members": members,
-            "world_welfare": float(w["total"].sum()),
-            "bloc_welfare": float(w.loc[members, "total"].sum()) if members else None,
-            "chains": [{"products": list(c.products), "status": s.status, "iterations": s.iterations,
-                        "qp_solves": s.qp_solves, "warm_solves": s.warm_solves, "fixed_point_change": s.fixed_point_change}
-                       for c, s in zip(self.chains, self.solutions)],
+            "no_data_regions": self.data.no_data_regions,
+            "chains": [{"products": list(lay.products), "status": s.status, "exact_steps": s.exact_steps, "dual_steps": s.dual_steps,
+                        "outer_steps": s.outer_steps, "residual": s.residual}
+                       for lay, s in zip(self.layouts, self.solutions)],
         }
         out.update({k: v for k, v in self.meta.items() if k not in RUN_ONLY})
         return out
@@ -313,26 +466,50 @@ class Results:
             "scenario_hash": self.scenario.hash,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **{k: self.meta[k] for k in RUN_ONLY if k in self.meta},
-            "chain_seconds": {"/".join(c.products): round(s.seconds, 4) for c, s in zip(self.chains, self.solutions)},
+            "chain_seconds": {"/".join(lay.products): round(s.seconds, 4) for lay, s in zip(self.layouts, self.solutions)},
         }
 
-    def to_csv(self, out: str | Path) -> list[Path]:
-        """Write prices.csv, flows.csv, markets.csv, welfare.csv and summary.json into `out`
-        (identical files for identical inputs), and run.json (where and how long)."""
+    def to_csv(self, out: str | Path, baseline: "Results | None" = None) -> list[Path]:
+        """Write prices, flows, markets, welfare (levels, with a note), floors, summary.json and
+        run.json into `out`; with `baseline`, welfare_change.csv and welfare_change_by_product.csv."""
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
-        for name, frame in (("prices", self.prices), ("flows", self.flows), ("markets", self.markets), ("welfare", self.welfare)):
+        tables = [("prices", self.prices), ("flows", self.flows), ("markets", self.markets), ("welfare", self.welfare)]
+        if self.policy.floors:
+            tables.append(("floors", self.floors))
+        if baseline is not None:
+            tables += [("welfare_change", self.welfare_change(baseline)), ("welfare_change_by_product", self.welfare_change(baseline, by="product"))]
+        for name, frame in tables:
             path = folder / f"{name}.csv"
             frame.to_csv(path, index=False, float_format="%.10g")
             written.append(path)
-        path = folder / "summary.json"
-        path.write_text(json.dumps(self.summary(), indent=2, default=_jsonable) + "\n")
-        written.append(path)
-        path = folder / "run.json"
-        path.write_text(json.dumps(self.run_info(), indent=2, default=_jsonable) + "\n")
-        written.append(path)
+        for name, payload in (("summary", self.summary()), ("run", self.run_info())):
+            path = folder / f"{name}.json"
+            path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+            written.append(path)
         return written
+
+
+def _surplus(intercept, slope, capacity, price) -> tuple[np.ndarray, np.ndarray]:
+    """(surplus on the rising part of Q = a + b·p, rent at capacity) at `price`. A vertical
+    curve (b = 0) earns price × quantity, all of it on the rising part."""
+    a, b, cap, p = (np.asarray(v, dtype=float) for v in (intercept, slope, capacity, price))
+    flat = b <= 0
+    safe = np.where(flat, 1.0, b)
+    start = -a / safe
+    full = np.where(np.isfinite(cap), (cap - a) / safe, np.inf)
+    hi = np.clip(p, start, full)
+    rising = 0.5 * safe * (hi - start) ** 2
+    rent = np.where(np.isfinite(cap), cap, 0.0) * np.maximum(p - np.maximum(full, start), 0.0)
+    vertical = p * np.clip(a, 0.0, cap)
+    return np.where(flat, vertical, rising), np.where(flat, 0.0, rent)
+
+
+def _order(frame: pd.DataFrame, data: Dataset) -> pd.DataFrame:
+    order = {p: i for i, p in enumerate(data.product_codes)}
+    return (frame.assign(_o=frame["product"].map(order)).sort_values(["_o", "region"], kind="stable")
+            .drop(columns="_o").reset_index(drop=True))
 
 
 def _jsonable(value):

@@ -1,10 +1,11 @@
 """Scenarios: the policy of a run, as a TOML file (DESIGN.md §3), declared once.
 
 A scenario is a diff against the no-policy baseline (the dataset's MFN tariffs): every key
-is optional and unknown keys are errors with a suggestion. Scenarios compose: arrays of
-instruments are concatenated and `[bloc]` keys of later scenarios override earlier ones
-(`compose([base, bloc, floor])`). Names (regions, groups, products) are resolved against a
-dataset in `policy.py`, not here.
+is optional and unknown keys are errors with a suggestion. Its instrument keys come from
+the instrument families (`blocmodel/instruments/`): each family declares its keys and
+their schema there. Scenarios compose: arrays of instruments are concatenated and table
+keys (`[bloc]`) of later scenarios override earlier ones (`compose([base, bloc, floor])`).
+Names (regions, groups, products) are resolved against a dataset in `policy.py`, not here.
 """
 
 from __future__ import annotations
@@ -16,122 +17,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, model_validator
 
 from .errors import InputError, Problem, plain_message, suggest
+from .instruments import ARRAY_KEYS, INSTRUMENT_KEYS, REGISTRY, TABLE_KEYS
 
-Names = Annotated[list[str], Field(min_length=1)]
+HORIZONS = ("short_run", "medium_run")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Bloc(_Strict):
-    """The preferential zone: members trade freely; optionally a common external tariff."""
-
-    members: list[str] = Field(default_factory=list, description="Region codes and/or group names. A member of a customs union brings the whole union.")
-    external_tariff_ad_valorem: float | None = Field(None, gt=-1, description="Common external tariff on imports from non-members (fraction of CIF value); replaces members' own tariffs on non-members. Blank: members keep their own.")
-    external_tariff_specific: float | None = Field(None, ge=0, description="Common external specific tariff on non-members, USD per unit.")
-    internal_free_trade: bool = Field(True, description="Members remove tariffs on each other's goods.")
-
-
-class Tariff(_Strict):
-    """A tariff that replaces the dataset's tariff on the matching routes."""
-
-    exporter: str = Field("*", description="Region, group, 'bloc', 'non_members' or '*'.")
-    importer: str = Field("*", description="Region, group, 'bloc', 'non_members' or '*'.")
-    product: str = Field("*", description="Product, mineral name, or '*'.")
-    ad_valorem: float | None = Field(None, gt=-1, description="Fraction of the customs (CIF) value.")
-    specific: float | None = Field(None, description="USD per unit.")
-
-    @model_validator(mode="after")
-    def _some_rate(self):
-        if self.ad_valorem is None and self.specific is None:
-            raise ValueError("give ad_valorem and/or specific")
-        return self
-
-
-class PriceFloor(_Strict):
-    """A reference price held as a floor over a set of member markets."""
-
-    product: str = Field(description="The product whose price is floored (a stage: e.g. 'ndpr_oxide').")
-    price: float = Field(gt=0, description="Floor price, USD per unit.")
-    markets: Names = Field(default_factory=lambda: ["bloc"], description="'bloc', group names or regions whose markets hold the floor.")
-    mechanism: Literal["variable_levy", "deficiency_payment", "stockpile"] = Field(
-        "variable_levy",
-        description="variable_levy: an adjustable tariff on non-member imports lifts their landed price to the floor (revenue to the importer); "
-        "deficiency_payment: producers in the markets receive max(floor, market price), the treasury pays the gap; "
-        "stockpile: a reserve buys what holds the market price at the floor.")
-    budget: float | None = Field(None, gt=0, description="stockpile only: the most the reserve may spend, USD per year.")
-
-    @model_validator(mode="after")
-    def _budget_only_for_stockpile(self):
-        if self.budget is not None and self.mechanism != "stockpile":
-            raise ValueError("budget applies only to mechanism = 'stockpile'")
-        return self
-
-
-class AntiDumping(_Strict):
-    """A duty on named exporters, added to every other border charge."""
-
-    exporter: str = Field(description="Region or group whose goods are dutied.")
-    importer: str = Field("*", description="Region, group, 'bloc' or '*'.")
-    product: str = Field("*", description="Product, mineral name, or '*'.")
-    ad_valorem: float | None = Field(None, ge=0, description="Fraction of the customs (CIF) value (0.935 for 93.5%).")
-    specific: float | None = Field(None, ge=0, description="USD per unit.")
-
-    @model_validator(mode="after")
-    def _some_rate(self):
-        if self.ad_valorem is None and self.specific is None:
-            raise ValueError("give ad_valorem and/or specific")
-        return self
-
-
-class ExportRestriction(_Strict):
-    """An exporter's ban, or quota over a set of destinations (quota rents to `rent_to`)."""
-
-    exporter: str = Field(description="Region or group restricting its exports.")
-    destinations: Names = Field(default_factory=lambda: ["*"], description="Regions or groups the restriction covers.")
-    product: str = Field("*", description="Product, mineral name, or '*'.")
-    ban: bool = Field(False, description="No exports at all to the destinations.")
-    quota: float | None = Field(None, ge=0, description="Most that may be exported to all the destinations together, units per year (per product).")
-    rent_to: Literal["exporter", "importer"] = Field("exporter", description="Who holds the licences and so the quota rent.")
-
-    @model_validator(mode="after")
-    def _ban_or_quota(self):
-        if self.ban == (self.quota is not None):
-            raise ValueError("give exactly one of ban = true or quota")
-        return self
-
-
-class SupplyShock(_Strict):
-    """A shift of a region's supply (or refining) curve, or subsidised supply (dumping)."""
-
-    region: str = Field(description="Region or group whose producers are hit.")
-    product: str = Field("*", description="Product, mineral name, or '*'; a refined product made by refining shifts the refineries.")
-    quantity_change: float = Field(0.0, description="Horizontal shift as a fraction of reference output (−0.3: 30% less at every price).")
-    capacity_factor: float | None = Field(None, ge=0, description="Multiplies capacity (or caps output at this fraction of reference output where no capacity is given); 0 shuts it.")
-    cost_change: float = Field(0.0, description="Change of marginal cost, USD per unit (positive: dearer).")
-    production_subsidy: float = Field(0.0, ge=0, description="Subsidy per unit paid by the region's treasury to its producers (dumping).")
-
-
-class ExportSubsidy(_Strict):
-    """A subsidy per unit exported, paid by the exporter's treasury."""
-
-    exporter: str = Field(description="Region or group paying the subsidy.")
-    destinations: Names = Field(default_factory=lambda: ["*"], description="Regions or groups it covers.")
-    product: str = Field("*", description="Product, mineral name, or '*'.")
-    specific: float = Field(0.0, ge=0, description="USD per unit.")
-    ad_valorem: float = Field(0.0, ge=0, lt=1, description="Fraction of the exporter's (FOB) price.")
-
-
-class Stockpile(_Strict):
-    """A fixed purchase (positive) or release (negative) by a strategic reserve."""
-
-    region: str = Field(description="Region whose market the reserve trades in.")
-    product: str = Field(description="Product.")
-    quantity: float = Field(description="Units per year: positive buys, negative releases.")
 
 
 OBJECTIVES = ("welfare", "welfare_loss", "fiscal_cost", "world_welfare")
@@ -197,23 +92,17 @@ class Optimize(_Strict):
         return self
 
 
-class Scenario(_Strict):
+class _ScenarioBase(_Strict):
     """One policy scenario; every key optional."""
 
-    name: str = Field("baseline", description="Short name, used in output file names.")
+    name: str = Field("custom", description="Short name, used in output file names.")
     title: str | None = Field(None, description="What the design is, in a line.")
     description: str | None = Field(None, description="What it changes, in plain words.")
     reference: str | None = Field(None, description="Where the design comes from.")
     baseline: str | None = Field(None, description="The scenario it is a diff against (default: no policy).")
     not_modelled: list[str] = Field(default_factory=list, description="What this scenario leaves out.")
-    bloc: Bloc | None = None
-    tariffs: list[Tariff] = Field(default_factory=list)
-    price_floors: list[PriceFloor] = Field(default_factory=list)
-    anti_dumping: list[AntiDumping] = Field(default_factory=list)
-    export_restrictions: list[ExportRestriction] = Field(default_factory=list)
-    supply_shocks: list[SupplyShock] = Field(default_factory=list)
-    export_subsidies: list[ExportSubsidy] = Field(default_factory=list)
-    stockpile: list[Stockpile] = Field(default_factory=list)
+    horizon: Literal["short_run", "medium_run"] = Field(
+        "medium_run", description="short_run: output at most the dataset's capacities (a one-year disruption); medium_run: output follows the supply curves.")
     optimize: Optimize | None = Field(None, description="Levers, objective and targets for `blocmodel optimize` (not a policy: solve ignores it).")
 
     # Where each key was written: key prefix -> (file, key in that file). Set by
@@ -230,11 +119,15 @@ class Scenario(_Strict):
 
     @property
     def is_baseline(self) -> bool:
-        return not any([self.bloc, self.tariffs, self.price_floors, self.anti_dumping, self.export_restrictions,
-                        self.supply_shocks, self.export_subsidies, self.stockpile])
+        """No instrument set (the horizon is a setting of the baseline, not a policy)."""
+        return not any(getattr(self, key) for key in INSTRUMENT_KEYS)
+
+    def baseline_scenario(self) -> "Scenario":
+        """The no-policy scenario this one is measured against: same horizon."""
+        return Scenario(name="baseline" if self.horizon == "medium_run" else f"baseline_{self.horizon}", horizon=self.horizon)
 
     def policy_dict(self) -> dict[str, Any]:
-        """The instruments only (no metadata), for hashing and records."""
+        """The instruments and horizon only (no metadata), for hashing and records."""
         return self.model_dump(exclude={"name", "title", "description", "reference", "baseline", "not_modelled", "optimize"},
                                exclude_defaults=True)
 
@@ -244,54 +137,64 @@ class Scenario(_Strict):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-INSTRUMENT_ARRAYS = ("tariffs", "price_floors", "anti_dumping", "export_restrictions", "supply_shocks",
-                     "export_subsidies", "stockpile")
+Scenario = create_model(
+    "Scenario", __base__=_ScenarioBase, __doc__="One policy scenario; every key optional.",
+    **{key: spec for family in REGISTRY for key, spec in family.fields.items()})
+
+INSTRUMENT_ARRAYS = ARRAY_KEYS
 
 
 def compose(scenarios: list[Scenario], name: str | None = None) -> Scenario:
-    """Combine scenarios left to right: instrument arrays concatenate, `[bloc]` keys
-    given later override earlier ones, metadata joins."""
+    """Combine scenarios left to right: instrument arrays concatenate, table keys (`[bloc]`)
+    and the horizon given later override earlier ones, metadata joins."""
     if not scenarios:
         return Scenario()
     if len(scenarios) == 1 and name is None:
         return scenarios[0]
-    merged: dict[str, Any] = {key: [] for key in INSTRUMENT_ARRAYS}
-    bloc: dict[str, Any] | None = None
+    merged: dict[str, Any] = {key: [] for key in ARRAY_KEYS}
+    tables: dict[str, dict[str, Any] | None] = {key: None for key in TABLE_KEYS}
     not_modelled: list[str] = []
     optimize = None
+    horizon = "medium_run"
     for s in scenarios:
         optimize = s.optimize or optimize     # the last part that says what to optimise
-        for key in INSTRUMENT_ARRAYS:
+        if "horizon" in s.model_fields_set:
+            horizon = s.horizon
+        for key in ARRAY_KEYS:
             merged[key].extend(getattr(s, key))
-        if s.bloc is not None:
-            bloc = {**(bloc or {}), **s.bloc.model_dump(exclude_unset=True)}
+        for key in TABLE_KEYS:
+            value = getattr(s, key)
+            if value is not None:
+                tables[key] = {**(tables[key] or {}), **value.model_dump(exclude_unset=True)}
         not_modelled += [n for n in s.not_modelled if n not in not_modelled]
     titles = [s.title or s.name for s in scenarios if not s.is_baseline or len(scenarios) == 1]
     composed = Scenario(
         name=name or "+".join(s.name for s in scenarios),
         title=" + ".join(titles) if titles else None,
         description=" ".join(s.description for s in scenarios if s.description) or None,
-        not_modelled=not_modelled,
-        bloc=Bloc(**bloc) if bloc is not None else None,
-        optimize=optimize,
+        not_modelled=not_modelled, horizon=horizon, optimize=optimize,
+        **{key: value for key, value in tables.items() if value is not None},
         **merged,
     )
     origins: dict[str, tuple[str, str]] = {}
-    count = {key: 0 for key in INSTRUMENT_ARRAYS}
+    count = {key: 0 for key in ARRAY_KEYS}
     for s in scenarios:
-        for key in INSTRUMENT_ARRAYS:
+        for key in ARRAY_KEYS:
             for j in range(len(getattr(s, key))):
                 file, local = s.origin(f"{key}[{j}]")
                 if file:
                     origins[f"{key}[{count[key]}]"] = (file, local)
                 count[key] += 1
-        if s.bloc is not None:
-            for name in s.bloc.model_fields_set:
-                file, local = s.origin(f"bloc.{name}")
+        for key in TABLE_KEYS:
+            value = getattr(s, key)
+            if value is None:
+                continue
+            for field in value.model_fields_set:
+                file, local = s.origin(f"{key}.{field}")
                 if file:
-                    origins[f"bloc.{name}"] = (file, local)
+                    origins[f"{key}.{field}"] = (file, local)
                 else:
-                    origins.pop(f"bloc.{name}", None)
+                    origins.pop(f"{key}.{field}", None)
     composed._origins = origins
     return composed
 

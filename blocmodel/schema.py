@@ -33,6 +33,7 @@ class RegionRow(_Row):
     groups: tuple[str, ...] = Field((), description="Group names separated by ';' (e.g. 'ministerial2026;msp').")
     latitude: float | None = Field(None, ge=-90, le=90, description="Degrees north, for transport distances and maps.")
     longitude: float | None = Field(None, ge=-180, le=180, description="Degrees east.")
+    data_status: Literal["no data"] | None = Field(None, description="'no data' where no source publishes any activity of the region: results show it as no data, never as a finding of zero (blank otherwise).")
 
     @field_validator("groups", mode="before")
     @classmethod
@@ -48,7 +49,9 @@ class ProductRow(_Row):
     product: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$", description="Product code, a mineral at a stage (e.g. 'ndpr_oxide').")
     mineral: str = Field(min_length=1, description="Mineral the product belongs to (e.g. 'rare_earths').")
     stage: Literal["mined", "refined"] = Field(description="'mined' (ore/concentrate, metal content) or 'refined'.")
-    unit: str = Field(min_length=1, description="Unit of quantity; prices are USD per this unit.")
+    unit: str = Field(min_length=1, description="Unit of quantity; prices are USD per this unit. Its first word (t, kg, lb) is the mass unit that price units such as 'USD/kg' convert from.")
+    substitution_elasticity: float | None = Field(None, gt=0, description="How readily buyers switch suppliers: a route's flow changes by about this many percent per 1% change in its delivered cost, other prices held (an Armington elasticity among sources). Sets the curvature of calibrated trade costs; required where routes.csv has observed flows of the product, ignored otherwise.")
+    hs_code: str | None = Field(None, description="HS6 code(s) whose bilateral trade data give the observed flows (blank: flows from an assumption); the calibration report groups products by it.")
 
 
 class SupplyRow(_Row):
@@ -57,7 +60,7 @@ class SupplyRow(_Row):
     ref_price: float = Field(gt=0, description="Reference price, USD per unit.")
     ref_quantity: float = Field(gt=0, description="Quantity supplied at the reference price, units per year.")
     elasticity: float = Field(ge=0, description="Point price elasticity of supply at the reference point (>= 0).")
-    capacity: float | None = Field(None, ge=0, description="Maximum output, units per year (blank: none).")
+    capacity: float | None = Field(None, ge=0, description="Most that can be produced within the year, units per year (blank: none); binds in the short run.")
 
 
 class DemandRow(_Row):
@@ -76,6 +79,8 @@ class RouteRow(_Row):
     tariff_ad_valorem: float = Field(0.0, gt=-1, description="Importer's MFN ad valorem tariff as a fraction of the customs (CIF) value.")
     tariff_specific: float = Field(0.0, ge=0, description="Importer's MFN specific tariff, USD per unit.")
     capacity: float | None = Field(None, ge=0, description="Maximum flow, units per year (blank: none).")
+    ref_quantity: float | None = Field(None, ge=0, description="Observed flow in the reference year, units per year (blank: no trade observed). Where a product has observed flows, trade costs are calibrated so that the no-policy equilibrium reproduces them.")
+    ref_value: float | None = Field(None, ge=0, description="Observed value of that flow, USD (for the calibration report; blank if unknown).")
 
 
 class ProcessingRow(_Row):
@@ -84,7 +89,7 @@ class ProcessingRow(_Row):
     output: str = Field(min_length=1, description="Refined product made.")
     yield_: float = Field(alias="yield", gt=0, description="Units of output per unit of input.")
     unit_cost: float = Field(ge=0, description="Refining cost, USD per unit of output (the marginal cost at ref_quantity when a curve is given).")
-    capacity: float | None = Field(None, ge=0, description="Maximum output, units per year (blank: none).")
+    capacity: float | None = Field(None, ge=0, description="Most that can be refined within the year, units of output per year (blank: none); binds in the short run.")
     ref_quantity: float | None = Field(None, gt=0, description="Extension: output at a margin equal to unit_cost; with elasticity, refiners follow a curve in the margin.")
     elasticity: float | None = Field(None, ge=0, description="Extension: elasticity of output with respect to the refining margin (output price − input price / yield).")
 
