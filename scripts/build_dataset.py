@@ -344,8 +344,8 @@ TRANSIT_HUBS = ENTREPOTS + ("ARE",)
 # assumption: a recorded flow whose unit value is below this fraction of the product's reference price (per t of
 # gross weight, i.e. price x content factor) is not the product (mislabelled ores, residues) and is dropped.
 UNIT_VALUE_FLOOR = 0.25
-# assumption: output inferred from trade is kept only above 0.01% of the world total (smaller net exports are noise).
-MIN_INFERRED_SHARE = 1e-4
+# assumption: output inferred from trade is kept only above 0.001% of the world total (smaller net exports are noise).
+MIN_INFERRED_SHARE = 1e-5
 # assumption: copper-concentrate exporters count as miners only above this export value (smaller totals are trading).
 MIN_CONCENTRATE_EXPORTS_USD = 10e6
 
@@ -1490,8 +1490,13 @@ class Builder:
                 cost = rate * dist / grade
                 tav, tsrc = self.tariff(o, d, p)
                 q, v = fl.f.get((o, d), (None, None))
+                if p in CONSTRUCTED and q is not None:  # no observed value, except China's declared graphite exports
+                    v = self.graphite_cn[d][1] if p == "graphite_refined" and o == "CHN" else None
                 obs = fl.observed.get((o, d))
-                if q is None:
+                if q is None and obs:
+                    flow_src = (f"observed {PRODUCT_HS_CODE[p]} flow {obs[0]:.6g} wholly moved by the transit rule ({README}#transit); "
+                                "potential route")
+                elif q is None:
                     flow_src = "no observed 2024 flow (potential route)"
                 elif p in PRODUCT_HS_CODE and p != "graphite_refined":
                     moved = q - (obs[0] if obs else 0.0)
