@@ -1164,6 +1164,8 @@ class Builder:
                          "the excess is secondary refined supply (supply.csv)")
             # processing share of each refiner's output; the rest is secondary (scrap, synthetic, stocks)
             primary_share = min(1.0, w_mined * y / w_refined)
+            if primary_share > 1 - 1e-9:  # rounding (manganese: refined = recovery x mined by construction)
+                primary_share = 1.0
             price_m, src_m = self.price[mined_p]
             price_r, src_r = self.price[refined_p]
             unit_cost = price_r - price_m / y
