@@ -128,6 +128,9 @@ MINED_OF = {"lithium": "lithium_mined", "cobalt": "cobalt_mined", "nickel": "nic
 REFINED_OF = {"lithium": "lithium_refined", "cobalt": "cobalt_refined", "nickel": "nickel_refined",
               "graphite": "graphite_refined", "rare_earths": "ndpr_oxide", "copper": "copper_refined",
               "manganese": "manganese_refined", "gallium": "gallium_refined", "germanium": "germanium_refined"}
+PRODUCT_IDS_ORDER = [p for p, _, _, _ in PRODUCTS]
+CONSTRUCTED = ("lithium_mined", "cobalt_mined", "nickel_mined", "graphite_mined", "rare_earths_mined", "copper_mined",
+               "cobalt_refined", "graphite_refined", "ndpr_oxide", "manganese_refined")
 TWO_STAGE = ("lithium", "cobalt", "nickel", "graphite", "rare_earths", "copper", "manganese")
 REFINED_ONLY = ("gallium", "germanium")
 IEA_MINERAL = {"lithium": "lithium", "cobalt": "cobalt", "nickel": "nickel", "graphite": "graphite",
@@ -301,6 +304,105 @@ TARIFF_LINES = {
 INDIA_ZERO_MINERALS = ("lithium", "cobalt", "nickel", "copper", "rare_earths", "gallium", "germanium")
 TARIFF_LABEL = {"USA": "USITC HTS", "EU": "EU TARIC", "GBR": "UK tariff", "CAN": "CBSA", "CHN": "CHN tariff"}
 
+# ---------------------------------------------------------------------------------------
+# Trade: HS codes -> products, content factors (t of model unit per t of gross weight)
+# ---------------------------------------------------------------------------------------
+LI_IN_LIOH_H2O = LI_MASS / (LI_MASS + O_MASS + 1.008 + (2 * 1.008 + O_MASS))  # 0.1654 t Li per t LiOH.H2O
+BACI_SOURCE = "CEPII BACI HS17 V202601 2024 (trade_flows_baci_2024.csv)"
+COMTRADE_LIOH_SOURCE = "UN Comtrade 2024 exporter-declared HS 282520 (trade_flows_extra.csv section 1)"
+# China's 2024 gallium and germanium exports (China customs via Rohstoff.net/TRADIUM, trade_flows_extra.csv
+# section 4) over China's BACI 2024 HS 811292 exports give the mass share of Ga and Ge in the 811292 basket.
+CHINA_GA_EXPORTS_2024_T = 69.44
+CHINA_GE_EXPORTS_2024_T = 29.389
+# Mn ore: world-average grade for non-producing (transit) exporters; producing net exporters get the grade that
+# makes their exports equal their mine output less local smelting, kept inside the traded-ore range below.
+MN_ORE_GRADE_RANGE = (0.30, 0.50)  # assumption: traded Mn ores run from ~30% (Ghana carbonate) to ~50% (Gabon, Groote) Mn
+# Indonesia's ferro-nickel/NPI (HS 720260) exports, BACI exporter total (no importer split): all to China
+# (Reuters/Andy Home: China imported 7.92 Mt of NPI from Indonesia in 2023, trade_flows_extra.csv); Ni content =
+# FOB value / LME nickel price (assumption: NPI nickel units trade at LME parity; a discount would mean more Ni).
+IDN_NPI_EXPORTER = "IDN"
+# Flows below this fraction of a product's world output are dropped (they carry no information and only add
+# near-zero demand rows); documented as assumption A23.
+MIN_FLOW_SHARE = 1e-6
+# Graphite: China's declared 2024 exports of HS 380110 and 250410 (trade_flows_extra.csv section 2) count as
+# battery-grade when their unit value is at least the battery-grade reference price (assumption).
+# Rare earths: published flows (trade_flows_extra.csv section 4).
+LYNAS_NDPR_TO_CHINA_T = 3261.0  # MYS -> CHN NdPr 2024 (The Rare Earth Observer, China import statistics)
+MP_NDPR_TO_CHINA_T = 232.0      # USA -> CHN NdPr 2024 (same source)
+# USGS MCS 2025 rare earths: US imports of compounds and metals 2020-23 by source; Japan's 6% is taken as
+# re-exported Chinese material (Japan separates no NdPr; IEA lists none), so it is added to China's share.
+US_REE_IMPORT_SHARES = {"CHN": 0.70 + 0.06, "MYS": 0.13, "EST": 0.05, "ROW": 0.06}
+NPM_SILMET_SOURCE = ("NPM Silmet (Sillamae, Estonia), the EU's only operating rare-earth separation plant "
+                     "(Cefic Responsible Care award 2022; fdiintelligence.com 2023); feed: mixed RE carbonate from US monazite "
+                     "(Energy Fuels, per Cefic: https://cefic.org/responsible-care/2022-european-responsible-care-awards/striving-for-resource-efficiency/us-eu-supply-chain-of-critical-rare-earths-production-initiative/)")
+# Copper concentrate exporters without a USGS/IEA mine figure: Cu content = FOB value / copper_mined price.
+# Lithium: Bolivia (YLB, Uyuni brine) makes its carbonate at the brine, so its inferred refinery output is also
+# its mine output.
+BRINE_INTEGRATED = {"lithium": ("BOL",)}
+# assumption: trading hubs (entrepots, plus the UAE's Jebel Ali/Dubai metal trade) are never inferred to produce.
+TRANSIT_HUBS = ENTREPOTS + ("ARE",)
+# assumption: a recorded flow whose unit value is below this fraction of the product's reference price (per t of
+# gross weight, i.e. price x content factor) is not the product (mislabelled ores, residues) and is dropped.
+UNIT_VALUE_FLOOR = 0.25
+# assumption: output inferred from trade is kept only above 0.001% of the world total (smaller net exports are noise).
+MIN_INFERRED_SHARE = 1e-5
+# assumption: copper-concentrate exporters count as miners only above this export value (smaller totals are trading).
+MIN_CONCENTRATE_EXPORTS_USD = 10e6
+
+# ---------------------------------------------------------------------------------------
+# Substitution elasticity per product (route cost curvature). GTAP's import-source Armington elasticity
+# ESUBM by GTAP sector; the product's HS chapter sets the sector.
+# ---------------------------------------------------------------------------------------
+GTAP_ESUBM = {  # sector: (value, label)
+    "omn": (1.8, "GTAP omn 'minerals nec' (ores and concentrates, HS 25-26)"),
+    "nfm": (8.4, "GTAP nfm 'non-ferrous metals' (unwrought metals, HS 74-81)"),
+    "crp": (6.6, "GTAP crp 'chemical, rubber, plastic products' (inorganic chemicals HS 28, artificial graphite HS 38)"),
+    "i_s": (5.9, "GTAP i_s 'ferrous metals' (ferro-alloys HS 7202)"),
+}
+GTAP_SOURCE = ("assumption: GTAP Data Base ESUBM (import-source Armington elasticity, from Hertel, Hummels, Ivanic & Keeney 2007 "
+               "'How confident can we be of CGE-based assessments of free trade agreements?', Economic Modelling 24(4); "
+               "GTAP Data Base documentation ch. 14 'Behavioral parameters'); value as recalled, the table itself was not "
+               "readable in this build's sources: verify")
+PRODUCT_SECTOR = {
+    "lithium_mined": "omn", "cobalt_mined": "omn", "nickel_mined": "omn", "graphite_mined": "omn",
+    "rare_earths_mined": "omn", "copper_mined": "omn", "manganese_mined": "omn",
+    "lithium_refined": "crp", "cobalt_refined": "crp", "graphite_refined": "crp", "ndpr_oxide": "crp",
+    "nickel_refined": "nfm", "copper_refined": "nfm", "gallium_refined": "nfm", "germanium_refined": "nfm",
+    "manganese_refined": "i_s",
+}
+PRODUCT_HS_CODE = {  # HS6 codes whose bilateral 2024 data calibrate the product's flows ('' = constructed)
+    "copper_refined": "740311", "lithium_refined": "283691;282520", "nickel_refined": "750210;720260",
+    "manganese_mined": "260200", "gallium_refined": "811292", "germanium_refined": "811292",
+    "graphite_refined": "380110;250410",
+}
+
+# ---------------------------------------------------------------------------------------
+# Capacities (2024): published capacity where found, else output / utilisation
+# ---------------------------------------------------------------------------------------
+ICSG_REFINING_UTILISATION = 0.843
+ICSG_REFINING_SOURCE = ("ICSG World Copper Factbook 2025: refinery capacity 32.6 Mt in 2024, utilisation 84.3% "
+                        "(https://www.scrapmonster.com/news/copper/world-copper-factbook-2025-essential-takeaways-and-market-insights-2025-10-16/97572)")
+ICSG_MINE_UTILISATION = 0.85
+ICSG_MINE_SOURCE = ("ICSG World Copper Factbook 2019: world mine capacity utilisation 'around 85%' in 2018 (latest read; "
+                    "https://portal.canadianminingexpo.com/flipbook/998650760522349dfc56f92c3c2418e3/2019_10_29_ICSG_Factbook_2019_18.html)")
+LYNAS_CAPACITY_T, LYNAS_FY24_NDPR_T = 10500.0, 5655.0
+LYNAS_SOURCE = ("Lynas Malaysia NdPr capacity 10,500 t/yr (Lynas H1 FY24 briefing, investing.com 28 Feb 2024) and FY2024 NdPr output "
+                "5,655 t (metalnomist.com Sep 2024): utilisation 0.539")
+WMO_SOURCE = "USGS World Minerals Outlook to 2029 (SIR 2025-5021) capacity 2024 (capacity.csv; kt, checked: China Ga share x world = USGS output)"
+# assumption: utilisation where no capacity is published (output / utilisation = capacity); reasons in README.
+UTILISATION = {
+    ("nickel", "mined"): (0.85, "assumption: no nickel mine capacity found; INSG reports a surplus market in 2024, mines below capacity"),
+    ("graphite", "mined"): (0.70, "assumption: 2024 flake oversupply (Fastmarkets 'Natural graphite under pressure from synthetics amid oversupply', Mar 2024), mines idled"),
+    ("rare_earths", "mined"): (0.90, "assumption: mining governed by China's quota, run near it"),
+    ("manganese", "mined"): (0.85, "assumption: no Mn mine capacity found"),
+    ("lithium", "refined"): (0.60, "assumption: Chinese lithium-chemical overcapacity in the 2024 price slump (no utilisation figure found)"),
+    ("cobalt", "refined"): (0.70, "assumption: refinery overcapacity in the 2024 cobalt surplus (no figure found)"),
+    ("nickel", "refined"): (0.80, "assumption: no nickel refining capacity found"),
+    ("graphite", "refined"): (0.50, "assumption: Chinese anode capacity far above demand in 2024 (no figure found)"),
+    ("rare_earths", "refined"): (0.80, "assumption: no separation capacity found outside Lynas"),
+    ("manganese", "refined"): (0.70, "assumption: no Mn alloy capacity found"),
+}
+
 FLOAT_FORMAT = "%.12g"
 
 
@@ -353,8 +455,24 @@ class Reference:
         self.prices = read("prices.csv")
         self.tariffs = read("tariffs.csv")
         self.freight = read("freight.csv")
-        baci = pd.read_csv(directory / "trade_flows_baci_top6.csv", dtype={"exporter": str, "importer": str})
-        self.baci = baci[baci["year"] == 2024].copy()
+        self.extra = read("trade_flows_extra.csv")
+        self.capacity = read("capacity.csv")
+        self.apparent = read("apparent_consumption.csv")
+
+    # --- apparent_consumption.csv section (c) and trade_flows_extra.csv section 3: totals without partners ---
+    def exporter_totals(self, hs: str, unit: str) -> dict[str, float]:
+        a = self.apparent
+        sel = a[a["source"].str.contains("exporter totals") & (a["hs_basis"] == hs) & (a["metric"] == "exports_to_world")
+                & (a["unit"] == unit) & (a["year"] == "2024")]
+        return {c: float(v) for c, v in zip(sel["iso3"], sel["value"])}
+
+    def exporter_total(self, hs: str, iso: str, unit: str) -> float:
+        return self.exporter_totals(hs, unit)[iso]
+
+    def importer_totals_top8(self, hs: str, year: str) -> dict[str, float]:
+        e = self.extra
+        sel = e[(e["hs_code"] == hs) & (e["year"] == year) & (e["exporter"] == "WLD") & (e["importer"] != "WLD")]
+        return {c: float(v) for c, v in zip(sel["importer"], sel["value_usd"])}
 
     # --- production.csv (USGS) ---
     def usgs(self, mineral: str, stage: str, year: str = "2024") -> dict[str, float]:
@@ -500,52 +618,73 @@ def refined_quantities(ref: Reference, mineral: str) -> Quantities:
     return q
 
 
-def manganese_refined_quantities(ref: Reference, mined: Quantities) -> Quantities:
-    """Mn alloy/metal output: where ore is smelted = domestic mine + net ore imports (BACI 2602,
-    tonnes x world-average grade) for net importers; South Africa's local share; scaled to
-    world refined = recovery x world mined."""
-    ore = ref.baci[ref.baci["hs6"] == 260200]
-    imports = ore.groupby("importer")["quantity"].sum()
-    exports = ore.groupby("exporter")["quantity"].sum()
-    countries = sorted(set(imports.index) | set(exports.index) | set(mined.values))
-    available: dict[str, float] = {}
-    for c in countries:
-        if c in ("ROW",) or c in ENTREPOTS:
-            continue
-        net = float(imports.get(c, 0.0) - exports.get(c, 0.0)) * MN_ORE_AVERAGE_GRADE
-        if c == "ZAF":
-            available[c] = mined.values[c] * ZAF_MN_LOCAL_SHARE
-        elif net > 0:
-            available[c] = mined.values.get(c, 0.0) + net
-    world_refined = MN_RECOVERY * mined.total()
-    total = sum(available.values())
-    available = {c: v for c, v in available.items() if v >= MN_MIN_SMELTER_SHARE * total}
-    total = sum(available.values())
-    q = Quantities()
-    for c, v in available.items():
-        src = (ZAF_MN_SOURCE if c == "ZAF" else
-               f"BACI 2602 net ore imports 2024 x {MN_ORE_AVERAGE_GRADE} Mn + USGS mine output")
-        q.set(c, v / total * world_refined, f"{src}; scaled to world = {MN_RECOVERY} x USGS world mine")
-    return q
-
-
 # =======================================================================================
 # Build
 # =======================================================================================
+class Flows:
+    """Node-level flows of one product: (origin, destination) -> [quantity, value USD], plus provenance."""
+
+    def __init__(self):
+        self.f: dict[tuple[str, str], list[float]] = {}
+        self.observed: dict[tuple[str, str], list[float]] = {}  # converted observed flow before transit [q, v, gross t]
+        self.src: dict[tuple[str, str], set[str]] = {}
+
+    def add(self, o: str, d: str, q: float, v: float, src: str | None = None):
+        if o == d or q == 0:
+            return
+        cell = self.f.setdefault((o, d), [0.0, 0.0])
+        cell[0] += q
+        cell[1] += v
+        if src:
+            self.src.setdefault((o, d), set()).add(src)
+
+    def exports(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for (o, _), (q, _) in self.f.items():
+            out[o] = out.get(o, 0.0) + q
+        return out
+
+    def imports(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for (_, d), (q, _) in self.f.items():
+            out[d] = out.get(d, 0.0) + q
+        return out
+
+    def clean(self, floor: float = 0.0):
+        self.f = {k: v for k, v in self.f.items() if v[0] > floor}
+
+
+def allocate(surplus: dict[str, float], deficit: dict[str, float]) -> dict[tuple[str, str], float]:
+    """Proportional allocation (the one-step RAS with a uniform prior): each surplus region's surplus goes to
+    the deficit regions in proportion to their deficits. Totals must match."""
+    ts, td = sum(surplus.values()), sum(deficit.values())
+    if abs(ts - td) > 1e-7 * max(ts, td, 1.0):
+        raise ValueError(f"allocation: surplus {ts} != deficit {td}")
+    out = {}
+    if td <= 0:
+        return out
+    for o in sorted(surplus):
+        for d in sorted(deficit):
+            if surplus[o] > 0 and deficit[d] > 0 and o != d:
+                out[(o, d)] = surplus[o] * deficit[d] / td
+    return out
+
+
 class Builder:
     def __init__(self, ref: Reference):
         self.ref = ref
         self.mined: dict[str, Quantities] = {}
         self.refined: dict[str, Quantities] = {}
+        self.flows: dict[str, Flows] = {}
+        self.transit_log: list[tuple] = []
+        self.demand_src: dict[str, str] = {}
 
     # ---------------- quantities ----------------
     def quantities(self):
         for m in TWO_STAGE:
             self.mined[m] = mined_quantities(self.ref, m)
         for m in TWO_STAGE:
-            if m == "manganese":
-                self.refined[m] = manganese_refined_quantities(self.ref, self.mined[m])
-            else:
+            if m != "manganese":
                 self.refined[m] = refined_quantities(self.ref, m)
         for m in REFINED_ONLY:
             self.refined[m] = refined_quantities(self.ref, m)
@@ -576,6 +715,8 @@ class Builder:
         self.max_share = shares
 
     def region_of(self, country: str) -> str:
+        if country in ("EU14", "ROW"):
+            return country
         if country in EU14_MEMBERS:
             return "EU14"
         if country in self.partner_codes or country in self.non_partner_nodes:
@@ -709,6 +850,300 @@ class Builder:
         SHIPPED_GRADE["rare_earths_mined"] = RARE_EARTH_CONCENTRATE_REO * self.magnet_fraction_us
 
     # ---------------- supply / processing ----------------
+    # ---------------- node-level quantities ----------------
+    def node_values(self, qs: Quantities) -> dict[str, float]:
+        return {r: v for r, (v, _) in self.aggregate(qs).items()}
+
+    def carve_from_row(self, qs: Quantities, additions: dict[str, float], source: str) -> dict[str, float]:
+        """Give nodes revealed by trade their output, taken from the unattributed remainder ('ROW' entry) of a
+        sourced world total; scaled down if the remainder is too small. Returns what was given."""
+        room = qs.values.get("ROW", 0.0)
+        floor = MIN_INFERRED_SHARE * qs.total()
+        additions = {r: v for r, v in additions.items() if v >= floor}
+        total = sum(additions.values())
+        if total <= 0 or room <= 0:
+            return {}
+        scale = min(1.0, room / total)
+        given = {}
+        for r in sorted(additions):
+            v = additions[r] * scale
+            qs.set(r, qs.values.get(r, 0.0) + v, source + ("" if scale == 1 else f" (scaled x{scale:.4f} to the remainder)"))
+            given[r] = v
+        qs.values["ROW"] = room - sum(given.values())
+        return given
+
+    # ---------------- observed trade ----------------
+    def load_trade(self):
+        ref = self.ref
+        baci = pd.read_csv(ref.dir / "trade_flows_baci_2024.csv", dtype={"exporter": str, "importer": str})
+        baci = baci[baci["year"] == 2024]
+        rows = []
+        for hs, g in baci.groupby("hs6"):
+            rows += self._impute(int(hs), g, BACI_SOURCE)
+        extra = ref.extra
+        lioh = extra[(extra["hs_code"] == "282520") & (extra["year"] == "2024")
+                     & extra["product_description"].str.contains("reporter-declared")].copy()
+        lioh["quantity_t"] = pd.to_numeric(lioh["quantity_t"], errors="coerce")
+        lioh["value_usd"] = pd.to_numeric(lioh["value_usd"], errors="coerce")
+        rows += self._impute(282520, lioh, COMTRADE_LIOH_SOURCE)
+        self.trade_rows = rows
+        self.imputed = [r for r in rows if r[5]]
+
+    def _impute(self, hs: int, g: pd.DataFrame, source: str) -> list[tuple]:
+        """(hs, exporter, importer, gross t, USD, imputed, source); blank tonnage = value / the exporter's unit value
+        for this code (value-weighted over its rows with tonnage), else the code's world unit value."""
+        q = pd.to_numeric(g["quantity_t"], errors="coerce")
+        v = pd.to_numeric(g["value_usd"], errors="coerce").fillna(0.0)
+        known = q.notna() & (q > 0)
+        world_uv = v[known].sum() / q[known].sum()
+        uv_by_exporter = (v[known].groupby(g["exporter"][known]).sum() / q[known].groupby(g["exporter"][known]).sum()).to_dict()
+        out = []
+        for e, i, qq, vv, k in zip(g["exporter"], g["importer"], q, v, known):
+            if k:
+                out.append((hs, e, i, float(qq), float(vv), False, source))
+            elif vv > 0:
+                uv = uv_by_exporter.get(e, world_uv)
+                out.append((hs, e, i, float(vv) / uv, float(vv), True, source))
+        return out
+
+    def observed(self):
+        """Convert observed flows to model units at node level (before the transit rule)."""
+        P_mn = self.node_values(self.mined["manganese"])
+        ga_share = CHINA_GA_EXPORTS_2024_T / self.china_811292_exports
+        ge_share = CHINA_GE_EXPORTS_2024_T / self.china_811292_exports
+        self.ga_share, self.ge_share = ga_share, ge_share
+        factor = {740311: [("copper_refined", 1.0)], 283691: [("lithium_refined", LI_IN_LI2CO3)],
+                  282520: [("lithium_refined", LI_IN_LIOH_H2O)], 750210: [("nickel_refined", 1.0)],
+                  811292: [("gallium_refined", ga_share), ("germanium_refined", ge_share)]}
+        obs: dict[str, dict[tuple[str, str], list[float]]] = {}
+        gross_mn: dict[tuple[str, str], list[float]] = {}
+        expected = {740311: self.price["copper_refined"][0], 283691: self.price["lithium_refined"][0] * LI_IN_LI2CO3,
+                    282520: self.price["lithium_refined"][0] * LI_IN_LIOH_H2O, 750210: self.price["nickel_refined"][0],
+                    260200: self.price["manganese_mined"][0] * MN_ORE_AVERAGE_GRADE}
+        self.dropped_low_value = []
+        for hs, e, i, q, v, _, src in self.trade_rows:
+            o, d = self.region_of(e), self.region_of(i)
+            if o == d:
+                continue
+            if hs in expected and q > 0 and v / q < UNIT_VALUE_FLOOR * expected[hs]:
+                self.dropped_low_value.append((hs, e, i, q, v))
+                continue
+            if hs == 260200:
+                cell = gross_mn.setdefault((o, d), [0.0, 0.0])
+                cell[0] += q
+                cell[1] += v
+                continue
+            for product, k in factor.get(hs, []):
+                cell = obs.setdefault(product, {}).setdefault((o, d), [0.0, 0.0, 0.0])
+                cell[0] += q * k
+                cell[1] += v * k
+                cell[2] += q
+        # Indonesia's NPI / ferro-nickel to China
+        npi_value = self.ref.exporter_total("720260", IDN_NPI_EXPORTER, "USD")
+        npi_gross = self.ref.exporter_total("720260", IDN_NPI_EXPORTER, "t")
+        ni_price = self.price["nickel_refined"][0]
+        cell = obs.setdefault("nickel_refined", {}).setdefault(("IDN", "CHN"), [0.0, 0.0, 0.0])
+        cell[0] += npi_value / ni_price
+        cell[1] += npi_value
+        cell[2] += npi_gross
+        self.npi = (npi_gross, npi_value, npi_value / ni_price)
+        # Mn ore: grade by exporter
+        ex_g, im_g = {}, {}
+        for (o, d), (q, _) in gross_mn.items():
+            ex_g[o] = ex_g.get(o, 0.0) + q
+            im_g[d] = im_g.get(d, 0.0) + q
+        self.mn_grade = {}
+        for o in sorted(ex_g):
+            p = P_mn.get(o, 0.0)
+            if p > 0 and ex_g[o] > im_g.get(o, 0.0):
+                local = ZAF_MN_LOCAL_SHARE if o == "ZAF" else 0.0
+                g = min(max(p * (1 - local) / ex_g[o], MN_ORE_GRADE_RANGE[0]), MN_ORE_GRADE_RANGE[1])
+            else:
+                g = MN_ORE_AVERAGE_GRADE
+            self.mn_grade[o] = g
+        for (o, d), (q, v) in gross_mn.items():
+            obs.setdefault("manganese_mined", {})[(o, d)] = [q * self.mn_grade[o], v, q]
+        self.obs = obs
+
+    def china_totals_811292(self):
+        b = [r for r in self.trade_rows if r[0] == 811292 and r[1] == "CHN"]
+        self.china_811292_exports = sum(r[3] for r in b)
+
+    def infer_production(self):
+        """Nodes whose observed net exports reveal output that no production source lists get that output,
+        carved from the sourced world total's unattributed remainder (which sits in ROW)."""
+        self.inferred: dict[str, dict[str, float]] = {}
+        for product, mineral in (("copper_refined", "copper"), ("lithium_refined", "lithium"), ("nickel_refined", "nickel"),
+                                 ("gallium_refined", "gallium"), ("germanium_refined", "germanium")):
+            qs = self.refined[mineral]
+            P = self.node_values(qs)
+            ex, im = {}, {}
+            for (o, d), (q, _, _) in self.obs.get(product, {}).items():
+                ex[o] = ex.get(o, 0.0) + q
+                im[d] = im.get(d, 0.0) + q
+            add = {r: ex[r] - im.get(r, 0.0) for r in ex
+                   if r not in ("ROW",) and r not in TRANSIT_HUBS and P.get(r, 0.0) <= 0 and ex[r] - im.get(r, 0.0) > 0}
+            src = f"inferred: net exports of {PRODUCT_HS_CODE[product]} ({BACI_SOURCE}) with no listed output; carved from the world total's unattributed remainder"
+            given = self.carve_from_row(qs, add, src)
+            if given:
+                self.inferred[product] = given
+            if mineral in BRINE_INTEGRATED:
+                world_mined, world_refined = self.mined[mineral].total(), qs.total()
+                brine = {r: v * world_mined / world_refined for r, v in given.items() if r in BRINE_INTEGRATED[mineral]}
+                g2 = self.carve_from_row(self.mined[mineral], brine,
+                                         f"inferred: brine lithium refined at the mine (= inferred carbonate output / yield; {BACI_SOURCE} 283691 exports)")
+                if g2:
+                    self.inferred[MINED_OF[mineral]] = g2
+        # manganese ore exporters with no listed mine output (USGS 'other countries')
+        qs = self.mined["manganese"]
+        P = self.node_values(qs)
+        ex, im = {}, {}
+        for (o, d), (q, _, _) in self.obs.get("manganese_mined", {}).items():
+            ex[o] = ex.get(o, 0.0) + q
+            im[d] = im.get(d, 0.0) + q
+        add = {r: ex[r] - im.get(r, 0.0) for r in ex if r != "ROW" and r not in TRANSIT_HUBS and P.get(r, 0.0) <= 0
+               and ex[r] - im.get(r, 0.0) > 0}
+        given = self.carve_from_row(qs, add, f"inferred: net Mn ore exports (BACI 260200 x {MN_ORE_AVERAGE_GRADE} Mn) with no USGS-listed output; "
+                                              "carved from USGS world mine output's 'other countries'")
+        if given:
+            self.inferred["manganese_mined"] = given
+        # copper concentrate exporters with no listed mine output (BACI exporter totals, no importer split)
+        qs = self.mined["copper"]
+        listed = set(self.node_values(qs)) - {"ROW"}
+        price = self.price["copper_mined"][0]
+        exports = self.ref.exporter_totals("260300", "USD")
+        imports = self.ref.importer_totals_top8("260300", "2024")
+        add: dict[str, float] = {}
+        for c, v in sorted(exports.items()):
+            r = self.region_of(c)
+            if r in ("ROW",) or r in TRANSIT_HUBS or r in listed or c in imports and imports[c] >= v or v < MIN_CONCENTRATE_EXPORTS_USD:
+                continue
+            add[r] = add.get(r, 0.0) + v / price
+        src = (f"inferred: 2024 copper-concentrate exports (BACI 260300 exporter total, apparent_consumption.csv) / copper_mined price "
+               f"{price:.0f} USD/t Cu; no listed mine output; carved from IEA world mining's unattributed remainder")
+        given = self.carve_from_row(qs, add, src)
+        if given:
+            self.inferred["copper_mined"] = given
+
+    # ---------------- transit ----------------
+    def transit(self, product: str, production: dict[str, float], export_cap: dict[str, float] | None = None) -> Flows:
+        """Goods keep their origin: a node can export at most what it produces. Exports above production
+        (non-producers: all exports) are re-exports, attributed to the origins of the node's imports pro rata,
+        and its imports are reduced by as much; what exceeds production + imports is cut (stocks, basket)."""
+        fl = Flows()
+        for k, (q, v, g) in self.obs.get(product, {}).items():
+            fl.f[k] = [q, v]
+            fl.observed[k] = [q, v, g]
+        world = sum(production.values())
+        cap = {r: production.get(r, 0.0) * (1 - (export_cap or {}).get(r, 0.0)) for r in set(production) | set(fl.exports())}
+        tol = 1e-13 * max(world, 1.0)
+        for _ in range(200):
+            E = fl.exports()
+            hubs = sorted(h for h in E if E[h] > cap.get(h, 0.0) + tol)
+            if not hubs:
+                break
+            for h in hubs:
+                E = fl.exports()
+                I = fl.imports()
+                R = E[h] - cap.get(h, 0.0)
+                if R <= tol:
+                    continue
+                s = R / E[h]
+                imp = {o: fl.f[(o, hh)][0] for (o, hh) in fl.f if hh == h}
+                itot = sum(imp.values())
+                attributable = min(R, itot)
+                moved_total = cut_total = 0.0
+                for (o, d) in sorted(k for k in fl.f if k[0] == h):
+                    q, v = fl.f[(o, d)]
+                    mq, mv = s * q, s * v
+                    fl.f[(o, d)] = [q - mq, v - mv]
+                    if itot > 0:
+                        frac = attributable / R
+                        for src_o in sorted(imp):
+                            share = imp[src_o] / itot
+                            if src_o != d:
+                                fl.add(src_o, d, mq * frac * share, mv * frac * share)
+                        moved_total += mq * frac
+                        cut_total += mq * (1 - frac)
+                    else:
+                        cut_total += mq
+                for src_o in sorted(imp):
+                    q, v = fl.f[(src_o, h)]
+                    dq = attributable * imp[src_o] / itot if itot > 0 else 0.0
+                    fl.f[(src_o, h)] = [q - dq, v * (q - dq) / q if q > 0 else 0.0]
+                self.transit_log.append((product, h, E[h], cap.get(h, 0.0), moved_total, cut_total, I.get(h, 0.0)))
+            fl.clean(tol)
+        else:
+            raise RuntimeError(f"{product}: transit rule did not converge")
+        fl.clean(MIN_FLOW_SHARE * world)
+        return fl
+
+    # ---------------- observed products: flows, demand ----------------
+    def observed_products(self):
+        self.observed_demand: dict[str, dict[str, float]] = {}
+        for product, mineral in (("copper_refined", "copper"), ("lithium_refined", "lithium"), ("nickel_refined", "nickel"),
+                                 ("gallium_refined", "gallium"), ("germanium_refined", "germanium")):
+            P = self.node_values(self.refined[mineral])
+            fl = self.transit(product, P)
+            self.flows[product] = fl
+            E, I = fl.exports(), fl.imports()
+            dem = {}
+            for r in sorted(set(P) | set(I)):
+                v = P.get(r, 0.0) + I.get(r, 0.0) - E.get(r, 0.0)
+                if v > 1e-9 * max(sum(P.values()), 1.0):
+                    dem[r] = v
+                elif v < -1e-6 * max(sum(P.values()), 1.0):
+                    raise ValueError(f"{product} {r}: negative apparent consumption {v}")
+            self.observed_demand[product] = dem
+        # manganese ore -> where it is smelted
+        P = self.node_values(self.mined["manganese"])
+        fl = self.transit("manganese_mined", P, {"ZAF": ZAF_MN_LOCAL_SHARE})
+        for (o, d) in list(fl.f):
+            if d in ENTREPOTS and P.get(d, 0.0) <= 0:
+                del fl.f[(o, d)]
+        world = sum(P.values())
+        for _ in range(10):
+            E, I = fl.exports(), fl.imports()
+            use = {r: P.get(r, 0.0) + I.get(r, 0.0) - E.get(r, 0.0) for r in set(P) | set(I)}
+            small = {r for r, u in use.items() if P.get(r, 0.0) <= 0 and u < MN_MIN_SMELTER_SHARE * world}
+            drop = [k for k in fl.f if k[1] in small]
+            if not drop:
+                break
+            for k in drop:
+                del fl.f[k]
+        self.flows["manganese_mined"] = fl
+        E, I = fl.exports(), fl.imports()
+        qs = Quantities()
+        for r in sorted(set(P) | set(I)):
+            u = P.get(r, 0.0) + I.get(r, 0.0) - E.get(r, 0.0)
+            if u > 1e-12 * world:
+                qs.set(r, u * MN_RECOVERY, f"Mn ore smelted where it is used: mine output + BACI 260200 imports - exports (ore x exporter grade, "
+                                           f"{README}#manganese) x recovery {MN_RECOVERY}")
+        self.refined["manganese"] = qs
+
+    def copper_ac(self) -> dict[str, float]:
+        return dict(self.observed_demand["copper_refined"])
+
+    def ndpr_demand_weights(self):
+        """NdPr oxide demand: China 87% (its NdFeB magnet share), others in proportion to refined-copper apparent
+        consumption (a manufacturing proxy). Estonia's NPM Silmet output is set from US import shares."""
+        world = self.refined["rare_earths"].total()
+        ac = {r: v for r, v in self.copper_ac().items() if r != "CHN"}
+        total = sum(ac.values())
+        ac = {r: v for r, v in ac.items() if (1 - CHINA_NDPR_DEMAND_SHARE) * v / total >= MIN_DEMAND_SHARE or r == "ROW"}
+        total = sum(ac.values())
+        dem = {r: world * (1 - CHINA_NDPR_DEMAND_SHARE) * v / total for r, v in ac.items()}
+        dem["CHN"] = world * CHINA_NDPR_DEMAND_SHARE
+        P = self.node_values(self.refined["rare_earths"])
+        us_deficit = dem.get("USA", 0.0) - P.get("USA", 0.0) + MP_NDPR_TO_CHINA_T
+        est_exports = US_REE_IMPORT_SHARES["EST"] * us_deficit
+        est = est_exports + dem.get("EST", 0.0)
+        self.carve_from_row(self.refined["rare_earths"], {"EST": est},
+                            f"{NPM_SILMET_SOURCE}; output = its US exports ({US_REE_IMPORT_SHARES['EST']:.0%} of US imports, USGS MCS 2025) "
+                            f"+ its own use; carved from IEA magnet-REE refining ROW")
+        self.ndpr_dem = dem
+        self.us_ndpr_deficit = us_deficit
+
     def supply_processing(self):
         supply_rows, processing_rows = [], []
         self.yields: dict[str, float] = {}
@@ -717,7 +1152,7 @@ class Builder:
             mined_p, refined_p = MINED_OF[m], REFINED_OF[m]
             w_mined, w_refined = self.mined[m].total(), self.refined[m].total()
             ratio = w_refined / w_mined
-            y = min(1.0, ratio)
+            y = MN_RECOVERY if m == "manganese" else min(1.0, ratio)
             self.yields[m] = y
             if m == "manganese":
                 y_src = MN_RECOVERY_SOURCE
@@ -729,6 +1164,8 @@ class Builder:
                          "the excess is secondary refined supply (supply.csv)")
             # processing share of each refiner's output; the rest is secondary (scrap, synthetic, stocks)
             primary_share = min(1.0, w_mined * y / w_refined)
+            if primary_share > 1 - 1e-9:  # rounding (manganese: refined = recovery x mined by construction)
+                primary_share = 1.0
             price_m, src_m = self.price[mined_p]
             price_r, src_r = self.price[refined_p]
             unit_cost = price_r - price_m / y
@@ -769,18 +1206,209 @@ class Builder:
         self.supply = pd.DataFrame(supply_rows)
         self.processing = pd.DataFrame(processing_rows)
 
-    # ---------------- demand ----------------
-    def apparent_consumption(self, hs6: int, content: float, product: str) -> dict[str, float]:
-        """Refined output + BACI 2024 imports - exports (content t), by region, negatives floored at 0."""
-        flows = self.ref.baci[self.ref.baci["hs6"] == hs6]
-        ac = dict(self.refined_by_region[product])
-        for o, d, qty in zip(flows["exporter"], flows["importer"], flows["quantity"]):
-            ro, rd = self.region_of(o), self.region_of(d)
-            if ro == rd:
+    # ---------------- node positions from the tables ----------------
+    def positions(self, product: str) -> tuple[dict[str, float], dict[str, float]]:
+        """(production, refinery use) by node for a product, from the supply and processing tables."""
+        P: dict[str, float] = {}
+        U: dict[str, float] = {}
+        for r, p, q in zip(self.supply["region"], self.supply["product"], self.supply["ref_quantity"]):
+            if p == product:
+                P[r] = P.get(r, 0.0) + q
+        for r, i, o, q, y in zip(self.processing["region"], self.processing["input"], self.processing["output"],
+                                 self.processing["ref_quantity"], self.processing["yield"]):
+            if o == product:
+                P[r] = P.get(r, 0.0) + q
+            if i == product:
+                U[r] = U.get(r, 0.0) + q / y
+        return P, U
+
+    def proxy_demand(self, product: str, china: float | None, proxy: dict[str, float]) -> dict[str, float]:
+        world = sum(self.positions(product)[0].values())
+        others = {r: v for r, v in proxy.items() if r != "CHN" and v > 0} if china is not None else dict(proxy)
+        total = sum(others.values())
+        keep = 1 - (china or 0.0)
+        others = {r: v for r, v in others.items() if keep * v / total >= MIN_DEMAND_SHARE or r == "ROW"}
+        total = sum(others.values())
+        dem = {r: world * keep * v / total for r, v in others.items()}
+        if china is not None:
+            dem["CHN"] = world * china
+        return dem
+
+    def constructed(self):
+        """Flows of products with no bilateral data: each region's surplus (production - use) goes to the regions
+        with a deficit in proportion to their deficits, after the published flows are placed."""
+        self.constructed_demand: dict[str, dict[str, float]] = {}
+        # refined products' demand
+        P_co, _ = self.positions("cobalt_refined")
+        china_co = P_co.get("CHN", 0.0) / sum(P_co.values())
+        self.constructed_demand["cobalt_refined"] = self.proxy_demand("cobalt_refined", china_co, self.copper_ac())
+        self.demand_src["cobalt_refined"] = (f"assumption: no consumption data: China uses its refinery share ({china_co:.1%}); other regions "
+                                             f"{1 - china_co:.1%} in proportion to refined-copper apparent consumption (a manufacturing proxy)")
+        steel = self.steel_by_region()
+        P_mn, _ = self.positions("manganese_refined")
+        self.constructed_demand["manganese_refined"] = self.proxy_demand("manganese_refined", None, steel)
+        self.demand_src["manganese_refined"] = f"assumption: Mn use in proportion to crude steel 2024 (~90% of Mn goes to steel; {STEEL_SOURCE})"
+        self.constructed_demand["ndpr_oxide"] = dict(self.ndpr_dem)
+        self.demand_src["ndpr_oxide"] = (f"China {CHINA_NDPR_DEMAND_SHARE:.0%} ({CHINA_NDPR_SOURCE}); other regions in proportion to "
+                                         "refined-copper apparent consumption (assumption: a manufacturing proxy)")
+        fixed: dict[str, list[tuple[str, str, float, str]]] = {p: [] for p in PRODUCT_IDS_ORDER}
+        # rare-earth concentrate: Mt Weld -> Lynas Malaysia; US monazite -> NPM Silmet
+        _, U = self.positions("rare_earths_mined")
+        P, _ = self.positions("rare_earths_mined")
+        fixed["rare_earths_mined"].append(("AUS", "MYS", min(P.get("AUS", 0.0), U.get("MYS", 0.0)),
+                                           "Lynas: Mt Weld (AUS) concentrate feeds Lynas Malaysia (Lynas Sep 2024 quarterly, australianmining.com.au)"))
+        fixed["rare_earths_mined"].append(("USA", "EST", U.get("EST", 0.0), NPM_SILMET_SOURCE))
+        # NdPr: published shipments to China and US import shares
+        fixed["ndpr_oxide"].append(("MYS", "CHN", LYNAS_NDPR_TO_CHINA_T, "Lynas NdPr shipped to China 2024 (The Rare Earth Observer, China import statistics)"))
+        fixed["ndpr_oxide"].append(("USA", "CHN", MP_NDPR_TO_CHINA_T, "MP Materials NdPr shipped to China 2024 (The Rare Earth Observer, China import statistics)"))
+        for o, s in US_REE_IMPORT_SHARES.items():
+            fixed["ndpr_oxide"].append((o, "USA", s * self.us_ndpr_deficit,
+                                        f"US NdPr imports ({self.us_ndpr_deficit:.0f} t = demand - output + exports) split by USGS MCS 2025 US rare-earth "
+                                        f"import sources 2020-23 (China 70% + Japan 6% as Chinese re-exports, Malaysia 13%, Estonia 5%, other 6%)"))
+        # battery graphite: China's declared exports at battery-grade unit values
+        price = self.price["graphite_refined"][0]
+        ex = self.ref.extra
+        g = ex[ex["hs_code"].isin(["380110", "250410"]) & (ex["year"] == "2024") & ex["product_description"].str.contains("China-declared")]
+        gq = pd.to_numeric(g["quantity_t"], errors="coerce").fillna(0.0)
+        gv = pd.to_numeric(g["value_usd"], errors="coerce").fillna(0.0)
+        self.graphite_cn = {}
+        for d, q, v, hs in zip(g["importer"], gq, gv, g["hs_code"]):
+            if q > 0 and v / q >= price:
+                r = self.region_of(d)
+                if r == "CHN":
+                    continue
+                cell = self.graphite_cn.setdefault(r, [0.0, 0.0])
+                cell[0] += q
+                cell[1] += v
+        for r, (q, v) in sorted(self.graphite_cn.items()):
+            fixed["graphite_refined"].append(("CHN", r, q, f"China-declared 2024 exports of HS 380110/250410 at >= {price:.0f} USD/t "
+                                                           "(battery grade; trade_flows_extra.csv section 2)"))
+        Pg, _ = self.positions("graphite_refined")
+        dg = {r: v for r, v in Pg.items()}
+        for _, d, q, _ in fixed["graphite_refined"]:
+            dg[d] = dg.get(d, 0.0) + q
+        dg["CHN"] = Pg["CHN"] - sum(q for _, _, q, _ in fixed["graphite_refined"])
+        self.constructed_demand["graphite_refined"] = dg
+        self.demand_src["graphite_refined"] = ("apparent consumption = output + China's battery-grade exports (China-declared 380110/250410 at "
+                                               "battery-grade unit values) - exports; assumption: producers other than China export none")
+        self.fixed = fixed
+        # allocate
+        for product in CONSTRUCTED:
+            P, U = self.positions(product)
+            D = self.constructed_demand.get(product, U)
+            fl = Flows()
+            net = {r: P.get(r, 0.0) - D.get(r, 0.0) for r in set(P) | set(D)}
+            for o, d, q, src in fixed.get(product, []):
+                if q <= 0:
+                    continue
+                fl.add(o, d, q, q * self.price[product][0], src)
+                net[o] -= q
+                net[d] = net.get(d, 0.0) + q
+            surplus = {r: v for r, v in net.items() if v > 0}
+            deficit = {r: -v for r, v in net.items() if v < 0}
+            scale = sum(surplus.values())
+            if abs(scale - sum(deficit.values())) > 1e-6 * max(scale, 1.0):
+                raise ValueError(f"{product}: surplus {scale} != deficit {sum(deficit.values())}")
+            deficit = {r: v * scale / sum(deficit.values()) for r, v in deficit.items()} if deficit else {}
+            rule = "assumption: each region's surplus (output - use) goes to deficit regions in proportion to their deficits"
+            for (o, d), q in allocate(surplus, deficit).items():
+                fl.add(o, d, q, q * self.price[product][0], rule)
+            if product in self.constructed_demand:  # refined: demand is recomputed from the flows kept
+                fl.clean(MIN_FLOW_SHARE * sum(P.values()))
+            self.flows[product] = fl
+            E = fl.exports()
+            for r in P:
+                if E.get(r, 0.0) > P[r] * (1 + 1e-9) + 1e-9:
+                    raise ValueError(f"{product} {r}: exports {E[r]} > production {P[r]}")
+
+    # ---------------- demand table ----------------
+    def demand(self):
+        rows = []
+        for product in [p for p, _, s, _ in PRODUCTS if s == "refined"]:
+            P, _ = self.positions(product)
+            fl = self.flows[product]
+            E, I = fl.exports(), fl.imports()
+            world = sum(P.values())
+            if product in self.observed_demand:
+                src = (f"apparent consumption = output + imports - exports ({PRODUCT_HS_CODE[product]}: {README}#trade; "
+                       "after the transit rule)")
+            else:
+                src = self.demand_src[product] + "; then = output + imports - exports of the constructed flows"
+            price_r, src_r = self.price[product]
+            for r in sorted(set(P) | set(I)):
+                q = P.get(r, 0.0) + I.get(r, 0.0) - E.get(r, 0.0)
+                if q < -1e-6 * world:
+                    raise ValueError(f"{product} {r}: negative demand {q}")
+                if q <= 1e-12 * world:
+                    continue
+                rows.append({"region": r, "product": product, "ref_price": price_r, "ref_quantity": q,
+                             "elasticity": DEMAND_ELASTICITY[product],
+                             "source": f"quantity: {src}; price: {src_r}; elasticity: assumption: {DEMAND_ELASTICITY_REASON}"})
+        self.demand_table = pd.DataFrame(rows)
+
+    # ---------------- capacities ----------------
+    def wmo_utilisation(self, mineral: str, usgs_mineral: str) -> tuple[dict[str, float], float]:
+        cap = self.ref.capacity
+        stage = "mine capacity"
+        sel = cap[(cap["material"] == mineral) & (cap["stage"] == stage) & (cap["year"] == "2024")]
+        world_cap = float(sel[sel["metric"] == "world_capacity"]["value"].iloc[0]) * 1000.0
+        usgs = self.ref.usgs(usgs_mineral, "mine")
+        world_util = usgs["WLD"] / world_cap
+        util = {}
+        for iso, v in zip(sel["iso3"], sel["value"]):
+            if iso == "WLD":
                 continue
-            ac[ro] = ac.get(ro, 0.0) - qty * content
-            ac[rd] = ac.get(rd, 0.0) + qty * content
-        return {r: max(v, 0.0) for r, v in ac.items()}
+            c = float(v) / 100.0 * world_cap
+            if iso in usgs and 0 < usgs[iso] / c <= 1:
+                util[self.region_of(iso)] = usgs[iso] / c
+        return util, world_util
+
+    def capacities(self):
+        co_util, co_world = self.wmo_utilisation("cobalt", "cobalt")
+        li_util, li_world = self.wmo_utilisation("lithium", "lithium")
+        ga_cap = {self.region_of(c): v for c, v in self.ref.usgs("gallium", "primary production capacity").items()}
+        ge_cap = {self.region_of(c): v for c, v in self.ref.usgs("germanium", "primary production capacity(?)", year="2022").items()}
+        self.capacity_notes = {}
+
+        def util_for(mineral: str, stage: str, region: str) -> tuple[float, str]:
+            if stage == "mined" and mineral in ("cobalt", "lithium"):
+                u, w = (co_util, co_world) if mineral == "cobalt" else (li_util, li_world)
+                if region in u:
+                    return u[region], f"USGS {region} 2024 output / its WMO capacity share x world capacity = utilisation {u[region]:.3f} ({WMO_SOURCE})"
+                return w, f"world utilisation {w:.3f} = USGS world output / WMO world capacity ({WMO_SOURCE})"
+            if mineral == "copper":
+                return (ICSG_MINE_UTILISATION, ICSG_MINE_SOURCE) if stage == "mined" else (ICSG_REFINING_UTILISATION, ICSG_REFINING_SOURCE)
+            if mineral == "rare_earths" and stage == "refined" and region == "MYS":
+                return LYNAS_FY24_NDPR_T / LYNAS_CAPACITY_T, LYNAS_SOURCE
+            u, why = UTILISATION[(mineral, stage)]
+            return u, why
+
+        mineral_of = {p: m for p, m, _, _ in PRODUCTS}
+        caps = []
+        for row in self.supply.itertuples():
+            m = mineral_of[row.product]
+            if m == "gallium" and row.region in ga_cap:
+                c, src = max(ga_cap[row.region], row.ref_quantity), "USGS MCS 2025 gallium primary capacity 2024 (production.csv)"
+            elif m == "germanium" and row.region in ge_cap:
+                c, src = max(ge_cap[row.region], row.ref_quantity), ("USGS OFR 2024-1057 Table 1.14 second column (2022), read as capacity "
+                                                                     "(meaning not confirmed in the reference: verify)")
+            elif m in ("gallium", "germanium"):
+                c, src = row.ref_quantity, "assumption: no capacity found; output taken as capacity"
+            else:
+                stage = "mined" if row.product.endswith("_mined") else "refined"
+                u, src = util_for(m, stage, row.region)
+                c = row.ref_quantity / u
+                src = f"output / utilisation {u:.3f}: {src}"
+            caps.append((c, src))
+        self.supply["capacity"] = [c for c, _ in caps]
+        self.supply["source"] = [s + f"; capacity: {cs}" for s, (_, cs) in zip(self.supply["source"], caps)]
+        caps = []
+        for row in self.processing.itertuples():
+            m = mineral_of[row.output]
+            u, src = util_for(m, "refined", row.region)
+            caps.append((row.ref_quantity / u, f"output / utilisation {u:.3f}: {src}"))
+        self.processing["capacity"] = [c for c, _ in caps]
+        self.processing["source"] = [s + f"; capacity: {cs}" for s, (_, cs) in zip(self.processing["source"], caps)]
 
     def steel_by_region(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -793,61 +1421,6 @@ class Builder:
             out[r] = out.get(r, 0.0) + v
         out["ROW"] = out.get("ROW", 0.0) + STEEL_2024_KT["WLD"] - listed
         return out
-
-    def demand(self):
-        world = {p: sum(v.values()) for p, v in self.refined_by_region.items()}
-        china_refined_share = {p: v.get("CHN", 0.0) / world[p] for p, v in self.refined_by_region.items()}
-        copper_ac = self.apparent_consumption(740311, 1.0, "copper_refined")
-        lithium_ac = self.apparent_consumption(283691, LI_IN_LI2CO3, "lithium_refined")
-        steel = self.steel_by_region()
-        ac_src = "apparent consumption = refinery output + BACI 2024 net imports of HS {hs} ({note}), negatives floored at 0, scaled to world refined"
-        weights: dict[str, tuple[dict[str, float], str]] = {}
-        weights["copper_refined"] = (copper_ac, ac_src.format(hs="7403.11", note="cathode, 100% Cu"))
-        weights["lithium_refined"] = (lithium_ac, ac_src.format(hs="2836.91", note=f"Li2CO3 x {LI_IN_LI2CO3:.4f}; hydroxide trade not in references"))
-        weights["manganese_refined"] = (steel, f"assumption: Mn demand in proportion to crude steel 2024 (~90% of Mn goes to steel); {STEEL_SOURCE}; "
-                                               "countries outside worldsteel's top 20 in ROW")
-
-        anchored_products: set[str] = set()
-
-        def anchored(product: str, china: float, china_src: str, proxy: dict[str, float], proxy_src: str):
-            others = {r: v for r, v in proxy.items() if r != "CHN" and v > 0}
-            total = sum(others.values())
-            # drop regions whose final share would be negligible (MIN_DEMAND_SHARE), keep China's share exact
-            others = {r: v for r, v in others.items() if (1 - china) * v / total >= MIN_DEMAND_SHARE or r == "ROW"}
-            total = sum(others.values())
-            w = {r: (1 - china) * v / total for r, v in others.items()}
-            w["CHN"] = china
-            weights[product] = (w, f"China {china:.1%} ({china_src}); other regions {1 - china:.1%} in proportion to {proxy_src}")
-            anchored_products.add(product)
-
-        copper_proxy = "refined-copper apparent consumption (BACI 7403.11, a manufacturing proxy)"
-        anchored("nickel_refined", CHINA_NICKEL_DEMAND_SHARE, CHINA_NICKEL_SOURCE, steel, f"crude steel 2024 ({STEEL_SOURCE})")
-        anchored("ndpr_oxide", CHINA_NDPR_DEMAND_SHARE, CHINA_NDPR_SOURCE, copper_ac, copper_proxy)
-        for p in ("cobalt_refined", "graphite_refined", "gallium_refined", "germanium_refined"):
-            anchored(p, china_refined_share[p],
-                     "assumption: no consumption data; China, home of most downstream capacity, consumes its refinery share",
-                     copper_ac, copper_proxy)
-        rows = []
-        self.demand_world = world
-        for p in sorted(weights, key=lambda x: [q[0] for q in PRODUCTS].index(x)):
-            w, src = weights[p]
-            w = {r: v for r, v in w.items() if v > 0}
-            total = sum(w.values())
-            if p not in anchored_products:
-                w = {r: v for r, v in w.items() if v >= MIN_DEMAND_SHARE * total or r == "ROW"}
-                total = sum(w.values())
-            qty = {r: world[p] * v / total for r, v in w.items()}
-            others = sum(v for r, v in qty.items() if r != "ROW")
-            qty["ROW"] = world[p] - others  # ROW takes the remainder (exact world balance)
-            if qty["ROW"] <= 0:
-                del qty["ROW"]
-            price_r, src_r = self.price[p]
-            for r in sorted(qty):
-                rows.append({"region": r, "product": p, "ref_price": price_r, "ref_quantity": qty[r],
-                             "elasticity": DEMAND_ELASTICITY[p],
-                             "source": f"quantity: world refined 2024 allocated by {src}; price: {src_r}; "
-                                       f"elasticity: assumption: {DEMAND_ELASTICITY_REASON}"})
-        self.demand_table = pd.DataFrame(rows)
 
     # ---------------- routes ----------------
     def freight_rates(self):
@@ -910,48 +1483,108 @@ class Builder:
             bulk = stage[p] == "mined"
             rate = self.bulk_rate if bulk else self.container_rate
             mode = "bulk" if bulk else "container"
-            for o in sorted(holders.get(p, ())):
-                for d in sorted(users.get(p, ())):
-                    if o == d:
-                        continue
-                    dist = haversine_km(self.coords[o], self.coords[d])
-                    cost = rate * dist / grade
-                    tav, tsrc = self.tariff(o, d, p)
-                    rows.append({"origin": o, "destination": d, "product": p, "transport_cost": cost,
-                                 "tariff_ad_valorem": tav, "tariff_specific": 0.0, "capacity": None,
-                                 "source": f"freight: {mode} {dist:.0f} km / grade {grade:.4g} ({README}#routes); {tsrc}"})
+            fl = self.flows[p]
+            arcs = {(o, d) for o in holders.get(p, ()) for d in users.get(p, ()) if o != d} | set(fl.f)
+            for o, d in sorted(arcs):
+                if o not in holders.get(p, ()) or d not in users.get(p, ()):
+                    raise ValueError(f"{p}: flow {o}->{d} from a non-producer or to a non-user")
+                dist = haversine_km(self.coords[o], self.coords[d])
+                cost = rate * dist / grade
+                tav, tsrc = self.tariff(o, d, p)
+                q, v = fl.f.get((o, d), (None, None))
+                if p in CONSTRUCTED and q is not None:  # no observed value, except China's declared graphite exports
+                    v = self.graphite_cn[d][1] if p == "graphite_refined" and o == "CHN" else None
+                obs = fl.observed.get((o, d))
+                if q is None and obs:
+                    flow_src = (f"observed {PRODUCT_HS_CODE[p]} flow {obs[0]:.6g} wholly moved by the transit rule ({README}#transit); "
+                                "potential route")
+                elif q is None:
+                    flow_src = "no observed 2024 flow (potential route)"
+                elif p in PRODUCT_HS_CODE and p != "graphite_refined":
+                    moved = q - (obs[0] if obs else 0.0)
+                    flow_src = (f"flow: {PRODUCT_HS_CODE[p]} 2024 converted to {p} units ({README}#trade)"
+                                + ("" if abs(moved) <= 1e-9 * max(q, 1.0) else f"; transit rule {moved:+.6g} ({README}#transit)"))
+                else:
+                    flow_src = "flow: " + "; ".join(sorted(fl.src.get((o, d), {"constructed"})))
+                rows.append({"origin": o, "destination": d, "product": p, "transport_cost": cost,
+                             "tariff_ad_valorem": tav, "tariff_specific": 0.0, "capacity": None,
+                             "ref_quantity": q, "ref_value": v,
+                             "observed_quantity": obs[0] if obs else None, "observed_value": obs[1] if obs else None,
+                             "source": f"{flow_src}; freight: {mode} {dist:.0f} km / grade {grade:.4g} ({README}#routes); {tsrc}"})
         self.routes_table = pd.DataFrame(rows)
 
     # ---------------- products ----------------
     def product_table(self) -> pd.DataFrame:
         hs = {
-            "lithium_mined": "HS 2530.90", "lithium_refined": "HS 2836.91/2825.20", "cobalt_mined": "HS 2605",
-            "cobalt_refined": "HS 8105.20", "nickel_mined": "HS 2604", "nickel_refined": "HS 7502",
-            "graphite_mined": "HS 2504.10", "graphite_refined": "HS 2504.10", "rare_earths_mined": "HS 2846.10",
+            "lithium_mined": "HS 2530.90", "lithium_refined": "HS 2836.91/2825.20", "cobalt_mined": "HS 2605/8105.20 (hydroxide)",
+            "cobalt_refined": "HS 2822/2833.29/8105.20", "nickel_mined": "HS 2604/7501", "nickel_refined": "HS 7502/7202.60",
+            "graphite_mined": "HS 2504.10", "graphite_refined": "HS 2504.10 (spherical)/3801.10", "rare_earths_mined": "HS 2846.10/2530.90",
             "ndpr_oxide": "HS 2846.90", "copper_mined": "HS 2603", "copper_refined": "HS 7403.11",
             "manganese_mined": "HS 2602", "manganese_refined": "HS 8111/7202", "gallium_refined": "HS 8112.92",
             "germanium_refined": "HS 8112.92",
         }
         rows = []
         for p, m, s, u in PRODUCTS:
-            rows.append({"product": p, "mineral": m, "stage": s, "unit": u,
-                         "source": f"DESIGN.md §2 product list; {hs[p]} per trade_hs_codes.csv; content basis {README}#products"})
+            sector = PRODUCT_SECTOR[p]
+            sigma, label = GTAP_ESUBM[sector]
+            code = PRODUCT_HS_CODE.get(p, "")
+            flows = (f"flows calibrated on {code} ({README}#trade)" if code else
+                     f"no bilateral data: flows constructed ({README}#constructed-flows)")
+            rows.append({"product": p, "mineral": m, "stage": s, "unit": u, "hs_code": code, "substitution_elasticity": sigma,
+                         "source": f"DESIGN.md §2 product list; {hs[p]} per trade_hs_codes.csv; content basis {README}#products; "
+                                   f"{flows}; substitution_elasticity: {label}; {GTAP_SOURCE}"})
         return pd.DataFrame(rows)
+
+    def report(self):
+        """Print what the build did (the numbers the README quotes)."""
+        print(f"bulk freight {self.bulk_rate:.6f} USD/t-km, container {self.container_rate:.6f} USD/t-km")
+        print(f"811292 China exports {self.china_811292_exports:.1f} t: Ga share {self.ga_share:.5f}, Ge share {self.ge_share:.5f}")
+        print(f"IDN NPI: {self.npi[0]:.0f} t gross, USD {self.npi[1]:.0f} -> {self.npi[2]:.0f} t Ni")
+        print("Mn ore grade by exporter: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(self.mn_grade.items()) if v != MN_ORE_AVERAGE_GRADE))
+        print(f"dropped below unit-value floor: {len(self.dropped_low_value)} rows, {sum(r[3] for r in self.dropped_low_value):.0f} t, "
+              f"USD {sum(r[4] for r in self.dropped_low_value):.0f}")
+        print(f"imputed tonnages: {len(self.imputed)} rows, USD {sum(r[4] for r in self.imputed):.0f}")
+        for product, given in sorted(self.inferred.items()):
+            print(f"inferred {product}: " + ", ".join(f"{r} {v:.1f}" for r, v in sorted(given.items(), key=lambda x: -x[1])))
+        for p, _, _, _ in PRODUCTS:
+            fl = self.flows[p]
+            E, I = fl.exports(), fl.imports()
+            obs = fl.observed
+            oe = sum(v[0] for k, v in obs.items() if k[0] == "CHN")
+            oi = sum(v[0] for k, v in obs.items() if k[1] == "CHN")
+            print(f"{p}: {len(fl.f)} flows, total {sum(v[0] for v in fl.f.values()):.1f}; CHN exports {E.get('CHN', 0):.1f} "
+                  f"(observed {oe:.1f}), imports {I.get('CHN', 0):.1f} (observed {oi:.1f})")
+        big = sorted(self.transit_log, key=lambda t: -(t[4] + t[5]))[:15]
+        for product, h, e, cap, moved, cut, imp in big:
+            print(f"transit {product} {h}: exports {e:.1f} > output {cap:.1f}; re-attributed {moved:.1f}, cut {cut:.1f} (imports {imp:.1f})")
+
+    def data_status(self, regions: pd.DataFrame) -> pd.DataFrame:
+        active = set(self.supply["region"]) | set(self.processing["region"]) | set(self.demand_table["region"]) | \
+            set(self.routes_table.loc[self.routes_table["ref_quantity"].notna(), "origin"]) | \
+            set(self.routes_table.loc[self.routes_table["ref_quantity"].notna(), "destination"])
+        regions = regions.copy()
+        regions["data_status"] = ["" if r in active else "no data" for r in regions["region"]]
+        regions["source"] = [s if r in active else s + "; data_status: no production, refining, consumption or trade of a modelled product "
+                             "is published for it in the references (shown as 'no data', not as zero)"
+                             for r, s in zip(regions["region"], regions["source"])]
+        return regions
 
 
 # =======================================================================================
 # Output
 # =======================================================================================
 COLUMNS = {
-    "regions": ["region", "name", "customs_union", "groups", "latitude", "longitude", "source"],
-    "products": ["product", "mineral", "stage", "unit", "source"],
+    "regions": ["region", "name", "customs_union", "groups", "latitude", "longitude", "data_status", "source"],
+    "products": ["product", "mineral", "stage", "unit", "hs_code", "substitution_elasticity", "source"],
     "supply": ["region", "product", "ref_price", "ref_quantity", "elasticity", "capacity", "source"],
     "demand": ["region", "product", "ref_price", "ref_quantity", "elasticity", "source"],
-    "routes": ["origin", "destination", "product", "transport_cost", "tariff_ad_valorem", "tariff_specific", "capacity", "source"],
+    "routes": ["origin", "destination", "product", "transport_cost", "tariff_ad_valorem", "tariff_specific", "capacity",
+               "ref_quantity", "ref_value", "observed_quantity", "observed_value", "source"],
     "processing": ["region", "input", "output", "yield", "unit_cost", "capacity", "ref_quantity", "elasticity", "source"],
 }
 KEYS = {"regions": ["region"], "products": [], "supply": ["product", "region"], "demand": ["product", "region"],
         "routes": ["product", "origin", "destination"], "processing": ["output", "region"]}
+NUMERIC = ("capacity", "ref_quantity", "latitude", "longitude", "ref_value", "observed_quantity", "observed_value")
 
 
 def write(frame: pd.DataFrame, name: str, out: Path):
@@ -959,9 +1592,37 @@ def write(frame: pd.DataFrame, name: str, out: Path):
     if KEYS[name]:
         frame = frame.sort_values(KEYS[name], kind="mergesort").reset_index(drop=True)
     for col in frame.columns:
-        if frame[col].dtype.kind == "f" or col in ("capacity", "ref_quantity", "latitude", "longitude"):
+        if frame[col].dtype.kind == "f" or col in NUMERIC:
             frame[col] = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt(float(v))) for v in frame[col]]
     frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+
+
+def check_balance(tables: dict[str, pd.DataFrame]):
+    """The mass balance the engine enforces: per product and region, production - exports = use - imports >= 0."""
+    s, p, d, r = tables["supply"], tables["processing"], tables["demand"], tables["routes"]
+    r = r[r["ref_quantity"].notna()]
+    for product in tables["products"]["product"]:
+        prod, use = {}, {}
+        for reg, q in zip(s.loc[s["product"] == product, "region"], s.loc[s["product"] == product, "ref_quantity"]):
+            prod[reg] = prod.get(reg, 0.0) + q
+        sel = p[p["output"] == product]
+        for reg, q in zip(sel["region"], sel["ref_quantity"]):
+            prod[reg] = prod.get(reg, 0.0) + q
+        sel = p[p["input"] == product]
+        for reg, q, y in zip(sel["region"], sel["ref_quantity"], sel["yield"]):
+            use[reg] = use.get(reg, 0.0) + q / y
+        sel = d[d["product"] == product]
+        for reg, q in zip(sel["region"], sel["ref_quantity"]):
+            use[reg] = use.get(reg, 0.0) + q
+        rr = r[r["product"] == product]
+        ex = rr.groupby("origin")["ref_quantity"].sum().to_dict()
+        im = rr.groupby("destination")["ref_quantity"].sum().to_dict()
+        for reg in set(prod) | set(use) | set(ex) | set(im):
+            a = prod.get(reg, 0.0) - ex.get(reg, 0.0)
+            b = use.get(reg, 0.0) - im.get(reg, 0.0)
+            scale = max(prod.get(reg, 0.0), use.get(reg, 0.0), 1e-12)
+            if abs(a - b) > 1e-9 * scale or a < -1e-9 * scale:
+                raise ValueError(f"mass balance {product} {reg}: production-exports {a}, use-imports {b}")
 
 
 def build(reference: Path, out: Path) -> dict[str, pd.DataFrame]:
@@ -971,19 +1632,25 @@ def build(reference: Path, out: Path) -> dict[str, pd.DataFrame]:
     b.regions()
     regions = b.region_table()
     b.prices()
+    b.load_trade()
+    b.china_totals_811292()
+    b.observed()
+    b.infer_production()
+    b.observed_products()
+    b.ndpr_demand_weights()
     b.supply_processing()
+    b.constructed()
     b.demand()
+    b.capacities()
     b.routes()
+    regions = b.data_status(regions)
     tables = {"regions": regions, "products": b.product_table(), "supply": b.supply, "demand": b.demand_table,
               "routes": b.routes_table, "processing": b.processing}
+    check_balance(tables)
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         write(frame, name, out)
-    print(f"bulk freight {b.bulk_rate:.6f} USD/t-km, container {b.container_rate:.6f} USD/t-km")
-    for m in TWO_STAGE:
-        print(f"{m}: yield {b.yields[m]:.6f}, world mined {b.mined[m].total():.1f} t, world refined {b.refined[m].total():.1f} t")
-    for m in REFINED_ONLY:
-        print(f"{m}: world refined {b.refined[m].total():.1f} t")
+    b.report()
     return tables
 
 
@@ -1000,3 +1667,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

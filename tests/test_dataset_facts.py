@@ -317,12 +317,241 @@ def test_row_closes_and_large_producers_are_nodes(data):
 
 
 def test_china_demand_anchors(data):
-    """China's demand shares that come from sources: 63.8% of nickel (INSG 2024) and 87% of
-    NdPr oxide (its NdFeB magnet share, MacroPolo); manganese follows crude steel (53.4%)."""
+    """China's demand shares: 87% of NdPr oxide (its NdFeB magnet share, MacroPolo: an anchor of the constructed
+    flows); manganese follows crude steel (53.4%); copper, lithium and nickel are apparent consumption from
+    observed 2024 trade: China 56% of refined copper (ICSG: ~58%), 81% of lithium chemicals, 56% of nickel
+    (INSG's 63.8% of primary nickel use: this dataset's nickel trade misses NPI flows other than Indonesia's)."""
     d = data["demand"]
     demand = {p: g.set_index("region")["ref_quantity"] for p, g in d.groupby("product")}
-    assert share(demand["nickel_refined"], "CHN") == pytest.approx(0.638, abs=1e-9)
     assert share(demand["ndpr_oxide"], "CHN") == pytest.approx(0.87, abs=1e-9)
-    assert share(demand["manganese_refined"], "CHN") == pytest.approx(1005090 / 1882594, abs=1e-9)
-    # copper: apparent consumption puts China at 55-60% of refined copper use
-    assert 0.50 < share(demand["copper_refined"], "CHN") < 0.60
+    assert share(demand["manganese_refined"], "CHN") == pytest.approx(1005090 / 1882594, abs=1e-3)  # flows < 1e-6 of world dropped
+    assert 0.52 < share(demand["copper_refined"], "CHN") < 0.60
+    assert 0.75 < share(demand["lithium_refined"], "CHN") < 0.85
+    assert 0.50 < share(demand["nickel_refined"], "CHN") < 0.66
+
+
+# ---------------------------------------------------------------------------------------
+# Calibration: observed 2024 trade, mass balance, capacities, provenance
+# ---------------------------------------------------------------------------------------
+def positions(data, product: str):
+    """production, use, exports, imports by region (the engine's mass balance terms)."""
+    s, p, d, r = data["supply"], data["processing"], data["demand"], data["routes"]
+    prod = pd.concat([s[s["product"] == product].groupby("region")["ref_quantity"].sum(),
+                      p[p["output"] == product].groupby("region")["ref_quantity"].sum()]).groupby(level=0).sum()
+    inp = p[p["input"] == product]
+    use = pd.concat([d[d["product"] == product].groupby("region")["ref_quantity"].sum(),
+                     (inp["ref_quantity"] / inp["yield"]).groupby(inp["region"]).sum()]).groupby(level=0).sum()
+    rr = r[(r["product"] == product) & r["ref_quantity"].notna()]
+    return prod, use, rr.groupby("origin")["ref_quantity"].sum(), rr.groupby("destination")["ref_quantity"].sum()
+
+
+def test_mass_balance_every_product_and_region(data):
+    """production - exports = use - imports >= 0 (the home flow), to 1e-9 relative, for every product."""
+    for product in data["products"]["product"]:
+        prod, use, ex, im = positions(data, product)
+        assert not ex.empty, f"{product}: no route carries a reference flow (every product is calibrated)"
+        for region in set(prod.index) | set(use.index) | set(ex.index) | set(im.index):
+            a = prod.get(region, 0.0) - ex.get(region, 0.0)
+            b = use.get(region, 0.0) - im.get(region, 0.0)
+            scale = max(prod.get(region, 0.0), use.get(region, 0.0))
+            assert a >= -1e-9 * scale, f"{product} {region}: exports exceed production ({a})"
+            assert abs(a - b) <= 1e-9 * scale, f"{product} {region}: home flow {a} from production != {b} from use"
+
+
+def test_products_carry_hs_code_and_substitution_elasticity(data):
+    products = data["products"].set_index("product")
+    assert (products["substitution_elasticity"] > 0).all()
+    coded = products["hs_code"].fillna("").astype(str)
+    assert coded["copper_refined"] == "740311" and coded["lithium_refined"] == "283691;282520"
+    assert coded["gallium_refined"] == coded["germanium_refined"] == "811292"
+    # mined products trade in HS 25-26 (GTAP 'minerals nec'), unwrought metals in HS 74-81 (non-ferrous metals)
+    assert products.loc["copper_mined", "substitution_elasticity"] < products.loc["copper_refined", "substitution_elasticity"]
+
+
+def test_every_supply_and_processing_row_has_a_2024_capacity(data):
+    for name in ("supply", "processing"):
+        t = data[name]
+        assert t["capacity"].notna().all(), f"{name}.csv rows without capacity"
+        assert (t["capacity"] >= 0.999 * t["ref_quantity"]).all(), f"{name}.csv: capacity below 2024 output"
+        assert (t["capacity"] <= 10 * t["ref_quantity"]).all(), f"{name}.csv: utilisation below 10%"
+
+
+def test_every_partner_node_has_activity_or_no_data(data):
+    regions = data["regions"]
+    active = set(data["supply"]["region"]) | set(data["processing"]["region"]) | set(data["demand"]["region"])
+    for region, status in zip(regions["region"], regions["data_status"]):
+        assert (region in active) != (status == "no data"), f"{region}: activity and data_status '{status}' disagree"
+    # the 22 partner nodes that had nothing in the 2026-11-29 dataset now carry what is published
+    for region in ("EST", "LTU", "ROU", "MNG", "UZB", "ARM", "ECU", "DOM", "BOL", "SGP", "ARE"):
+        assert region in active, region
+    assert set(regions.loc[regions["data_status"] == "no data", "region"]) == {"AGO", "COK", "GIN", "PRY", "SLE"}
+
+
+def test_partner_nodes_produce_what_sources_show(data):
+    s, p = data["supply"], data["processing"]
+    mined = s.set_index(["region", "product"])["ref_quantity"]
+    refined = p.set_index(["region", "output"])["ref_quantity"]
+    for region in ("MNG", "ECU", "ARM", "DOM"):   # copper concentrate exporters (BACI 260300 exporter totals)
+        assert mined[(region, "copper_mined")] > 10_000 or region == "DOM"
+    assert mined[("BOL", "lithium_mined")] > 0 and refined[("BOL", "lithium_refined")] > 0   # Uyuni brine, carbonate exports
+    assert refined[("UZB", "copper_refined")] > 40_000                                       # Almalyk cathode exports
+    assert refined[("EST", "ndpr_oxide")] > 0                                                # NPM Silmet
+
+
+# --- observed trade, recomputed here independently from the reference files ---
+LI2CO3 = 2 * 6.941 / (2 * 6.941 + 12.011 + 3 * 15.999)
+LIOH_H2O = 6.941 / (6.941 + 15.999 + 1.008 + 2 * 1.008 + 15.999)
+FACTORS = {740311: ("copper_refined", 1.0), 283691: ("lithium_refined", LI2CO3), 282520: ("lithium_refined", LIOH_H2O),
+           750210: ("nickel_refined", 1.0)}
+
+
+@pytest.fixture(scope="module")
+def observed(data):
+    """Node-level 2024 flows in model units from BACI (and Comtrade for 282520), with the README's conversion:
+    blank tonnage at the exporter's unit value; rows below a quarter of the reference unit value dropped."""
+    if not REFERENCE.is_dir():
+        pytest.skip("reference folder not present")
+    nodes = set(data["regions"]["region"])
+    node = lambda c: "EU14" if c in EU14 else (c if c in nodes else "ROW")  # noqa: E731
+    price = data["demand"].groupby("product")["ref_price"].first()
+    baci = pd.read_csv(REFERENCE / "trade_flows_baci_2024.csv", dtype={"exporter": str, "importer": str})
+    extra = pd.read_csv(REFERENCE / "trade_flows_extra.csv", dtype=str, keep_default_na=False)
+    li = extra[(extra["hs_code"] == "282520") & (extra["year"] == "2024") & extra["product_description"].str.contains("reporter-declared")]
+    li = pd.DataFrame({"hs6": 282520, "exporter": li["exporter"], "importer": li["importer"],
+                       "quantity_t": pd.to_numeric(li["quantity_t"], errors="coerce"), "value_usd": pd.to_numeric(li["value_usd"], errors="coerce")})
+    frames = pd.concat([baci[["hs6", "exporter", "importer", "quantity_t", "value_usd"]], li])
+    out: dict[str, dict[tuple[str, str], float]] = {}
+    china_ga = {"exports": 0.0, "imports": 0.0}
+    for hs, g in frames.groupby("hs6"):
+        q, v = g["quantity_t"], g["value_usd"].fillna(0.0)
+        known = q.notna() & (q > 0)
+        uv = (v[known].groupby(g["exporter"][known]).sum() / q[known].groupby(g["exporter"][known]).sum())
+        world_uv = v[known].sum() / q[known].sum()
+        q = q.where(known, v / g["exporter"].map(uv).fillna(world_uv))
+        if int(hs) == 811292:
+            china_ga["exports"] = float(q[g["exporter"] == "CHN"].sum())
+            china_ga["imports"] = float(q[g["importer"] == "CHN"].sum())
+            continue
+        if int(hs) not in FACTORS:
+            continue
+        product, k = FACTORS[int(hs)]
+        floor = 0.25 * price[product] * k
+        for e, i, qq, vv in zip(g["exporter"], g["importer"], q, v):
+            o, d = node(e), node(i)
+            if o == d or vv / qq < floor:
+                continue
+            out.setdefault(product, {})
+            out[product][(o, d)] = out[product].get((o, d), 0.0) + qq * k
+    # Indonesia's NPI exports (BACI 720260 exporter total) to China at LME parity
+    a = pd.read_csv(REFERENCE / "apparent_consumption.csv", dtype=str, keep_default_na=False)
+    npi = a[(a["hs_basis"] == "720260") & (a["iso3"] == "IDN") & (a["unit"] == "USD") & (a["metric"] == "exports_to_world")]
+    out["nickel_refined"][("IDN", "CHN")] = out["nickel_refined"].get(("IDN", "CHN"), 0.0) + float(npi["value"].iloc[0]) / price["nickel_refined"]
+    out["_china_811292"] = china_ga
+    return out
+
+
+def china_totals(data, product):
+    r = data["routes"]
+    r = r[(r["product"] == product) & r["ref_quantity"].notna()]
+    return r.loc[r["origin"] == "CHN", "ref_quantity"].sum(), r.loc[r["destination"] == "CHN", "ref_quantity"].sum()
+
+
+@pytest.mark.parametrize("product", ["copper_refined", "lithium_refined", "nickel_refined"])
+def test_china_trade_matches_converted_source_totals(data, observed, product):
+    """China's exports and imports in model units are within 5% of the source totals converted with the README's
+    factors (after the transit rule, which moves re-exports of Chinese goods back to China)."""
+    flows = observed[product]
+    ex = sum(q for (o, _), q in flows.items() if o == "CHN")
+    im = sum(q for (_, d), q in flows.items() if d == "CHN")
+    model_ex, model_im = china_totals(data, product)
+    assert model_ex == pytest.approx(ex, rel=0.05)
+    assert model_im == pytest.approx(im, rel=0.05)
+
+
+def test_china_gallium_germanium_exports_match_china_customs(data, observed):
+    """811292 is split by China's published 2024 Ga (69.44 t) and Ge (29.39 t) exports over its BACI 811292 exports,
+    so China's exports equal those figures within 5%. Exception: China's imports of the basket are Chinese metal
+    coming back through hubs (the transit rule makes them China's home use), so they fall far below BACI's."""
+    basket = observed["_china_811292"]
+    for product, published in (("gallium_refined", 69.44), ("germanium_refined", 29.389)):
+        model_ex, model_im = china_totals(data, product)
+        assert model_ex == pytest.approx(published, rel=0.05)
+        assert model_im <= basket["imports"] * published / basket["exports"]
+
+
+def test_china_manganese_and_graphite(data):
+    """Mn ore: China imports 9.1 Mt Mn against 10.3 Mt at BACI x 35% (exception, stated in the README: exporters'
+    ore grades are set from their USGS output, and South Africa's and Ghana's exports above their output are cut).
+    Battery graphite: China exports exactly its declared battery-grade flows and imports none (a net exporter)."""
+    ex, im = china_totals(data, "manganese_mined")
+    assert 0.80 * 10.33e6 < im < 10.33e6
+    ex, im = china_totals(data, "graphite_refined")
+    assert ex > 150_000 and im == 0
+    # China is a net exporter of NdPr oxide and an importer of it from Lynas (MYS) and MP (USA)
+    ex, im = china_totals(data, "ndpr_oxide")
+    assert ex > im >= 3261 + 232 - 1e-6
+
+
+def transit(flows: dict[tuple[str, str], float], production: dict[str, float]) -> dict[tuple[str, str], float]:
+    """The README's transit rule, written again here: a region exports at most its production; the excess is
+    re-exports, attributed to the origins of its imports pro rata (its imports reduced by as much); what exceeds
+    production + imports is cut. Regions in alphabetical order, repeated until no region exports above output."""
+    f = {k: v for k, v in flows.items() if v > 0}
+    tol = 1e-13 * sum(production.values())
+    for _ in range(200):
+        ex = {}
+        for (o, _), q in f.items():
+            ex[o] = ex.get(o, 0.0) + q
+        hubs = sorted(h for h in ex if ex[h] > production.get(h, 0.0) + tol)
+        if not hubs:
+            return f
+        for h in hubs:
+            e = sum(q for (o, _), q in f.items() if o == h)
+            excess = e - production.get(h, 0.0)
+            if excess <= tol:
+                continue
+            imp = {o: q for (o, d), q in f.items() if d == h}
+            itot = sum(imp.values())
+            attributable = min(excess, itot)
+            for (o, d) in sorted(k for k in f if k[0] == h):
+                moved = f[(o, d)] * excess / e
+                f[(o, d)] -= moved
+                for src, qi in sorted(imp.items()):
+                    if src != d and itot > 0:
+                        f[(src, d)] = f.get((src, d), 0.0) + moved * attributable / excess * qi / itot
+            for src, qi in imp.items():
+                f[(src, h)] -= attributable * qi / itot
+            f = {k: v for k, v in f.items() if v > tol}
+    raise AssertionError("transit rule did not converge")
+
+
+def test_routes_carrying_99pct_of_observed_value_match_the_source(data, observed):
+    """The observed (pre-transit) flow on each route equals the independent conversion of the source, and the routes
+    that carry 99% of observed value have ref_quantity within 2% of the converted flow after the transit rule."""
+    r = data["routes"]
+    for product in ("copper_refined", "lithium_refined", "nickel_refined"):
+        rr = r[(r["product"] == product) & r["observed_quantity"].notna()].copy()
+        conv = observed[product]
+        rr["independent"] = [conv.get((o, d), 0.0) for o, d in zip(rr["origin"], rr["destination"])]
+        assert ((rr["observed_quantity"] - rr["independent"]).abs() <= 1e-6 * rr["observed_quantity"]).all(), product
+        prod, _, _, _ = positions(data, product)
+        after = transit(conv, prod.to_dict())
+        rr = rr.sort_values("observed_value", ascending=False)
+        top = rr[rr["observed_value"].cumsum() <= 0.99 * rr["observed_value"].sum()]
+        expected = pd.Series([after.get((o, d), 0.0) for o, d in zip(top["origin"], top["destination"])], index=top.index)
+        off = (top["ref_quantity"].fillna(0.0) - expected).abs() > 0.02 * expected + 1e-6
+        assert not off.any(), f"{product}: {top[off][['origin', 'destination', 'ref_quantity']].assign(expected=expected[off]).values.tolist()}"
+        # how much the transit rule moves: the flagged routes are those it changed
+        moved = (top["ref_quantity"].fillna(0.0) - top["observed_quantity"]).abs() > 0.02 * top["observed_quantity"]
+        assert top.loc[moved, "source"].str.contains("transit rule").all(), product
+
+
+def test_routes_listed_for_every_flow_and_potential_arc(data):
+    r = data["routes"]
+    observed = r[r["ref_quantity"].notna()]
+    assert (observed["ref_quantity"] > 0).all()
+    assert r["ref_value"].dropna().ge(0).all()
+    # constructed flows carry no observed value, except China's declared graphite exports
+    products = data["products"].set_index("product")
+    constructed = set(products.index[products["hs_code"].isna()])
+    assert observed[observed["product"].isin(constructed)]["ref_value"].isna().all()
