@@ -77,8 +77,8 @@ def write_equilibrium(results, baseline, out: Path, extra_text: dict[str, str] |
     members = results.reference_members()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as staging:
-        written = results.to_csv(staging)
-        extra = {"welfare_change.csv": results.welfare_change(baseline)}
+        written = results.to_csv(staging, baseline=baseline)
+        extra = {}
         if members:
             extra["indicators.csv"] = _with_baseline(dependency(results, members), dependency(baseline, members),
                                                      ["region", "product"])
@@ -129,12 +129,13 @@ def validate(
 def solve(
     out: Annotated[Path, typer.Option("--out", help="Folder for prices.csv, flows.csv, markets.csv, welfare.csv, summary.json, run.json.")],
     data: DataOption = None,
-    scenario: Annotated[Optional[list[Path]], typer.Option("--scenario", help="Scenario TOML; repeat to compose (base + bloc + floor).")] = None,
+    scenario: Annotated[Optional[list[str]], typer.Option("--scenario", help="Scenario TOML or library name (e.g. full_bloc); repeat to compose (base + bloc + floor).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log the solver's progress.")] = False,
 ) -> None:
-    """Solve one scenario (default: no policy) on a dataset and write its equilibrium tables."""
-    from .api import solve as solve_scenario
-    from .scenario import compose, load_scenario
+    """Solve one scenario (default: no policy) on a dataset and write its equilibrium tables
+    and its welfare change against the no-policy baseline (same horizon)."""
+    from .api import Session
+    from .library import load_design
 
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
@@ -143,15 +144,18 @@ def solve(
         from .dataset import load_dataset
 
         dataset = load_dataset(data)
-        scen = compose([load_scenario(p) for p in scenario]) if scenario else None
-        results = solve_scenario(dataset, scen)
-        baseline = results if results.scenario.is_baseline else solve_scenario(dataset, None)
+        scen = load_design("+".join(scenario)) if scenario else None
+        session = Session(dataset)
+        results = session.solve(scen)
+        baseline = results if results.scenario.is_baseline else session.solve(results.scenario.baseline_scenario())
         write_equilibrium(results, baseline, out)
         summary = results.summary()
+        change = results.welfare_change(baseline).set_index("region")["total"]
+        members = sorted(results.policy.members)
         typer.echo(f"{summary['scenario']}: {summary['status']}, max residual {summary.get('max_residual', float('nan')):.1e}, "
-                   f"{results.run_info()['solve_seconds']:.2f} s; world welfare {summary['world_welfare']:,.0f} USD"
-                   + (f"; bloc welfare {summary['bloc_welfare']:,.0f} USD" if summary["bloc_welfare"] is not None else "")
-                   + f" -> {out}")
+                   f"{results.run_info()['solve_seconds']:.2f} s; welfare change against no policy: world "
+                   f"{change.sum() / 1e6:+,.1f} m USD"
+                   + (f", bloc {change.reindex(members).sum() / 1e6:+,.1f} m USD" if members else "") + f" -> {out}")
         for note in summary["notes"]:
             typer.echo(f"note: {note}")
 

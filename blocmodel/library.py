@@ -28,6 +28,8 @@ def _part(name: str, library: Path, seen: tuple[str, ...]) -> list[Scenario]:
     path = Path(name)
     if path.suffix != ".toml":
         path = Path(library) / f"{name}.toml"
+    elif not path.is_file() and not path.is_absolute() and (DEFAULT_DATA.parent / path).is_file():
+        path = DEFAULT_DATA.parent / path      # 'data/scenarios/x.toml' from anywhere, e.g. notebooks/
     if not path.is_file():
         raise InputError([Problem(name, "no such scenario in the library or file",
                                   hint=suggest(name, library_names(library)) or f"library: {library}")])
