@@ -12,7 +12,7 @@ from .check import TOLERANCE, check_equilibrium
 from .dataset import Dataset, load_dataset
 from .errors import EquilibriumCheckError, InfeasibleError
 from .scenario import Scenario, load_scenario, scenario_from_dict
-from .solve import ChainSolver, SolverOptions
+from .solver import ChainSolver, SolverOptions
 
 
 def as_dataset(data: Dataset | str | Path | None) -> Dataset:

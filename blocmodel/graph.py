@@ -121,7 +121,7 @@ def supply_concentration(data: Dataset) -> pd.DataFrame:
 def import_sources(flows: pd.DataFrame, region: str, product: str) -> pd.Series:
     """Shares of `region`'s imports of `product` by origin, from a flows table
     (`origin, destination, product, quantity`)."""
-    sel = flows[(flows["destination"] == region) & (flows["product"] == product) & (flows["quantity"] > 0)]
+    sel = flows[(flows["destination"] == region) & (flows["origin"] != region) & (flows["product"] == product) & (flows["quantity"] > 0)]
     by_origin = sel.groupby("origin")["quantity"].sum().sort_values(ascending=False)
     total = by_origin.sum()
     return by_origin / total if total > 0 else by_origin

@@ -45,7 +45,7 @@ from .dataset import Dataset
 from .policy import Policy
 from .pricing import CHARGE_KINDS, RouteTerms
 from .problem import BUYER, PRODUCER, ChainLayout
-from .solve import ChainSolution
+from .solver import ChainSolution
 
 # assumption: stock is an asset worth the product's 2024 reference price a unit (a reserve
 # that buys dear books the difference as a loss); 0 would count purchases as pure cost.
@@ -262,11 +262,14 @@ class Results:
     # ------------------------------------------------------------- contract
     @cached_property
     def prices(self) -> pd.DataFrame:
-        """region, product, price (buyers'), producer_price (producers' market price)."""
+        """region, product, price (what buyers there pay; where the region buys none of the
+        product, its producers' price), producer_price (the producers' market price)."""
         n = self.nodes
         buyers = n[n["side"] == BUYER].set_index(["region", "product"])["price"]
         producers = n[n["side"] == PRODUCER].set_index(["region", "product"])["price"]
-        frame = pd.concat({"price": buyers, "producer_price": producers}, axis=1).reset_index()
+        frame = pd.concat({"price": buyers, "producer_price": producers}, axis=1)
+        frame["price"] = frame["price"].fillna(frame["producer_price"])
+        frame = frame.reset_index()
         return _order(frame.rename(columns={"level_0": "region", "level_1": "product"}), self.data)
 
     @cached_property
@@ -306,6 +309,7 @@ class Results:
         frame["stockpile"] = purchases.reindex(frame.index).fillna(0.0) - releases.reindex(frame.index).fillna(0.0) if len(frame) else 0.0
         frame["stock_purchases"] = stock.reindex(frame.index).fillna(0.0) if len(stock) else 0.0
         frame = frame.fillna({c: 0.0 for c in frame.columns if c not in ("price", "market_producer_price", "supply_capacity", "refining_capacity")})
+        frame["price"] = frame["price"].fillna(frame["market_producer_price"])     # a region that buys none: its producers' price
         frame["supply"] = frame["mined_supply"] + frame["processing_out"]
         frame["production"] = frame["supply"] + (releases.reindex(frame.index).fillna(0.0) if len(frame) else 0.0)
         frame["use"] = frame["demand"] + frame["processing_in"]

@@ -50,13 +50,16 @@ def test_refining_at_constant_cost(tmp_path):
 
 
 def test_refining_capacity_earns_a_rent(tmp_path):
-    """Capacity 15: metal 15 so p_city = 8.5; ore 30 so p_mine = 2; the margin
-    7.5 − 2.5/0.5 = 2.5 exceeds the unit cost 1 by a rent of 1.5 per unit, 22.5 in all."""
-    r = bm.solve(chain(tmp_path, {"capacity": 15}))
+    """Capacity 15 (binding in the short run): metal 15 so p_city = 8.5; ore 30 so p_mine = 2;
+    the margin 7.5 − 2.5/0.5 = 2.5 exceeds the unit cost 1 by a rent of 1.5 per unit, 22.5 in all.
+    In the medium run the capacity does not bind (the constant-cost case above)."""
+    r = bm.solve(chain(tmp_path, {"capacity": 15}), {"horizon": "short_run"})
     p = prices(r)
     assert p[("CITY", "metal")] == pytest.approx(8.5, abs=TOL)
     assert p[("MINE", "ore")] == pytest.approx(2.0, abs=TOL)
-    assert r.welfare.set_index("region").loc["REFINE", "refiner_rent"] == pytest.approx(22.5, abs=1e-6)
+    w = r.welfare.set_index("region")
+    assert w.loc["REFINE", "capacity_rent"] == pytest.approx(22.5, abs=1e-6)     # all of it is a capacity rent
+    assert w.loc["REFINE", "refiner_rent"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_refining_curve(tmp_path):
@@ -97,7 +100,7 @@ def test_refiner_deficiency_payment(tmp_path):
 def test_world_welfare_identity(tmp_path):
     """Σ regions' welfare = consumers' utility − production, refining and transport costs,
     computed here from quantities alone."""
-    r = bm.solve(chain(tmp_path, {"capacity": 15}))
+    r = bm.solve(chain(tmp_path, {"capacity": 15}), {"horizon": "short_run"})
     metal = 15.0
     ore = 30.0
     utility = 100 / 10 * metal - metal**2 / (2 * 10)      # ∫ inverse demand (10 − q/10)
@@ -106,3 +109,11 @@ def test_world_welfare_identity(tmp_path):
     transport = 0.5 * ore + 1.0 * metal
     assert r.welfare["total"].sum() == pytest.approx(utility - ore_cost - refining_cost - transport, abs=1e-6)
     assert r.transport_cost() == pytest.approx(transport, abs=1e-6)
+
+
+def test_capacity_binds_only_in_the_short_run(tmp_path):
+    data = chain(tmp_path, {"capacity": 15})
+    medium = prices(bm.solve(data))
+    short = prices(bm.solve(data, {"horizon": "short_run"}))
+    assert medium[("CITY", "metal")] == pytest.approx(8.2, abs=TOL)
+    assert short[("CITY", "metal")] == pytest.approx(8.5, abs=TOL)

@@ -106,6 +106,16 @@ class ChainSolver:
             from .backend import least_trade
             state = least_trade(system, state)
         price = canonical_prices(system, state)
+        if not np.array_equal(price, state.u[: system.n_nodes]):
+            # report every charge and payment at the reported prices; keep them only if the
+            # system still holds there (an idle market's price moves nothing by construction)
+            u = state.u.copy()
+            u[: system.n_nodes] = price
+            moved = system.evaluate_exact(u, state.x)
+            if np.abs(system.exact_residual(moved) / system.row_scale(exact=True)).max(initial=0.0) <= self.options.newton.tolerance:
+                state = moved
+            else:
+                price = state.u[: system.n_nodes].copy()
         self.solution = ChainSolution(status="optimal", problem=self.problem, price=price, state=state, system=system,
                                       residual=outcome.residual, exact_steps=outcome.exact_steps, dual_steps=outcome.dual_steps,
                                       outer_steps=outcome.outer_steps, seconds=time.perf_counter() - start)
