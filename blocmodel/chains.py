@@ -106,4 +106,7 @@ def chain_problem(market: Market, layout: ChainLayout) -> ChainProblem:
         reserve_nodes=tuple(reserve_nodes), reserve_budgeted=tuple(budgeted),
         reserve_floor=np.array(floors, dtype=float), reserve_budget=np.array(budgets, dtype=float),
         fixed_use=fixed,
+        labels={"closures": {position[j]: text for j, text in market.closures.items() if j in position},
+                "purchases": {layout.node_of[(r, p, BUYER)]: key for (r, p), key in market.purchase_keys.items()
+                              if (r, p, BUYER) in layout.node_of}},
     )

@@ -138,6 +138,8 @@ class Market:
     reserves: list[Reserve] = field(default_factory=list)
     purchases: dict[tuple[str, str], float] = field(default_factory=dict)    # (region, product) -> fixed purchase (+) at buyers' node
     releases: dict[tuple[str, str], float] = field(default_factory=dict)     # (region, product) -> release at producers' node
+    closures: dict[int, str] = field(default_factory=dict)    # route position -> the instrument that closed it
+    purchase_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (region, product) -> scenario key of the purchase
 
 
 # --------------------------------------------------------------------------- chains
@@ -209,7 +211,8 @@ class ChainProblem:
     reserve_budgeted: tuple = _structure()                  # per reserve: has a finite budget
     reserve_floor: np.ndarray
     reserve_budget: np.ndarray
-    fixed_use: np.ndarray                       # per node: fixed purchase (+) or release (−) 
+    fixed_use: np.ndarray                       # per node: fixed purchase (+) or release (−)
+    labels: dict = field(default_factory=dict)  # for explanations: closed routes, purchases' scenario keys
 
     @property
     def n_couplings(self) -> int:

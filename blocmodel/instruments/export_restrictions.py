@@ -58,6 +58,8 @@ def apply(ctx) -> None:
         restricted_by[sel & (restricted_by < 0)] = i
         if r.ban:
             banned |= sel
+            for j in np.flatnonzero(sel):
+                ctx.market.closures.setdefault(int(j), f"export ban {routes.origin[j]}->{routes.destination[j]} ({routes.product[j]}) by {key}")
             continue
         for exporter in sorted(exporters):
             for product in sorted(products):

@@ -32,11 +32,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..pricing import received_price, route_prices
 from ..problem import Reserve
-from .base import Entry, Family, Names, Price
+from .base import Entry, Family, Names, Price, positive_price
 
 MECHANISMS = ("variable_levy", "deficiency_payment", "stockpile", "price_support")
 # assumption: a reserve with no budget given may spend at most this share of the product's
@@ -59,6 +59,11 @@ class PriceFloor(Entry):
     origins: Names | None = Field(None, description="Reserve: whose producers it buys from (default: the bloc, else the markets).")
     burden_sharing: Literal["own", "gdp", "consumption"] | dict[str, float] | None = Field(
         None, description="Who funds payments and purchases: 'own', 'gdp', 'consumption', or shares {region = share}.")
+
+    @field_validator("price")
+    @classmethod
+    def _positive(cls, value):
+        return positive_price(value)
 
     @model_validator(mode="after")
     def _fits_mechanism(self):
