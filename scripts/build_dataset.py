@@ -1728,6 +1728,14 @@ class Builder:
         print(f"dropped below unit-value floor: {len(self.dropped_low_value)} rows, {sum(r[3] for r in self.dropped_low_value):.0f} t, "
               f"USD {sum(r[4] for r in self.dropped_low_value):.0f}")
         print(f"imputed tonnages: {len(self.imputed)} rows, USD {sum(r[4] for r in self.imputed):.0f}")
+        exc = self.cobalt_excluded
+        print(f"cobalt intermediate bound {self.cobalt_threshold:.0f} USD/t gross: 282200 rows left out {sum(1 for e in exc if e[0] == 282200)} "
+              f"({sum(e[3] for e in exc if e[0] == 282200):.0f} t, USD {sum(e[4] for e in exc if e[0] == 282200):.0f}); 810520 exporters left out: "
+              + ", ".join(f"{e[1]} {e[3]:.0f} t" for e in exc if e[0] == 810520 and e[4] >= 5e6))
+        print("810520 refined exporters (BACI t, placed on declared flows t): "
+              + ", ".join(f"{c} {t:.0f}/{placed:.0f}" for c, (t, _, placed) in sorted(self.cobalt_8105.items()) if t >= 500))
+        print(f"China Mn exports (t Mn): " + ", ".join(f"{k} {v:.0f}" for k, v in self.china_mn_exports.items()))
+        print(f"battery-graphite unit-value threshold {self.graphite_threshold:.0f} USD/t")
         for product, given in sorted(self.inferred.items()):
             print(f"inferred {product}: " + ", ".join(f"{r} {v:.1f}" for r, v in sorted(given.items(), key=lambda x: -x[1])))
         for p, _, _, _ in PRODUCTS:
