@@ -34,6 +34,7 @@ class RegionRow(_Row):
     latitude: float | None = Field(None, ge=-90, le=90, description="Degrees north, for transport distances and maps.")
     longitude: float | None = Field(None, ge=-180, le=180, description="Degrees east.")
     data_status: Literal["no data"] | None = Field(None, description="'no data' where no source publishes any activity of the region: results show it as no data, never as a finding of zero (blank otherwise).")
+    gdp: float | None = Field(None, ge=0, description="GDP, USD bn (optional; used by burden_sharing = 'gdp').")
 
     @field_validator("groups", mode="before")
     @classmethod
