@@ -153,7 +153,8 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
         g = state.residual
         gs = g / r
         active = np.zeros(len(u), dtype=bool)
-        active[b] = (u[b] <= 0) & (g[b] > 0)
+        upper = frozen.extra["upper"][b]
+        active[b] = ((u[b] <= 0) & (g[b] > 0)) | ((u[b] >= upper) & (g[b] < 0))
         projected = np.where(active, 0.0, gs)
         if np.abs(projected).max(initial=0.0) <= options.tolerance * 0.1:
             break
@@ -174,7 +175,7 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
                 continue
             du = d * s
             trial = u + du
-            trial[b] = np.maximum(trial[b], 0.0)
+            trial[b] = np.clip(trial[b], 0.0, frozen.extra["upper"][b])
             trial_state = system.evaluate_frozen(trial, frozen)
             change = system.potential_change(state, trial_state, frozen)
             if change <= 1e-4 * float(g @ (trial - u)) and float(g @ (trial - u)) < 0:

@@ -237,7 +237,9 @@ class Results:
 
     @cached_property
     def coupling_detail(self) -> list[dict]:
-        """Per quota: its routes' licensed flows and licence charges, its licence price and cap."""
+        """Per quota: its routes' flows split into in-quota units (which hold licences, worth
+        the licence price each: the quota rent) and over-quota units (which pay the rate gap,
+        `cap`, as tariff), the licence price and each route's licence charge per unit."""
         out = []
         couplings = self.policy.market.couplings
         rd = self.route_detail
@@ -246,16 +248,27 @@ class Results:
             chain = [c for c in couplings if c.product in lay.products]
             licence = s.licence
             for j, c in enumerate(chain):
-                idx = np.array([position[int(r)] for r in c.routes if int(r) in position], dtype=int)
+                keep = [k for k, r in enumerate(c.routes) if int(r) in position]
+                idx = np.array([position[int(c.routes[k])] for k in keep], dtype=int)
                 cif = np.maximum(rd["cif"].to_numpy()[idx], 0.0)
-                cap = np.asarray(c.cap_specific)[: len(idx)] + np.asarray(c.cap_rate)[: len(idx)] * cif
-                paying = licence[j] < cap
+                cap = np.asarray(c.cap_specific, dtype=float)[keep] + np.asarray(c.cap_rate, dtype=float)[keep] * cif
                 flow = rd["flow"].to_numpy()[idx]
+                lam = float(licence[j])
+                top = cap >= cap.max() if len(cap) and np.isfinite(cap).any() else np.ones(len(cap), dtype=bool)
+                below = (cap > lam) & ~top if np.isfinite(cap).any() else np.ones(len(cap), dtype=bool)
+                in_quota = np.where(below, flow, 0.0)
+                if len(cap) and (lam < cap.max() if np.isfinite(cap).any() else True):
+                    in_quota = np.where(top | below, flow, 0.0)
+                else:      # the licence price is at the largest gap: over-quota units enter on the top routes
+                    room = max(c.limit - float(in_quota.sum()), 0.0)
+                    top_flow = float(flow[top].sum())
+                    in_quota = np.where(top, flow * (min(room, top_flow) / top_flow if top_flow > 0 else 0.0), in_quota)
                 holder = rd["origin" if c.rent_to == "exporter" else "destination"].to_numpy()[idx]
-                out.append({"label": c.label, "kind": c.kind, "product": c.product, "limit": c.limit, "licence_price": float(licence[j]),
-                            "cap": cap, "rows": idx, "flow": flow, "licensed_flow": np.where(paying, flow, 0.0),
-                            "route_licence": rd["licence"].to_numpy()[idx] if len(chain) == 1 else np.minimum(licence[j], cap),
-                            "holder": holder[0] if len(holder) else "", "holders": holder, "rent_to": c.rent_to,
+                out.append({"label": c.label, "kind": c.kind, "product": c.product, "limit": c.limit, "licence_price": lam,
+                            "cap": cap, "rows": idx, "flow": flow, "licensed_flow": in_quota, "over_quota": flow - in_quota,
+                            "route_licence": rd["licence"].to_numpy()[idx] if len(chain) == 1 else np.minimum(lam, cap),
+                            "holder": holder[0] if len(holder) else "", "holders": holder,
+                            "importers": rd["destination"].to_numpy()[idx], "rent_to": c.rent_to,
                             "price_scale": self.price_scale[c.product], "quantity_scale": self.quantity_scale[c.product]})
         return out
 
@@ -352,7 +365,10 @@ class Results:
         add("production_subsidies", s["region"], s["product"], s["subsidy"] * s["quantity"])
         add("production_subsidies", r["region"], r["output"], r["subsidy"] * r["output_quantity"])
         for c in self.coupling_detail:
-            add("quota_rent", c["holders"], [c["product"]] * len(c["holders"]), c["route_licence"] * c["licensed_flow"])
+            n = len(c["holders"])
+            add("quota_rent", c["holders"], [c["product"]] * n, c["licence_price"] * c["licensed_flow"])
+            # over-quota units pay the rate gap to the importer as tariff
+            add("tariff_revenue", c["importers"], [c["product"]] * n, np.minimum(c["licence_price"], c["cap"]) * c["over_quota"])
         self._funded_costs(add)
         frame = pd.concat(pieces, ignore_index=True)
         return frame.groupby(["region", "product", "component"], as_index=False, sort=True)["value"].sum()
