@@ -157,6 +157,9 @@ def _curves(results) -> list[tuple]:
         expected = _clip(s["intercept"], s["slope"], s["received_price"], s["capacity"])
         rows.append(("supply curve", s["region"].to_numpy(), s["product"].to_numpy(), "",
                      np.abs(s["quantity"].to_numpy() - expected) / s["quantity_scale"].to_numpy()))
+        rows.append(("capacity rent", s["region"].to_numpy(), s["product"].to_numpy(), "supply",
+                     _rent_gap(s["capacity_rent"], s["intercept"], s["slope"], s["capacity"], s["received_price"],
+                               s["price_scale"], s["quantity_scale"])))
     d = results.demand_detail
     if len(d):
         expected = np.maximum(0.0, d["intercept"] + d["slope"] * d["price"])
@@ -178,7 +181,22 @@ def _curves(results) -> list[tuple]:
         flat_gap = np.where(idle & at_cap, 0.0, np.where(idle, np.maximum(excess, 0.0),
                                                           np.where(at_cap, np.maximum(-excess, 0.0), np.abs(excess))))
         rows.append(("refining curve", r["region"].to_numpy(), r["output"].to_numpy(), "", np.where(flat, flat_gap, curve_gap)))
+        curve_rent = _rent_gap(r["capacity_rent"], r["intercept"], r["slope"], r["capacity"], margin, r["price_scale"], r["quantity_scale"])
+        flat_rent = np.abs(r["capacity_rent"].to_numpy() - np.where(at_cap & flat, (margin - r["unit_cost"]).to_numpy() * z, 0.0)) \
+            / (r["price_scale"] * r["quantity_scale"]).to_numpy()
+        rows.append(("capacity rent", r["region"].to_numpy(), r["output"].to_numpy(), "refining", np.where(flat, flat_rent, curve_rent)))
     return rows
+
+
+def _rent_gap(reported, intercept, slope, capacity, price, price_scale, quantity_scale):
+    """Reported capacity rent against the rule: at capacity, capacity × (price − the marginal
+    cost at capacity); nothing below it. Relative to the product's market value."""
+    a, b, cap, p = (np.asarray(v, dtype=float) for v in (intercept, slope, capacity, price))
+    safe = np.where(b > 0, b, 1.0)
+    marginal = np.where(np.isfinite(cap), (cap - a) / safe, np.inf)
+    start = -a / safe
+    rule = np.where((b > 0) & np.isfinite(cap), np.where(np.isfinite(cap), cap, 0.0) * np.maximum(p - np.maximum(marginal, start), 0.0), 0.0)
+    return np.abs(np.asarray(reported, dtype=float) - rule) / (np.asarray(price_scale) * np.asarray(quantity_scale))
 
 
 # ------------------------------------------------------------------------ routes
