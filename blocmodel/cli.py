@@ -368,6 +368,27 @@ def _with_baseline(frame, base, keys):
     return frame.merge(base, on=keys, how="outer")
 
 
+@app.command()
+def calibration(
+    out: Annotated[Path, typer.Option("--out", help="Folder for calibration_products.csv, calibration_routes.csv, calibration_misses.csv, calibration_scatter.png.")],
+    data: DataOption = None,
+) -> None:
+    """How well the no-policy equilibrium reproduces the observed trade: per product, model
+    against observed flows, China's exports and imports, the largest misses, a log-log plot."""
+
+    def run():
+        from .api import solve as solve_scenario
+        from .calibration_report import calibration_tables, write_calibration_report
+
+        results = solve_scenario(data)
+        write_calibration_report(results, out)
+        products = calibration_tables(results)["calibration_products"]
+        worst = products["largest_miss"].abs().max() if len(products) else 0.0
+        typer.echo(f"calibration: {len(products)} products with observed flows, largest miss on a route {worst:.1e} -> {out}")
+
+    _guarded(run)
+
+
 def main() -> None:
     app(prog_name="blocmodel")
 
