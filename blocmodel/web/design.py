@@ -97,6 +97,12 @@ class Design:
         design.duties = [DutyRow(**duties[i]) for i in sorted(duties)][:MAX_DUTIES]
         return design
 
+    @property
+    def no_policy(self) -> bool:
+        """No member and no instrument: the no-policy baseline itself."""
+        return not (self.members or self.external_tariff or self.ban
+                    or any(not f.blank for f in self.floors) or any(not d.blank for d in self.duties))
+
     # ------------------------------------------------------------ writing
     def fields(self) -> list[tuple[str, str]]:
         """The design as (name, value) pairs, in a fixed order, defaults left out."""

@@ -47,8 +47,9 @@ BAN_MINERALS = ["rare_earths", "graphite", "gallium", "germanium", "lithium", "c
 log = logging.getLogger(__name__)
 
 
-def default_design() -> Design:
-    return Design(title="", members=[])
+def default_design(catalogue: "Catalogue") -> Design:
+    """What a first visit shows: the MSP / FORGE members as a bloc, no instrument yet."""
+    return Design(members=list(catalogue.groups.get("msp", [])))
 
 
 class Catalogue:
@@ -125,6 +126,8 @@ def environment(catalogue: Catalogue | None) -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["sign"] = lambda usd: "pos" if usd >= 5e4 else ("neg" if usd <= -5e4 else "")
     env.globals["pct_change"] = lambda x: "" if x is None else ("0%" if abs(x) < 0.0005 else f"{x:+.1%}".replace("-", "−"))
+    env.globals["same"] = lambda a, b: set(a) == set(b)
+    env.filters["upfirst"] = lambda text: text[:1].upper() + text[1:] if text else text
     env.globals.update(cat=catalogue, MAX_FLOORS=MAX_FLOORS, MAX_DUTIES=MAX_DUTIES, MAX_PINNED=MAX_PINNED,
                        BAN_DESTINATIONS=BAN_DESTINATIONS)
     return env
@@ -165,6 +168,9 @@ def create_app(data=None, *, engines: int = 2, max_sessions: int = 50, idle_minu
         return render("_results.html", o=outcome, view=view, design=outcome.design, deltas=_deltas(view, catalogue),
                       query=outcome.design.to_query(), stale=not outcome.ok, pinned=len(state.pinned))
 
+    def headline_html(outcome: Outcome, state: UserState, oob: bool) -> str:
+        return render("_headline.html", view=outcome.view or state.last_view, stale=not outcome.ok, oob=oob)
+
     def design_url(design: Design) -> str:
         query = design.to_query()
         return "/?" + query if query else "/"
@@ -177,11 +183,11 @@ def create_app(data=None, *, engines: int = 2, max_sessions: int = 50, idle_minu
         if request.query_params:
             design = Design.from_fields(request.query_params.multi_items())
         else:
-            design = state.design or default_design()
+            design = state.design or default_design(catalogue)
         design = _known_members(design, catalogue)
         state.design = design
         outcome = await evaluate(design)
-        html = render("page.html", design=design, results=results_html(outcome, state),
+        html = render("page.html", design=design, results=results_html(outcome, state), headline=headline_html(outcome, state, False),
                       compare=render("_compare.html", pins=state.pinned, message=None), o=outcome)
         return with_cookie(HTMLResponse(html), state, new)
 
@@ -198,7 +204,7 @@ def create_app(data=None, *, engines: int = 2, max_sessions: int = 50, idle_minu
                 return Response(status_code=204)
             state.design = design
             outcome = await evaluate(design)
-            html = results_html(outcome, state)
+            html = results_html(outcome, state) + headline_html(outcome, state, True)
         seconds = time.perf_counter() - start
         response = HTMLResponse(html, headers={"HX-Push-Url": design_url(design),
                                                "Server-Timing": f"app;dur={seconds * 1000:.1f}",
@@ -217,7 +223,7 @@ def create_app(data=None, *, engines: int = 2, max_sessions: int = 50, idle_minu
             state.design = design
             outcome = await evaluate(design)
             html = render("_form.html", design=design) + results_html(outcome, state).replace(
-                'id="results"', 'id="results" hx-swap-oob="true"', 1)
+                'id="results"', 'id="results" hx-swap-oob="true"', 1) + headline_html(outcome, state, True)
         return with_cookie(HTMLResponse(html, headers={"HX-Push-Url": design_url(design)}), state, new)
 
     async def pin(request: Request) -> Response:

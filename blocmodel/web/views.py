@@ -54,10 +54,11 @@ def short_name(name: str) -> str:
 
 
 def product_label(product: str, stage: str | None = None, mineral: str | None = None) -> str:
+    """As the findings name products: 'NdPr oxide', 'refined lithium', 'mined rare earths'."""
     if product == "ndpr_oxide":
         return "NdPr oxide"
-    if mineral and stage:
-        return f"{mineral.replace('_', ' ')}, {stage}"
+    if mineral and stage and product == f"{mineral}_{stage}":
+        return f"{stage} {mineral.replace('_', ' ')}"
     return product.replace("_", " ")
 
 
@@ -78,11 +79,21 @@ def _finite(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _weighted(frame: pd.DataFrame, value: str, weight: str) -> float | None:
+def _weighted(frame: pd.DataFrame, value: str, weight: str) -> dict[str, float]:
+    """Per product, the `weight`-weighted mean of `value` over the rows with a positive weight."""
     w = frame[weight].to_numpy(dtype=float)
     v = frame[value].to_numpy(dtype=float)
     ok = np.isfinite(v) & (w > 0)
-    return float((v[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else None
+    sums = pd.DataFrame({"product": frame["product"].to_numpy()[ok], "vw": v[ok] * w[ok], "w": w[ok]}).groupby("product").sum()
+    return (sums["vw"] / sums["w"]).to_dict()
+
+
+def _parts(amounts: dict[str, float]) -> str:
+    """'reserve purchases' for one kind of cost; each with its amount when there are several."""
+    kinds = {k: v for k, v in amounts.items() if abs(v) >= 1.0}
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    return ", ".join(f"{k} {money(v).lstrip('+')}" for k, v in kinds.items())
 
 
 def _pair(before: float | None, after: float | None, scale: float) -> dict[str, Any]:
@@ -149,18 +160,19 @@ def design_view(results, baseline, title: str = "") -> View:
     m0 = baseline.markets
     in_bloc1 = m1[m1["region"].isin(reference)]
     in_bloc0 = m0[m0["region"].isin(reference)]
-    focus1 = m1[m1["region"] == FOCUS].set_index("product")
-    focus0 = m0[m0["region"] == FOCUS].set_index("product")
+    buyers_after, buyers_before = _weighted(in_bloc1, "price", "use"), _weighted(in_bloc0, "price", "use")
+    producers_after, producers_before = _weighted(in_bloc1, "producer_price", "production"), _weighted(in_bloc0, "producer_price", "production")
+    focus1 = m1[m1["region"] == FOCUS].set_index("product")["price"].to_dict()
+    focus0 = m0[m0["region"] == FOCUS].set_index("product")["price"].to_dict()
     price_rows = []
     reference_price = results.policy.reference.product_price
     for product in data.product_codes:
-        g1, g0 = in_bloc1[in_bloc1["product"] == product], in_bloc0[in_bloc0["product"] == product]
-        buyers1, buyers0 = _weighted(g1, "price", "use"), _weighted(g0, "price", "use")
-        producers1, producers0 = _weighted(g1, "producer_price", "production"), _weighted(g0, "producer_price", "production")
+        buyers1, buyers0 = buyers_after.get(product), buyers_before.get(product)
+        producers1, producers0 = producers_after.get(product), producers_before.get(product)
         if buyers1 is None and producers1 is None:
             continue
-        china = _finite(focus1.at[product, "price"]) if product in focus1.index else None
-        china0 = _finite(focus0.at[product, "price"]) if product in focus0.index else None
+        china = _finite(focus1[product]) if product in focus1 else None
+        china0 = _finite(focus0[product]) if product in focus0 else None
         mass = data.unit[product].split(" ")[0]
         per_kg = mass == "t" and reference_price[product] >= 1000       # quoted as negotiators quote it
         scale, unit = (1000.0, "USD/kg") if per_kg else (1.0, f"USD/{mass}")
@@ -178,8 +190,7 @@ def design_view(results, baseline, title: str = "") -> View:
             continue
         payer_rows.append({"region": region, "name": name[region], "member": region in set(members), "value": cost,
                            "text": money(cost).lstrip("+"),
-                           "parts": ", ".join(f"{p.replace('_', ' ')} {money(float(change.at[region, p])).lstrip('+')}"
-                                              for p in parts if abs(float(change.at[region, p])) >= 1.0)})
+                           "parts": _parts({p.replace("_", " "): float(change.at[region, p]) for p in parts})})
     payer_rows.sort(key=lambda x: -x["value"])
     received: dict[str, float] = {}
     for detail, quantity in ((results.supply_detail, "quantity"), (results.refining_detail, "output_quantity")):
@@ -264,6 +275,7 @@ def _summary(view: View, results) -> dict[str, Any]:
     }
     for product in ("ndpr_oxide", "graphite_refined", "lithium_refined", "gallium_refined"):
         if product in dep:
-            out[f"{dep[product]['label']}: made outside the bloc"] = dep[product]["non_member_text"]
-            out[f"{dep[product]['label']}: made in China"] = dep[product]["focus_text"]
+            name = dep[product]["label"][:1].upper() + dep[product]["label"][1:]
+            out[f"{name}: made outside the bloc"] = dep[product]["non_member_text"]
+            out[f"{name}: made in China"] = dep[product]["focus_text"]
     return out

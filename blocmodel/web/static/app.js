@@ -38,8 +38,9 @@
     });
     var count = document.getElementById("member-count");
     if (count) {
-      var n = document.querySelectorAll('#design input[name="members"]:checked').length;
-      count.textContent = n + " chosen";
+      var boxes = document.querySelectorAll('#design input[name="members"]:checked'), regions = 0;
+      boxes.forEach(function (b) { regions += +(b.dataset.regions || 1); });
+      count.textContent = boxes.length + " chosen" + (regions !== boxes.length ? " · " + regions + " regions" : "");
     }
     sortMembers();
   }
@@ -107,15 +108,18 @@
     }
   });
   document.addEventListener("click", function (e) {
+    var link = e.target.closest("a.to-field");
+    if (link) {                       // a problem in the list: go to its field
+      e.preventDefault();
+      var input = document.querySelector('#design [name="' + link.dataset.field + '"]');
+      if (input) { input.scrollIntoView({ block: "center" }); input.focus(); }
+      return;
+    }
     var button = e.target.closest("#copy-link");
     if (!button) return;
     var url = location.origin + "/" + (button.dataset.query ? "?" + button.dataset.query : "");
     var done = function () { button.textContent = "Link copied"; setTimeout(function () { button.textContent = "Copy link"; }, 1500); };
     if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url).then(done, function () { window.prompt("Copy this link:", url); });
     else window.prompt("Copy this link:", url);
-  });
-  // The member filter and sort are page controls, not part of the design: keep them out of requests.
-  document.addEventListener("htmx:configRequest", function (e) {
-    delete e.detail.parameters["member-filter"];
   });
 })();
