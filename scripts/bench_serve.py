@@ -37,6 +37,17 @@ sys.path.insert(0, str(REPO))
 from blocmodel.web.design import Design, DutyRow, FloorRow  # noqa: E402
 
 
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB (Linux), or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,6 +114,7 @@ def main() -> None:
                     raise SystemExit(f"blocmodel serve did not start: {proc.stdout.read()}")
                 time.sleep(0.2)
         startup = time.perf_counter() - started
+        memory_start = rss_mb(proc.pid)
         opener.open(base + "/", timeout=120).read()          # the session, and the first page
         rows = []
         for i, (lever, design) in enumerate(changes(args.changes)):
@@ -117,6 +129,7 @@ def main() -> None:
             rows.append({"change": i + 1, "lever": lever, "state": state, "cached": cached == "1",
                          "server_ms": float(re.search(r"dur=([0-9.]+)", timing)[1]), "round_trip_ms": round(round_trip * 1000, 1),
                          "solve_ms": round(float(solved[1]) * 1000, 1) if solved else None})
+        memory_end = rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -130,7 +143,7 @@ def main() -> None:
         "server_ms": {"median": round(statistics.median(server), 1), "p95": round(p95(server), 1), "max": round(server[-1], 1)},
         "round_trip_ms": {"median": round(statistics.median(trip), 1), "p95": round(p95(trip), 1)},
         "solve_ms_median": round(statistics.median(r["solve_ms"] for r in rows if r["solve_ms"] is not None), 1),
-        "startup_s": round(startup, 1),
+        "startup_s": round(startup, 1), "rss_mb": {"ready": memory_start, "after_changes": memory_end},
         "machine": {"python": platform.python_version(), "cores": __import__("os").cpu_count(), "platform": platform.platform()},
         "rows": rows,
     }
@@ -141,7 +154,8 @@ def main() -> None:
     print(f"{len(rows)} lever changes ({summary['cached']} answered from the cache), server side: median "
           f"{summary['server_ms']['median']:.0f} ms, 95th percentile {summary['server_ms']['p95']:.0f} ms, max "
           f"{summary['server_ms']['max']:.0f} ms; round trip median {summary['round_trip_ms']['median']:.0f} ms; "
-          f"solve alone median {summary['solve_ms_median']:.0f} ms; server ready in {summary['startup_s']:.1f} s -> {args.out}")
+          f"solve alone median {summary['solve_ms_median']:.0f} ms; server ready in {summary['startup_s']:.1f} s, "
+          f"{memory_start} MB resident, {memory_end} MB after the changes -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ FOCUS = "CHN"
 KEY_PRODUCTS = ("ndpr_oxide", "graphite_refined", "lithium_refined", "cobalt_refined", "nickel_refined", "gallium_refined",
                 "germanium_refined")
 STATUS_WORDS = {"binds": "holds", "prohibitive": "prohibitive: non-member supply shut out, price below the floor",
-                "cannot bind": "cannot bind: members are net exporters", "budget-limited": "budget-limited", "slack": "slack: not needed"}
+                "cannot bind": "cannot bind: the markets export it, so its price is set abroad", "budget-limited": "budget-limited",
+                "slack": "slack: not needed", "no producers": "no producers: no one to pay"}
 
 
 @dataclass
