@@ -127,7 +127,10 @@ def main() -> None:
             state = re.search(r'data-state="(\w+)"', html)[1]
             solved = re.search(r"solved in ([0-9.]+) s", html)
             rows.append({"change": i + 1, "lever": lever, "state": state, "cached": cached == "1",
-                         "server_ms": float(re.search(r"dur=([0-9.]+)", timing)[1]), "round_trip_ms": round(round_trip * 1000, 1),
+                         "server_ms": float(re.search(r"app;dur=([0-9.]+)", timing)[1]),
+                         "session_solve_ms": float(re.search(r"solve;dur=([0-9.]+)", timing)[1]),
+                         "view_ms": float(re.search(r"view;dur=([0-9.]+)", timing)[1]),
+                         "round_trip_ms": round(round_trip * 1000, 1),
                          "solve_ms": round(float(solved[1]) * 1000, 1) if solved else None})
         memory_end = rss_mb(proc.pid)
     finally:
@@ -143,8 +146,11 @@ def main() -> None:
         "server_ms": {"median": round(statistics.median(server), 1), "p95": round(p95(server), 1), "max": round(server[-1], 1)},
         "round_trip_ms": {"median": round(statistics.median(trip), 1), "p95": round(p95(trip), 1)},
         "solve_ms_median": round(statistics.median(r["solve_ms"] for r in rows if r["solve_ms"] is not None), 1),
+        "session_solve_ms_median": round(statistics.median(r["session_solve_ms"] for r in rows), 1),
+        "view_ms_median": round(statistics.median(r["view_ms"] for r in rows), 1),
         "startup_s": round(startup, 1), "rss_mb": {"ready": memory_start, "after_changes": memory_end},
-        "machine": {"python": platform.python_version(), "cores": __import__("os").cpu_count(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "cores": __import__("os").cpu_count(), "platform": platform.platform(),
+                    "load_average_1_5_15_min_at_end": [round(x, 2) for x in __import__("os").getloadavg()]},
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +160,8 @@ def main() -> None:
     print(f"{len(rows)} lever changes ({summary['cached']} answered from the cache), server side: median "
           f"{summary['server_ms']['median']:.0f} ms, 95th percentile {summary['server_ms']['p95']:.0f} ms, max "
           f"{summary['server_ms']['max']:.0f} ms; round trip median {summary['round_trip_ms']['median']:.0f} ms; "
-          f"solve alone median {summary['solve_ms_median']:.0f} ms; server ready in {summary['startup_s']:.1f} s, "
+          f"of which Session.solve {summary['session_solve_ms_median']:.0f} ms (chains alone {summary['solve_ms_median']:.0f} ms), "
+          f"tables, indicators and findings {summary['view_ms_median']:.0f} ms; server ready in {summary['startup_s']:.1f} s, "
           f"{memory_start} MB resident, {memory_end} MB after the changes -> {args.out}")
 
 

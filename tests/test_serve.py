@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import re
 import shutil
 import socket
@@ -164,6 +163,7 @@ def test_public_host_warns(monkeypatch):
             model = Model
 
     said = []
+    monkeypatch.setattr(server, "_port_free", lambda host, port: None)
     monkeypatch.setattr(server, "create_app", lambda *a, **k: App)
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
     server.serve(host="0.0.0.0", port=8123, echo=lambda text, err=False: said.append((text, err)))
@@ -443,3 +443,22 @@ def test_two_users_at_once(server, chromium):
     assert b.locator("#compare-table").count() == 0 and "0 of 4 pinned" in b.inner_text("#compare")
     a_context.close()
     b_context.close()
+
+
+def test_reports_export(server):
+    """A design exports as the comparison report's workbook; the pinned designs as its HTML page."""
+    import io
+
+    openpyxl = pytest.importorskip("openpyxl")
+    client = Client(server)
+    design = Design(title="G7 levy", members=["g7"], floors=[FloorRow(price="100")])
+    body = client.opener.open(server + "/report.xlsx?" + design.to_query(), timeout=600).read()
+    book = openpyxl.load_workbook(io.BytesIO(body), read_only=True)
+    assert "summary" in book.sheetnames
+    cells = [str(c) for row in book["summary"].iter_rows(values_only=True) for c in row if c is not None]
+    assert any("g7_levy" in c or "G7 levy" in c for c in cells)
+    for k, tariff in enumerate(("5", "15")):
+        client.post("/pin", Design(title=f"Quad tariff {tariff}", members=["quad"], external_tariff=tariff).fields())
+    html, headers = client.get("/pinned/report.html")
+    assert headers["content-type"].startswith("text/html") and "<img" in html
+    assert all(("Quad tariff " + t) in html or f"quad_tariff_{t}" in html for t in ("5", "15"))

@@ -50,6 +50,8 @@ class Outcome:
     conflicts: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    solve_seconds: float = 0.0        # Session.solve: resolve, chains, independent check
+    view_seconds: float = 0.0         # results tables, indicators, findings
     cached: bool = False
 
     @property
@@ -119,7 +121,8 @@ class SharedModel:
                 with self.engine() as session:
                     base = session.solve(Scenario(name="baseline" if horizon == "medium_run" else f"baseline_{horizon}",
                                                   horizon=horizon))
-                for table in ("markets", "welfare", "route_detail", "supply_detail", "refining_detail", "reserve_detail"):
+                for table in ("markets", "welfare", "prices", "flows", "floors", "route_detail", "supply_detail", "refining_detail",
+                              "reserve_detail"):
                     getattr(base, table)
                 base.welfare_by("region")
                 bloc_dependency(base, list(self.data.groups.get("ministerial2026", ())))   # builds its flow caches
@@ -146,9 +149,12 @@ class SharedModel:
         try:
             scenario = scenario_from_dict(content, source="design")
             with self.engine() as session:
+                solving = time.perf_counter()
                 results = session.solve(scenario)          # resolves the scenario (policy.resolve) as the CLI does
+                solved = time.perf_counter()
             baseline = self.baseline(scenario.horizon)
             view = design_view(results, baseline, title=design.title)
+            viewed = time.perf_counter()
         except InputError as exc:
             problems = [{"field": field_of(p.field, fmap), "key": p.field, "message": p.message + (f" ({p.hint})" if p.hint else ""),
                          "text": str(p)} for p in exc.problems]
@@ -158,15 +164,18 @@ class SharedModel:
         except EquilibriumCheckError as exc:
             return Outcome(design, error=f"the solution failed the equilibrium check: {exc}", seconds=time.perf_counter() - start)
         self._views.put(key, view)
-        return Outcome(design, view=view, seconds=time.perf_counter() - start)
+        return Outcome(design, view=view, seconds=time.perf_counter() - start, solve_seconds=solved - solving,
+                       view_seconds=viewed - solved)
 
     def scenario(self, design: Design) -> Scenario:
         content, _ = design.scenario(self.product_unit)
         return scenario_from_dict(content, source="design")
 
-    def report(self, designs: list[tuple[str, Design]], folder: Path, title: str) -> Path:
-        """The comparison report (HTML and XLSX) of `designs` [(name, design)] in `folder`."""
-        from ..compare import Collection
+    def report(self, designs: list[tuple[str, Design]], folder: Path, title: str) -> str | None:
+        """The comparison report (HTML and XLSX) of `designs` [(name, design)] in `folder`,
+        against the no-policy baseline of their horizon. Designs of both horizons share the
+        medium-run baseline: the returned note says so (None otherwise)."""
+        from ..compare import BASELINE, Collection
         from ..report import write_report
 
         scenarios = []
@@ -174,7 +183,14 @@ class SharedModel:
             content, _ = design.scenario(self.product_unit)
             content["name"] = name
             scenarios.append(scenario_from_dict(content, source=name))
+        horizons = {s.horizon for s in scenarios}
+        horizon = next(iter(horizons)) if len(horizons) == 1 else "medium_run"
+        results = {BASELINE: self.baseline(horizon)}
         with self.engine() as session:
-            collection = Collection.solve(scenarios, session=session)
-        write_report(collection, folder, title=title)
-        return folder
+            for scenario in scenarios:
+                results[scenario.name] = session.solve(scenario)
+        write_report(Collection(results, BASELINE, self.data), folder, title=title)
+        if len(horizons) > 1:
+            return ("These designs mix the short and the medium run; every change in this report is against the "
+                    "no-policy medium run, so the short-run designs' changes include the horizon's own effect.")
+        return None

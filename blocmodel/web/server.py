@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import re
 import secrets
 import tempfile
 import time
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,8 @@ def create_app(data=None, *, engines: int = 2, max_sessions: int = 50, idle_minu
             html = results_html(outcome, state) + headline_html(outcome, state, True)
         seconds = time.perf_counter() - start
         response = HTMLResponse(html, headers={"HX-Push-Url": design_url(design),
-                                               "Server-Timing": f"app;dur={seconds * 1000:.1f}",
+                                               "Server-Timing": f"app;dur={seconds * 1000:.1f}, solve;dur={outcome.solve_seconds * 1000:.1f}, "
+                                                                f"view;dur={outcome.view_seconds * 1000:.1f}",
                                                "X-Cached": "1" if outcome.cached else "0"})
         return with_cookie(response, state, new)
 
@@ -263,6 +265,8 @@ def create_app(data=None, *, engines: int = 2, max_sessions: int = 50, idle_minu
 
     async def report(request: Request) -> Response:
         kind = request.path_params["kind"]
+        if kind not in ("html", "xlsx"):
+            return HTMLResponse("<p>Reports are report.html or report.xlsx.</p>", status_code=404)
         if request.url.path.startswith("/pinned/"):
             state, _ = session_of(request)
             pins = state.pinned if state else []
@@ -276,12 +280,17 @@ def create_app(data=None, *, engines: int = 2, max_sessions: int = 50, idle_minu
             title = design.title or "Bloc design against no policy"
         with tempfile.TemporaryDirectory(prefix="blocmodel-report-") as folder:
             try:
-                await run_in_threadpool(model.report, designs, Path(folder), title)
+                note = await run_in_threadpool(model.report, designs, Path(folder), title)
             except Exception as exc:   # an invalid or infeasible design: say so instead of a server error
-                return HTMLResponse(f"<p>The report could not be made: {type(exc).__name__}: {exc}</p>", status_code=422)
+                return HTMLResponse(f"<p>The report could not be made: {escape(f'{type(exc).__name__}: {exc}')}</p>",
+                                    status_code=422)
             body = (Path(folder) / f"report.{kind}").read_bytes()
         if kind == "html":
-            return HTMLResponse(body.decode())
+            page = body.decode()
+            if note:
+                page = re.sub(r"(<body[^>]*>)", lambda m: m[1] + f'<p style="background:#fff6e0;padding:.5rem">{escape(note)}</p>',
+                              page, count=1)
+            return HTMLResponse(page)
         return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": f'attachment; filename="{designs[0][0] if len(designs) == 1 else "pinned_designs"}.xlsx"'})
 
@@ -311,6 +320,25 @@ def create_app(data=None, *, engines: int = 2, max_sessions: int = 50, idle_minu
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.model, app.state.store = model, store
     return app
+
+
+def _port_free(host: str, port: int) -> None:
+    import socket
+
+    from ..errors import InputError, Problem
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError([Problem("--host", f"cannot resolve {host!r}: {exc.strerror}")]) from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError([Problem("--port", f"cannot listen on {host}:{port}: {exc.strerror}",
+                                      hint="another program uses it; choose another --port")]) from None
 
 
 def _deltas(view, catalogue: Catalogue) -> dict[str, dict[str, Any]]:
@@ -373,6 +401,7 @@ def serve(data=None, host: str = "127.0.0.1", port: int = 8050, engines: int = 2
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"warning: serving on {host}: anyone who can reach this machine can use the app — it has no authentication.", err=True)
+    _port_free(host, port)             # say so now, not after the model is built
     started = time.perf_counter()
     app = create_app(data, engines=engines, max_sessions=max_sessions, idle_minutes=idle_minutes)
     model = app.state.model
