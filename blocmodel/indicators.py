@@ -184,20 +184,21 @@ def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataF
 
 
 def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
+    columns = ["product", "use", "production", "self_sufficiency", "non_member_share", "non_member_content_share", "focus_share",
+               "focus_content_share", "imports_from_non_members"]
     d = dependency(results, members, products, focus)
-    rows = []
-    for product, g in d.groupby("product", sort=False):
-        use = g["use"].sum()
-        w = g["use"] / use if use > 0 else g["use"] * np.nan
-        weighted = lambda col: float((w * g[col].fillna(0.0)).sum()) if use > 0 else np.nan  # noqa: E731
-        rows.append({"product": product, "use": use, "production": g["production"].sum(),
-                     "self_sufficiency": g["production"].sum() / use if use > 0 else np.nan,
-                     "non_member_share": weighted("non_member_share"),
-                     "non_member_content_share": weighted("non_member_content_share"),
-                     "focus_share": weighted("focus_share"), "focus_content_share": weighted("focus_content_share"),
-                     "imports_from_non_members": g["imports_from_non_members"].sum()})
-    return pd.DataFrame(rows, columns=["product", "use", "production", "self_sufficiency", "non_member_share",
-                                       "non_member_content_share", "focus_share", "focus_content_share", "imports_from_non_members"])
+    if not len(d):
+        return pd.DataFrame(columns=columns)
+    shares = ["non_member_share", "non_member_content_share", "focus_share", "focus_content_share"]
+    weighted = d[shares].fillna(0.0).mul(d["use"], axis=0).assign(product=d["product"])
+    sums = d.groupby("product", sort=False)[["use", "production", "imports_from_non_members"]].sum()
+    shared = weighted.groupby("product", sort=False)[shares].sum()
+    used = sums["use"] > 0
+    out = sums.join(shared)
+    for column in shares:                      # use-weighted over the members
+        out[column] = np.where(used, out[column] / sums["use"].where(used, 1.0), np.nan)
+    out["self_sufficiency"] = np.where(used, sums["production"] / sums["use"].where(used, 1.0), np.nan)
+    return out.reset_index()[columns]
 
 
 def concentration(results) -> pd.DataFrame:

@@ -77,6 +77,13 @@ def test_dependency_equals_the_share_tables(shipped):
         assert (np.isnan(row["import_hhi"]) if shares is None else row["import_hhi"] == pytest.approx(((shares * 100) ** 2).sum(), rel=1e-12))
         checked += 1
     assert checked > 100
+    d = d.reset_index()
+    for product, row in bloc_dependency(r, members).set_index("product").iterrows():     # use-weighted means of the members'
+        g = d[d["product"] == product]
+        assert row["use"] == pytest.approx(g["use"].sum(), rel=1e-12)
+        assert row["self_sufficiency"] == pytest.approx(g["production"].sum() / g["use"].sum(), rel=1e-12)
+        for column in ("non_member_share", "non_member_content_share", "focus_share", "focus_content_share"):
+            assert row[column] == pytest.approx(float((g[column].fillna(0.0) * g["use"]).sum() / g["use"].sum()), abs=1e-12)
     first = bloc_dependency(r, members)
     first.loc[:, "non_member_share"] = -1.0
     assert (bloc_dependency(r, members)["non_member_share"] >= 0).all()
