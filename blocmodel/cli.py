@@ -8,6 +8,7 @@
     blocmodel optimize --scenario FILE [--data DIR] --out DIR
     blocmodel frontier --scenario FILE --product P --targets 0.45,0.4 [--mechanisms ...] --out DIR
     blocmodel coalition --scenario FILE --out DIR [--permutations N] [--seed S]
+    blocmodel serve [--data DIR] [--host 127.0.0.1] [--port 8050]
 
 Bad input exits with status 2 and one line per problem naming file, row and field; a
 scenario with no equilibrium exits 3 naming the conflicting constraints; a solution that
@@ -359,6 +360,22 @@ def coalition(
                    f"{summary['solve_seconds']:.1f} s -> {out}")
 
     _guarded(run)
+
+
+@app.command()
+def serve(
+    data: DataOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but 127.0.0.1/localhost exposes the app (it has no authentication).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8050,
+    engines: Annotated[int, typer.Option("--engines", min=1, max=16, help="Solver sessions shared by all users (each solves one design at a time).")] = 2,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="Most browser sessions held at once.")] = 50,
+    idle_minutes: Annotated[float, typer.Option("--idle-minutes", min=1.0, help="A browser session idle this long ends.")] = 30.0,
+) -> None:
+    """Start the negotiation table: a browser app to assemble a bloc design and see its consequences at once."""
+    from .web import serve as run
+
+    _guarded(lambda: run(data, host=host, port=port, engines=engines, max_sessions=max_sessions, idle_minutes=idle_minutes,
+                         echo=typer.echo))
 
 
 def _with_baseline(frame, base, keys):

@@ -36,6 +36,15 @@ def unit_price(results, product: str, usd_per_unit: float) -> str:
     return f"{usd_per_unit:,.0f} USD/{unit}"
 
 
+def product_name(results, product: str) -> str:
+    """'ndpr_oxide' -> 'NdPr oxide', 'graphite_refined' -> 'refined graphite', 'rare_earths_mined' -> 'mined rare earths'."""
+    if product == "ndpr_oxide":
+        return "NdPr oxide"
+    mineral = results.data.mineral_of.get(product, "").replace("_", " ")
+    stage = results.data.stage.get(product, "")
+    return f"{stage} {mineral}" if mineral and stage and product == f"{mineral.replace(' ', '_')}_{stage}" else product.replace("_", " ")
+
+
 def key_findings(results, baseline, members=None, products=None, focus: str = "CHN") -> list[str]:
     """Findings of `results` against `baseline` for `members` (default: the bloc's, else the
     ministerial partners), on `products` (default: those where the design changes dependency most)."""
@@ -49,8 +58,8 @@ def key_findings(results, baseline, members=None, products=None, focus: str = "C
     bloc = float(total.reindex(members).sum())
     world = float(total.sum())
     ranked = total.reindex([m for m in members if m not in no_data]).dropna().sort_values()
-    gainers = [f"{name[r]} ({money(v)})" for r, v in ranked[::-1].items() if v > 0][:2]
-    losers = [f"{name[r]} ({money(v)})" for r, v in ranked.items() if v < 0][:2]
+    gainers = [f"{name[r]} ({money(v)})" for r, v in ranked[::-1].items() if v >= 0.5][:2]     # never "gains +0 USD"
+    losers = [f"{name[r]} ({money(v)})" for r, v in ranked.items() if v <= -0.5][:2]
     text = f"The members' welfare changes by {money(bloc)} a year and the world's by {money(world)}"
     if gainers:
         text += f"; {' and '.join(gainers)} gain most"
@@ -68,7 +77,7 @@ def key_findings(results, baseline, members=None, products=None, focus: str = "C
         if product not in after.index or product not in before.index:
             continue
         b, a = before.loc[product], after.loc[product]
-        out.append(f"Members' supply of {product.replace('_', ' ')} made outside the bloc goes from {share(b['non_member_share'])} "
+        out.append(f"Members' supply of {product_name(results, product)} made outside the bloc goes from {share(b['non_member_share'])} "
                    f"to {share(a['non_member_share'])}; from {name.get(focus, focus)} from {share(b['focus_share'])} to "
                    f"{share(a['focus_share'])}.")
 
@@ -94,5 +103,5 @@ def key_findings(results, baseline, members=None, products=None, focus: str = "C
             price_text += f", members' producers get {unit_price(results, product, producers.min())}" + (
                 f" to {unit_price(results, product, producers.max())}" if producers.max() > producers.min() * (1 + 1e-6) else "")
         out.append(f"The {g['mechanism'].iloc[0].replace('_', ' ')} floor of {unit_price(results, product, g['floor_price'].iloc[0])} "
-                   f"on {product.replace('_', ' ')}: {states}{price_text}.")
+                   f"on {product_name(results, product)}: {states}{price_text}.")
     return out[:6] if len(out) > 6 else out

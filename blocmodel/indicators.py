@@ -80,44 +80,92 @@ def content_shares(results, product: str) -> pd.DataFrame:
     return cache[product]
 
 
+def _flow_tensor(results) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
+    """(region index, product index, F) with F[product, destination, origin] the flow; built once per result."""
+    cache = results.traces
+    if "flow_tensor" not in cache:
+        regions = {r: i for i, r in enumerate(results.data.region_codes)}
+        products = {p: i for i, p in enumerate(results.data.product_codes)}
+        a = results.route_detail
+        a = a[a["flow"] > 0]
+        flows = np.zeros((len(products), len(regions), len(regions)))
+        np.add.at(flows, (a["product"].map(products).to_numpy(dtype=int), a["destination"].map(regions).to_numpy(dtype=int),
+                          a["origin"].map(regions).to_numpy(dtype=int)), a["flow"].to_numpy(dtype=float))
+        cache["flow_tensor"] = (regions, products, flows)
+    return cache["flow_tensor"]
+
+
+def _share_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum; rows summing to zero stay zero."""
+    total = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, total, out=np.zeros_like(matrix), where=total > 0)
+
+
+def _share_matrices(results, product: str) -> tuple[np.ndarray, np.ndarray]:
+    """(stage origin shares, mined-content shares) of `product` as region × region matrices
+    (rows: buyers' region, columns: origin), the arrays behind `origin_shares` and `content_shares`."""
+    cache = results.traces.setdefault("share_matrices", {})
+    if product in cache:
+        return cache[product]
+    regions, products, flows = _flow_tensor(results)
+    stage = _share_rows(flows[products[product]])
+    content = stage
+    if results.data.stage.get(product) == "refined":
+        made = np.zeros_like(stage)
+        r = results.refining_detail
+        r = r[(r["output"] == product) & (r["output_quantity"] > 0)]
+        for region, z, source in zip(r["region"], r["output_quantity"], r["input"]):
+            i = regions[region]
+            bought = flows[products[source], i]
+            if bought.sum() > 0:          # the refinery's output carries the origin mix of the ore it bought
+                made[i] += z * bought / bought.sum()
+            else:                         # no ore bought in: its own content
+                made[i, i] += z
+        s = results.supply_detail
+        s = s[(s["product"] == product) & (s["quantity"] > 0)]
+        for region, q in zip(s["region"], s["quantity"]):
+            made[regions[region], regions[region]] += q
+        for (region, p), q in results.policy.market.releases.items():
+            if p == product:
+                made[regions[region], regions[region]] += q
+        if made.any():
+            content = stage @ _share_rows(made)
+    cache[product] = (stage, content)
+    return cache[product]
+
+
 def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
     """Per member region and product: use, production, self-sufficiency, non-member shares,
     the share from `focus` origins, imports, import HHI."""
     members = set(members)
     focus = set(focus)
+    regions, product_index, flows = _flow_tensor(results)
+    outside = np.array([r not in members for r in regions])
+    in_focus = np.array([r in focus for r in regions])
     m = results.markets
+    m = m[m["region"].isin(members) & ((m["use"] > 0) | (m["production"] > 0))]
     frames = []
-    for product in results.data.product_codes:
+    for product, rows in m.groupby("product", sort=False):
         if products is not None and product not in products:
             continue
-        rows = m[(m["product"] == product) & m["region"].isin(members) & ((m["use"] > 0) | (m["production"] > 0))]
-        if not len(rows):
-            continue
-        stage, content = origin_shares(results, product), content_shares(results, product)
-        flows = _inflows(results, product)
-        regions = rows["region"].to_numpy()
-
-        def share(frame, origins, inside):
-            frame = frame.reindex(regions).fillna(0.0)
-            pick = frame.columns.isin(origins)
-            return (frame.loc[:, ~pick] if inside else frame.loc[:, pick]).sum(axis=1).to_numpy()
-
-        f = flows.reindex(regions).fillna(0.0)
-        imports = f.apply(lambda row: row.drop(row.name, errors="ignore"), axis=1) if len(f) else f
-        total_imports = imports.sum(axis=1).to_numpy()
+        stage, content = _share_matrices(results, product)
+        index = rows["region"].map(regions).to_numpy(dtype=int)
+        imports = flows[product_index[product]][index].copy()
+        imports[np.arange(len(index)), index] = 0.0          # the home flow is not an import
+        total_imports = imports.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            hhi = np.where(total_imports > 0, ((imports.div(total_imports, axis=0) * 100) ** 2).sum(axis=1), np.nan)
+            hhi = np.where(total_imports > 0, ((imports / total_imports[:, None] * 100) ** 2).sum(axis=1), np.nan)
         use = rows["use"].to_numpy()
         positive = use > 0
         frames.append(pd.DataFrame({
-            "region": regions, "product": product, "use": use, "production": rows["production"].to_numpy(),
+            "region": rows["region"].to_numpy(), "product": product, "use": use, "production": rows["production"].to_numpy(),
             "self_sufficiency": np.where(positive, rows["production"].to_numpy() / np.where(positive, use, 1.0), np.nan),
-            "non_member_share": np.where(positive, share(stage, members, True), np.nan),
-            "non_member_content_share": np.where(positive, share(content, members, True), np.nan),
-            "focus_share": np.where(positive, share(stage, focus, False), np.nan),
-            "focus_content_share": np.where(positive, share(content, focus, False), np.nan),
+            "non_member_share": np.where(positive, stage[index][:, outside].sum(axis=1), np.nan),
+            "non_member_content_share": np.where(positive, content[index][:, outside].sum(axis=1), np.nan),
+            "focus_share": np.where(positive, stage[index][:, in_focus].sum(axis=1), np.nan),
+            "focus_content_share": np.where(positive, content[index][:, in_focus].sum(axis=1), np.nan),
             "imports": total_imports,
-            "imports_from_non_members": imports.loc[:, ~imports.columns.isin(members)].sum(axis=1).to_numpy() if len(imports.columns) else 0.0,
+            "imports_from_non_members": imports[:, outside].sum(axis=1),
             "import_hhi": hhi}))
     if not frames:
         return pd.DataFrame(columns=DEPENDENCY_COLUMNS)
@@ -126,20 +174,31 @@ def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
 
 def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
     """The same indicators for the members taken together, per product (use-weighted)."""
+    key = (frozenset(members), None if products is None else frozenset(products), frozenset(focus))
+    cache = results.traces.setdefault("bloc_dependency", {})      # results never change once solved
+    if key not in cache:
+        while len(cache) >= 64:                                     # bounded: a long-lived baseline sees many blocs
+            cache.pop(next(iter(cache)))
+        cache[key] = _bloc_dependency(results, members, products, focus)
+    return cache[key].copy()
+
+
+def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
+    columns = ["product", "use", "production", "self_sufficiency", "non_member_share", "non_member_content_share", "focus_share",
+               "focus_content_share", "imports_from_non_members"]
     d = dependency(results, members, products, focus)
-    rows = []
-    for product, g in d.groupby("product", sort=False):
-        use = g["use"].sum()
-        w = g["use"] / use if use > 0 else g["use"] * np.nan
-        weighted = lambda col: float((w * g[col].fillna(0.0)).sum()) if use > 0 else np.nan  # noqa: E731
-        rows.append({"product": product, "use": use, "production": g["production"].sum(),
-                     "self_sufficiency": g["production"].sum() / use if use > 0 else np.nan,
-                     "non_member_share": weighted("non_member_share"),
-                     "non_member_content_share": weighted("non_member_content_share"),
-                     "focus_share": weighted("focus_share"), "focus_content_share": weighted("focus_content_share"),
-                     "imports_from_non_members": g["imports_from_non_members"].sum()})
-    return pd.DataFrame(rows, columns=["product", "use", "production", "self_sufficiency", "non_member_share",
-                                       "non_member_content_share", "focus_share", "focus_content_share", "imports_from_non_members"])
+    if not len(d):
+        return pd.DataFrame(columns=columns)
+    shares = ["non_member_share", "non_member_content_share", "focus_share", "focus_content_share"]
+    weighted = d[shares].fillna(0.0).mul(d["use"], axis=0).assign(product=d["product"])
+    sums = d.groupby("product", sort=False)[["use", "production", "imports_from_non_members"]].sum()
+    shared = weighted.groupby("product", sort=False)[shares].sum()
+    used = sums["use"] > 0
+    out = sums.join(shared)
+    for column in shares:                      # use-weighted over the members
+        out[column] = np.where(used, out[column] / sums["use"].where(used, 1.0), np.nan)
+    out["self_sufficiency"] = np.where(used, sums["production"] / sums["use"].where(used, 1.0), np.nan)
+    return out.reset_index()[columns]
 
 
 def concentration(results) -> pd.DataFrame:

@@ -429,7 +429,10 @@ class Results:
     def welfare_by(self, by: str = "region") -> pd.DataFrame:
         """Welfare components by 'region', 'product' or 'region_product'."""
         keys = {"region": ["region"], "product": ["product"], "region_product": ["region", "product"]}[by]
-        return self._welfare_by(keys)
+        cache = self.traces.setdefault("welfare_by", {})      # results never change once solved
+        if by not in cache:
+            cache[by] = self._welfare_by(keys)
+        return cache[by].copy()
 
     def welfare_change(self, baseline: "Results", by: str = "region", unit: str = "USD") -> pd.DataFrame:
         """Each welfare component here minus the same in `baseline`, by 'region', 'product' or

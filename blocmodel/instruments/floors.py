@@ -229,6 +229,9 @@ def floor_report(results) -> pd.DataFrame:
         reserve = reserves[reserves["floor_id"] == f.index] if len(reserves) else reserves
         bid = float(reserve["bid"].iloc[0]) if len(reserve) else f.price
         bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
+        s, z = results.supply_detail, results.refining_detail
+        paid = set(s.loc[(s["product"] == f.product) & (s["deficiency_payment"] > 0), "region"]) | set(
+            z.loc[(z["output"] == f.product) & (z["deficiency_payment"] > 0), "region"])      # regions whose producers get a payment
         for region in markets:
             row = m.loc[(region, f.product)]
             into = levied[levied["destination"] == region]
@@ -238,8 +241,7 @@ def floor_report(results) -> pd.DataFrame:
             levy_status = ("binds" if levy_on and enter else "cannot bind" if exporter and below else
                            "prohibitive" if levy_on else "slack") if f.mechanism in ("variable_levy", "price_support") else ""
             makes = row["supply"] > 0
-            pays = (results.supply_detail.query("region == @region and product == @f.product")["deficiency_payment"].gt(0).any()
-                    or results.refining_detail.query("region == @region and output == @f.product")["deficiency_payment"].gt(0).any())
+            pays = region in paid
             if f.mechanism == "variable_levy":
                 status = levy_status
             elif f.mechanism == "deficiency_payment" or f.support == "deficiency_payment":
