@@ -88,8 +88,7 @@ def apply(ctx) -> None:
     members = ctx.members
     if members and sc.bloc is not None:
         bloc = sc.bloc
-        origin_member = np.isin(ctx.route_origin, list(members))
-        destination_member = np.isin(ctx.route_destination, list(members))
+        origin_member, destination_member = ctx.member_routes(members)
         if bloc.internal_free_trade:
             internal = origin_member & destination_member
             terms.tariff_rate[internal] = 0.0
