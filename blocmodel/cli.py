@@ -159,6 +159,16 @@ def solve(
                    + (f", bloc {change.reindex(members).sum() / 1e6:+,.1f} m USD" if members else "") + f" -> {out}")
         for note in summary["notes"]:
             typer.echo(f"note: {note}")
+        if results.policy.floors:
+            from .findings import unit_price
+
+            for label, g in results.floors.groupby("floor", sort=False):
+                product = g["product"].iloc[0]
+                buyers, producers = g["buyers_price"].dropna(), g["producers_price"].dropna()
+                typer.echo(f"floor {label}: buyers pay {unit_price(results, product, buyers.min())}–{unit_price(results, product, buyers.max())}"
+                           + (f", members' producers get {unit_price(results, product, producers.min())}–"
+                              f"{unit_price(results, product, producers.max())}" if len(producers) else "")
+                           + "; " + ", ".join(f"{k} in {v}" for k, v in g["status"].value_counts().items()))
 
     _guarded(run)
 
