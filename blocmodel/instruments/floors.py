@@ -249,7 +249,7 @@ def floor_report(results) -> pd.DataFrame:
             else:
                 status = "budget-limited" if bid < f.price * (1 - 1e-9) else ("binds" if bought > 0 else "slack")
             rows.append({"floor": f.label, "product": f.product, "mechanism": f.mechanism, "market": region,
-                         "floor_price": f.price, "buyers_price": row["price"], "producers_price": row["producer_price"] if makes else np.nan,
+                         "floor_price": f.price, "buyers_price": row["price"] if row["use"] > 0 else np.nan, "producers_price": row["producer_price"] if makes else np.nan,
                          "status": status, "levy_status": levy_status, "levy_collected": float((into["levy"] * into["flow"]).sum()),
                          "non_member_imports": float(into["flow"].sum())})
     return pd.DataFrame(rows, columns=["floor", "product", "mechanism", "market", "floor_price", "buyers_price", "producers_price",
