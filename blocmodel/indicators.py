@@ -38,9 +38,12 @@ def _inflows(results, product: str) -> pd.DataFrame:
 
 def origin_shares(results, product: str) -> pd.DataFrame:
     """Share of each origin (columns) in what each region's buyers get (rows), at the product's stage."""
-    flows = _inflows(results, product)
-    total = flows.sum(axis=1)
-    return flows.div(total.where(total > 0), axis=0).fillna(0.0)
+    cache = results.traces.setdefault("origin_shares", {})
+    if product not in cache:
+        flows = _inflows(results, product)
+        total = flows.sum(axis=1)
+        cache[product] = flows.div(total.where(total > 0), axis=0).fillna(0.0)
+    return cache[product]
 
 
 def content_shares(results, product: str) -> pd.DataFrame:
@@ -103,7 +106,8 @@ def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
             return (frame.loc[:, ~pick] if inside else frame.loc[:, pick]).sum(axis=1).to_numpy()
 
         f = flows.reindex(regions).fillna(0.0)
-        imports = f.apply(lambda row: row.drop(row.name, errors="ignore"), axis=1) if len(f) else f
+        # a region's own producers are not imports: zero the home flow (same sums and HHI as dropping it)
+        imports = f.mask(f.columns.to_numpy()[None, :] == f.index.to_numpy()[:, None], 0.0) if len(f) else f
         total_imports = imports.sum(axis=1).to_numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             hhi = np.where(total_imports > 0, ((imports.div(total_imports, axis=0) * 100) ** 2).sum(axis=1), np.nan)
@@ -126,6 +130,14 @@ def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
 
 def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
     """The same indicators for the members taken together, per product (use-weighted)."""
+    key = (tuple(sorted(members)), None if products is None else tuple(products), tuple(focus))
+    cache = results.traces.setdefault("bloc_dependency", {})
+    if key not in cache:
+        cache[key] = _bloc_dependency(results, members, products, focus)
+    return cache[key].copy()
+
+
+def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
     d = dependency(results, members, products, focus)
     rows = []
     for product, g in d.groupby("product", sort=False):
