@@ -204,7 +204,8 @@ def floor_report(results) -> pd.DataFrame:
         levied = a[(a["product"] == f.product) & a["destination"].isin(f.markets) & (a["levy_floor"].notna())]
         markets = [r for r in f.markets if (r, f.product) in m.index]
         sub = m.loc[[(r, f.product) for r in markets]] if markets else m.iloc[0:0]
-        net_exporter = bool(len(sub)) and float(sub["production"].sum()) >= float(sub["use"].sum())
+        # net exporters even with non-member goods shut out (at autarky production = use: prohibitive)
+        net_exporter = bool(len(sub)) and float(sub["production"].sum()) > float(sub["use"].sum()) * (1 + 1e-9)
         reserve = results.reserve_detail
         reserve = reserve[reserve["floor_id"] == f.index] if len(reserve) else reserve
         budget_out = bool(len(reserve)) and float(reserve["bid"].iloc[0]) < f.price * (1 - 1e-9)
@@ -221,6 +222,9 @@ def floor_report(results) -> pd.DataFrame:
                 status = "budget-limited" if budget_out else ("binds" if bought > 0 else "slack")
             elif levy_on and imports_enter:
                 status = "binds"
+            elif f.mechanism == "price_support" and producers >= f.price * (1 - 1e-9) and (
+                    row["market_producer_price"] < f.price * (1 - 1e-9) or (len(reserve) and float(reserve["quantity"].sum()) > 0)):
+                status = "binds"        # the levy shuts non-member goods out; the support holds producers at the floor
             elif levy_on:
                 status = "cannot bind" if net_exporter else "prohibitive"
             else:
