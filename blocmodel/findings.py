@@ -230,8 +230,10 @@ def _dependency_sentences(results, baseline, members, products, focus, bloc_word
     moved = ((after.loc[common, "non_member_share"] - before.loc[common, "non_member_share"]).abs()
              .add((after.loc[common, "focus_share"] - before.loc[common, "focus_share"]).abs(), fill_value=0.0)).fillna(0.0)
     moved = moved.sort_values(ascending=False, kind="stable")
-    chosen = list(products) if products is not None else [p for p in moved.index if moved[p] >= MIN_SHARE_MOVE]
-    if not chosen:
+    floored = [f.product for f in results.policy.floors if f.product in common]
+    chosen = list(products) if products is not None else list(dict.fromkeys(
+        floored + [p for p in moved.index if moved[p] >= MIN_SHARE_MOVE]))
+    if not chosen:      # nothing moved and no floor: one sentence that says so
         top = moved.index[0]
         return [f"Members' dependency on non-members moves by less than one percentage point on every product "
                 f"(largest move: {product_name(data, top)}, {share(before.at[top, 'non_member_share'])} → "
@@ -311,11 +313,31 @@ def _floor_sentences(results) -> tuple[list[str], str | None]:
                                f"{price_range(results, product, binds['producers_price'])} while buyers pay "
                                f"{price_range(results, product, binds['buyers_price'])}"
                                + (f"; treasuries pay the gap, {money(paid, signed=False)} a year" if paid > 0 else ""))
-            elif mechanism in ("stockpile",) or mechanism == "price_support" and binds["levy_collected"].sum() <= 0:
+            elif mechanism == "stockpile":
                 clauses.append(_reserve_clause(results, spec, binds, product, "binds"))
+            elif mechanism == "price_support" and binds["levy_collected"].sum() <= 0:
+                clauses.append(f"binds in {_markets_text(data, list(binds['market']))}: the levy shuts non-member goods out, "
+                               f"buyers pay {price_range(results, product, binds['buyers_price'])} and members' producers get "
+                               f"{price_range(results, product, binds['producers_price'])}")
             else:
-                clauses.append(f"binds in {_markets_text(data, list(binds['market']))}: non-member goods enter at the floor "
-                               f"and buyers pay {price_range(results, product, binds['buyers_price'])}")
+                text_binds = (f"binds in {_markets_text(data, list(binds['market']))}: non-member goods enter at the floor "
+                              f"and buyers pay {price_range(results, product, binds['buyers_price'])}")
+                if mechanism == "price_support" and binds["producers_price"].notna().any():
+                    text_binds += f", members' producers get {price_range(results, product, binds['producers_price'])}"
+                clauses.append(text_binds)
+        if mechanism == "price_support" and spec is not None:
+            if spec.support == "deficiency_payment":
+                paid = _payments(results, spec)
+                if paid > 0:
+                    clauses.append(f"tops producers up to the floor with deficiency payments of {money(paid, signed=False)} a year")
+            else:
+                reserve = results.reserve_detail
+                reserve = reserve[reserve["floor_id"] == spec.index] if len(reserve) else reserve
+                bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
+                if bought > 0:
+                    spent = float((reserve["quantity"] * reserve["producer_price"]).sum())
+                    clauses.append(f"holds producers at the floor by buying {_significant(bought)} {_unit_word(data, product)} "
+                                   f"a year for {money(spent, signed=False)}")
         if len(rows["budget-limited"]):
             clauses.append(_reserve_clause(results, spec, rows["budget-limited"], product, "budget-limited"))
         if len(rows["prohibitive"]):
