@@ -45,7 +45,7 @@ batch: setup
 # The .ipynb twins are committed without outputs (jupytext keeps them in step with the .py
 # sources); this runs each one from notebooks/ and writes its outputs into it, in place.
 notebooks: setup
-	cd notebooks && for nb in [0-9][0-9]_*.ipynb; do ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	cd notebooks && for nb in [0-9][0-9]_*.ipynb; do $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; done
 
 test: setup
