@@ -205,6 +205,7 @@ def compare(
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging, target)
+            target.chmod(0o755)             # mkdtemp made it private
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         typer.echo(f"{len(collection.designs)} designs compared with {collection.baseline_title} -> {target / 'report.html'}")

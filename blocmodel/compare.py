@@ -77,6 +77,7 @@ class Collection:
     key_products: list[str] | None = None
     focus: str | None = None
     baselines: dict[str, Results] = field(default_factory=dict)
+    own: dict[str, Scenario] = field(default_factory=dict)     # each design as given, before its baseline is added
     _cache: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -98,9 +99,10 @@ class Collection:
         session = session or Session(dataset)
         base_scenario = _baseline_scenario(baseline)
         base_name = BASELINE if base_scenario is None else base_scenario.name
-        scenarios = []
+        scenarios, own = [], {}
         for design in designs:
             scenario = design if isinstance(design, Scenario) else load_design(design)
+            own[scenario.name] = scenario
             if base_scenario is not None:
                 scenario = on_baseline(base_scenario, scenario, dataset)
             scenarios.append(scenario)
@@ -118,7 +120,7 @@ class Collection:
             if scenario.horizon not in baselines:
                 baselines[scenario.horizon] = session.solve(base_at(scenario.horizon))
             results[scenario.name] = session.solve(scenario)
-        return cls(results, base_name, dataset, key_products=key_products, focus=focus, baselines=baselines)
+        return cls(results, base_name, dataset, key_products=key_products, focus=focus, baselines=baselines, own=own)
 
     # ------------------------------------------------------------------ naming
     @property

@@ -167,9 +167,22 @@ def _named_html(text: str, data) -> str:
     products = set(data.product_codes)
     minerals = set(data.minerals)
     groups = dict(data.groups) | dict(data.customs_unions)
+    text = str(text).replace(" to * ", " to every destination ").replace(" to *.", " to every destination.")
+    # a long list of region codes reads as 'N regions' (the names in its tooltip)
+    pattern = r"\b[A-Z][A-Z0-9]{2,3}\b(?:, \b[A-Z][A-Z0-9]{2,3}\b){5,}"
+    lists = {}
+    for k, match in enumerate(re.finditer(pattern, text)):
+        found = match.group().split(", ")
+        if set(found) <= codes:
+            lists[f"\x00{k}\x00"] = found
+            text = text.replace(match.group(), f"\x00{k}\x00", 1)
     out = []
-    for token in re.split(r"(\b[A-Za-z0-9_]+\b)", str(text)):
-        if token in codes:
+    for token in re.split(r"(\x00\d+\x00|\b[A-Za-z0-9_]+\b)", text):
+        if token in lists:
+            names = ", ".join(region_name(data, r) for r in lists[token])
+            out.append(f"<span class='code' title='{_esc(names)}'>{len(lists[token])} regions</span>")
+            continue
+        elif token in codes:
             out.append(_region_html(data, token))
         elif token in products:
             out.append(_esc(product_name(data, token)))
@@ -184,16 +197,21 @@ def _named_html(text: str, data) -> str:
     return "".join(out)
 
 
-def describe(results: Results) -> list[str]:
-    """What a design changes, in plain words: each instrument family's own sentence."""
+def describe(results: Results, scenario=None) -> list[str]:
+    """What a design changes, in plain words: each instrument family's own sentence (of
+    `scenario`, default the results'; e.g. the design alone, without its baseline's measures)."""
     from .instruments import REGISTRY
 
+    scenario = scenario if scenario is not None else results.scenario
+    own = {f.product for f in scenario.price_floors}
     lines = []
     for family in REGISTRY:
         if family.name == "price floors":
-            lines += [_floor_text(results, f) for f in results.policy.floors]
+            lines += [_floor_text(results, f) for f in results.policy.floors
+                      if f.product in own or any(results.data.resolve_product_name(p) and f.product in results.data.resolve_product_name(p)
+                                                 for p in own)]
         else:
-            lines += family.describe(results.scenario, results.data)
+            lines += family.describe(scenario, results.data)
     return lines or ["No policy: 2024 trade at the dataset's MFN tariffs."]
 
 
@@ -277,7 +295,20 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-PALETTE = ["#c0392b", "#e59866", "#2e86c1", "#f4d03f", "#52be80", "#8e44ad", "#7f8c8d"]
+PALETTE = {"focus": "#c0392b", "other non-members": "#e59866", "union": "#2e86c1", "largest member": "#f4d03f",
+           "other members": "#52be80"}
+
+
+def group_colour(group: str, collection: Collection) -> str:
+    """The same colour for the same role in every figure: the focus outsider red, other
+    non-members orange, a customs union blue, the largest member user yellow, others green."""
+    if group in ("other non-members", "other members"):
+        return PALETTE[group]
+    if group.endswith(" members"):
+        return PALETTE["union"]
+    if collection.focus and group == region_name(collection.data, collection.focus):
+        return PALETTE["focus"]
+    return PALETTE["largest member"]
 
 
 def path_groups(collection: Collection, members: set[str], product: str) -> dict[str, str]:
@@ -447,7 +478,7 @@ def sankey_sets(collection: Collection, product: str, threshold: float = 0.02) -
 def figure_paths(collection: Collection, product: str, members: tuple[str, ...], designs: list[str], numbers: dict[str, int]) -> str:
     groups = path_groups(collection, set(members), product)
     order = _group_order(groups)
-    colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(order)}
+    colours = {g: group_colour(g, collection) for g in order}
     unit = _unit(collection.data, product)
     panels = [(collection.baseline, f"Baseline: {collection.baseline_title}")] + \
         [(d, f"{numbers[d]}. {collection.title(d)}") for d in designs]
@@ -474,9 +505,22 @@ def _heat(value: float, limit: float) -> str:
     return f" style='background:rgb({r},{g},{b})'"
 
 
+def short_title(title: str, limit: int = 56) -> str:
+    """A title cut to `limit` characters, keeping what a composed design adds ('A + B': the
+    start of A and all of B, which is what tells designs on the same bloc apart)."""
+    if len(title) <= limit:
+        return title
+    cut = lambda text, n: text if len(text) <= n else text[:n].rsplit(" ", 1)[0] + "…"  # noqa: E731
+    if " + " in title:
+        first, rest = title.split(" + ", 1)
+        rest = cut(rest, limit - 18)
+        return f"{cut(first, limit - len(rest) - 3)} + {rest}"
+    return cut(title, limit - 1)
+
+
 def _design_th(collection: Collection, design: str, number: int) -> str:
     title = collection.title(design)
-    short = title if len(title) <= 48 else title[:46].rsplit(" ", 1)[0] + "…"
+    short = short_title(title)
     return f"<th class='design' title='{_esc(title)} ({_esc(design)})'>{number}. {_esc(short)}</th>"
 
 
@@ -493,7 +537,7 @@ def _findings_html(collection: Collection, numbers: dict[str, int], found: dict[
     for design in collection.designs:
         r = collection.results[design]
         sentences = found[design]
-        what = " ".join(describe(r))
+        what = " ".join(describe(r, collection.own.get(design)))
         horizon = r.scenario.horizon.replace("_", " ")
         parts.append(f"<article id='design-{numbers[design]}'><h3 title='{_esc(design)}'>{numbers[design]}. "
                      f"{_esc(collection.title(design))}</h3>"
@@ -560,24 +604,32 @@ def _floors_html(collection: Collection, numbers: dict[str, int]) -> str:
     if not len(f):
         return "<section id='floors'><h2>What each floor holds</h2><p>None of these designs sets a price floor.</p></section>"
     rows = []
-    spans = f.groupby("design", sort=False).size()
-    seen = set()
-    for r in f.itertuples():
-        res = collection.results[r.design]
-        markets = listing([region_name(data, m) for m in r.markets]) if len(r.markets) <= 4 else f"{len(r.markets)} markets"
-        tip = ", ".join(region_name(data, m) for m in r.markets)
-        producers = price_range(res, r.product, [r.producers_min, r.producers_max])
-        first = ""
-        if r.design not in seen:
-            seen.add(r.design)
-            first = f"<td class='title' rowspan='{spans[r.design]}'>{numbers[r.design]}. {_esc(collection.title(r.design))}</td>"
-        rows.append(f"<tr>{first}"
-                    f"<td class='l'>{_esc(product_name(data, r.product))}, {_esc(unit_price(res, r.product, r.floor_price))}</td>"
-                    f"<td class='l'>{_esc(r.mechanism.replace('_', ' '))}</td><td class='l'><b>{_esc(r.status)}</b></td>"
-                    f"<td class='l' title='{_esc(tip)}'>{_esc(markets)}</td>"
-                    f"<td class='nowrap'>{_esc(price_range(res, r.product, [r.buyers_min, r.buyers_max]))}</td>"
-                    f"<td class='nowrap'>{_esc(producers) if producers != 'n/a' else '<span class=muted>no producers</span>'}</td>"
-                    f"<td>{_money(r.levy_collected / MILLION)}</td></tr>")
+    for design in collection.designs:
+        d = f[f["design"] == design]
+        if not len(d):
+            continue
+        res = collection.results[design]
+        all_slack = d.groupby("floor", sort=False)["status"].transform(lambda s: (s == "slack").all())
+        quiet = d[all_slack] if d.loc[all_slack, "floor"].nunique() >= 2 else d.iloc[0:0]     # 2+ slack floors: one row
+        shown = d.drop(index=quiet.index)
+        cells = []
+        for r in shown.itertuples():
+            markets = listing([region_name(data, m) for m in r.markets]) if len(r.markets) <= 4 else f"{len(r.markets)} markets"
+            tip = ", ".join(region_name(data, m) for m in r.markets)
+            producers = price_range(res, r.product, [r.producers_min, r.producers_max])
+            cells.append(f"<td class='l'>{_esc(product_name(data, r.product))}, {_esc(unit_price(res, r.product, r.floor_price))}</td>"
+                         f"<td class='l'>{_esc(r.mechanism.replace('_', ' '))}</td><td class='l'><b>{_esc(r.status)}</b></td>"
+                         f"<td class='l' title='{_esc(tip)}'>{_esc(markets)}</td>"
+                         f"<td class='nowrap'>{_esc(price_range(res, r.product, [r.buyers_min, r.buyers_max]))}</td>"
+                         f"<td class='nowrap'>{_esc(producers) if producers != 'n/a' else '<span class=muted>no producers</span>'}</td>"
+                         f"<td>{_money(r.levy_collected / MILLION)}</td>")
+        if len(quiet):
+            floors = "; ".join(f"{product_name(data, p)}, {unit_price(res, p, v)}"
+                               for p, v in zip(quiet["product"], quiet["floor_price"]))
+            cells.append(f"<td class='l' colspan='2'>{quiet['floor'].nunique()} floors: {_esc(floors)}</td><td class='l'><b>slack</b></td>"
+                         "<td class='l' colspan='3'>market prices at or above each floor wherever it applies</td><td>0</td>")
+        title = f"<td class='title' rowspan='{len(cells)}'>{numbers[design]}. {_esc(collection.title(design))}</td>"
+        rows += [f"<tr>{title if i == 0 else ''}{c}</tr>" for i, c in enumerate(cells)]
     return ("<section id='floors'><h2>What each floor holds</h2>"
             "<p>Per floor and status: the member markets, the price buyers pay there and the price their producers get "
             "(with any deficiency payment). A levy floor holds the price at which non-member goods enter, not the members' "
@@ -684,13 +736,18 @@ def render_html(collection: Collection, title: str, paths_product: str | None = 
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
              f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
              f"<header><h1>{_esc(title)}</h1>",
-             f"<p class='lede'>{len(collection.designs)} designs, each against <b>{_esc(collection.baseline_title)}</b>. "
-             "All money is a change per year; welfare levels are never shown.</p>",
+             f"<p class='lede'>{len(collection.designs)} designs, each against <b>{_esc(collection.baseline_title)}</b>"
+             + ("" if collection.results[collection.baseline].scenario.is_baseline else
+                ", and each applied on top of it: " + _named_html(" ".join(describe(collection.results[collection.baseline])).rstrip("."), data))
+             + ". All money is a change per year; welfare levels are never shown.</p>",
              f"<p class='muted'>blocmodel {meta['blocmodel']} · dataset {_esc(_display(Path(data.path)))}/ (hash {data.data_hash}) · "
              f"HiGHS {meta['highspy']} · every equilibrium verified (largest residual "
              f"{max(r.check_report.max_residual for r in collection.results.values() if r.check_report is not None):.1e})"
              + (f" · no published data for {', '.join(region_name(data, r) for r in no_data)}" if no_data else "")
-             + "</p></header>",
+             + "</p><p class='muted'>Contents: <a href='#findings'>key findings</a> · <a href='#designs'>designs side by side</a> · "
+             "<a href='#floors'>floors</a> · <a href='#gains'>who gains and who pays</a> · <a href='#dependency'>dependency</a> · "
+             + ("<a href='#paths'>where it comes from</a> · " if paths_product else "")
+             + "<a href='#glossary'>glossary</a> · <a href='#assumptions'>assumptions</a></p></header>",
              findings_part,
              _summary_html(collection, numbers),
              _floors_html(collection, numbers),
