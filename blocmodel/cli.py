@@ -110,12 +110,16 @@ def validate(
 
     def run():
         dataset = load_dataset(data)
-        warnings = graph.check_graph(dataset)
+        network = graph.trade_graph(dataset)
+        warnings = graph.check_graph(dataset, network)
         typer.echo(f"{dataset.path}: valid — {len(dataset.regions)} regions, {len(dataset.products)} products, "
                    f"{len(dataset.supply)} supply, {len(dataset.demand)} demand, {len(dataset.routes)} routes, "
                    f"{len(dataset.processing)} refining rows (data hash {dataset.data_hash})")
         for w in warnings:
             typer.echo(f"warning: {w}", err=True)
+        note = graph.no_data_note(dataset, network)
+        if note:
+            typer.echo(f"note: {note}")
         if scenario:
             scen = compose([load_scenario(p) for p in scenario])
             policy = resolve(dataset, scen, source=f"scenario '{scen.name}'")
@@ -178,26 +182,33 @@ def compare(
     designs: Annotated[Optional[list[str]], typer.Argument(help="Designs: library names or TOML paths, composed with '+' (e.g. bloc_msp+cet25). Default: the --set.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder; the report goes into OUT/compare_<what was run>/.")] = Path("reports"),
     data: DataOption = None,
-    set_name: Annotated[str, typer.Option("--set", help="Named set of designs in data/scenario_sets.toml.")] = "headline",
+    set_name: Annotated[str, typer.Option("--set", help="Named set of designs in data/scenario_sets.toml (also gives the key products and focus region of the report).")] = "headline",
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="What designs are measured against: 'baseline' (no policy, the default) or a library scenario such as status_quo_2025, which every design is then applied on top of.")] = None,
     title: Annotated[str, typer.Option("--title")] = "Critical-minerals bloc designs compared",
 ) -> None:
-    """Solve several bloc designs, compare them with no policy, and write the report
-    (report.html, report.xlsx, designs.csv, members.csv, markets.csv, flows.csv, manifest.json)."""
+    """Solve several bloc designs, compare them with a baseline (no policy, or e.g. the 2025
+    status quo), and write the report (report.html, report.xlsx, designs.csv, members.csv,
+    floors.csv, markets.csv, flows.csv, manifest.json)."""
     import hashlib
     import shutil
 
     from .api import Session
-    from .compare import Collection
-    from .library import scenario_set
+    from .compare import NO_POLICY, Collection
+    from .library import scenario_set, scenario_set_options
     from .report import write_report
 
     def run():
+        options = scenario_set_options(set_name)
         chosen = list(designs) if designs else scenario_set(set_name)
+        against = baseline if baseline is not None else options.get("baseline")
         tag = set_name if not designs else "+".join(Path(d).stem for d in chosen)
         if len(tag) > 60:
             tag = f"{len(chosen)}designs-{hashlib.sha256(' '.join(chosen).encode()).hexdigest()[:8]}"
+        if against is not None and against.strip().lower() not in NO_POLICY:
+            tag += f"_vs_{Path(against).stem}"
         target = out / f"compare_{tag.replace('/', '_')}"
-        collection = Collection.solve(chosen, session=Session(data))
+        collection = Collection.solve(chosen, session=Session(data), baseline=against,
+                                      key_products=options.get("key_products"), focus=options.get("focus"))
         out.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=out, prefix=".compare."))
         try:
@@ -205,9 +216,10 @@ def compare(
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging, target)
+            target.chmod(0o755)             # mkdtemp made it private
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        typer.echo(f"{len(collection.designs)} designs compared -> {target / 'report.html'}")
+        typer.echo(f"{len(collection.designs)} designs compared with {collection.baseline_title} -> {target / 'report.html'}")
 
     _guarded(run)
 

@@ -38,7 +38,9 @@ class Dataset:
     data_hash: str = ""
     notes: tuple[str, ...] = field(default=())
     # What later layers derive from the data once (the no-policy market, chain layouts).
-    cache: dict = field(default_factory=dict, compare=False, repr=False)
+    # init=False: `dataclasses.replace(data, supply=...)` starts a new, empty cache, so a
+    # modified dataset (a Monte Carlo draw) never reuses what was derived from the original.
+    cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @cached_property
     def names(self):

@@ -114,6 +114,57 @@ class Results:
                 + (f", bloc of {members}" if members else "")
                 + (f", largest residual {self.check_report.max_residual:.1e}" if self.check_report is not None else "") + ">")
 
+    def _repr_html_(self) -> str:
+        """A compact summary for notebooks: status, horizon, bloc, what trades, use-weighted
+        prices by product and each floor's outcome. No welfare: it means something only as a
+        change against a baseline (`welfare_change(base, unit="USD m")`)."""
+        import html
+
+        esc = html.escape
+        scenario = self.scenario
+        members = sorted(self.policy.members)
+        head = (f"<b>Results '{esc(scenario.name)}'</b>: {esc(self.status)} · {esc(scenario.horizon.replace('_', ' '))} · "
+                + (f"bloc of {len(members)} · " if members else "no bloc · ")
+                + f"{len(self.data.regions)} regions, {len(self.data.products)} products"
+                + (f" · largest residual {self.check_report.max_residual:.1e}" if self.check_report is not None else ""))
+        parts = [f"<div style='font-size:.9em;max-width:60em'><p style='margin:.2em 0'>{head}</p>"]
+        if scenario.title:
+            parts.append(f"<p style='margin:.2em 0'>{esc(scenario.title)}</p>")
+        if self.status != "optimal":
+            parts.append("<p>" + "<br>".join(esc(m) for m in self.messages) + "</p></div>")
+            return "".join(parts)
+        flows = self.flows
+        parts.append(f"<p style='margin:.2em 0'>{int((~flows['home']).sum()):,} trade routes and {int(flows['home'].sum()):,} "
+                     f"home routes carry goods · welfare: only changes mean anything — "
+                     f"<code>r.welfare_change(base, unit='USD m')</code></p>")
+        m = self.markets
+        rows = []
+        for product, g in m.groupby("product", sort=False):
+            use = g["use"].sum()
+            if use <= 0:
+                continue
+            unit = str(self.data.unit.get(product, "unit")).split(" ")[0]
+            price = float((g["price"] * g["use"]).sum() / use)
+            rows.append(f"<tr><td style='text-align:left'>{esc(product)}</td><td>{price:,.0f} USD/{esc(unit)}</td>"
+                        f"<td>{use:,.0f} {esc(unit)}</td><td>{float(g['imports'].sum()) / use:.0%}</td></tr>")
+        parts.append("<details><summary>Prices by product (use-weighted buyers' price, world use, share imported)</summary>"
+                     "<table><tr><th>product</th><th>price</th><th>use</th><th>imported</th></tr>" + "".join(rows) + "</table></details>")
+        if self.policy.floors:
+            f = self.floors
+            rows = []
+            for (label, status), g in f.groupby(["floor", "status"], sort=False):
+                unit = str(self.data.unit.get(g["product"].iloc[0], "unit")).split(" ")[0]
+                span = lambda s: "–" if s.dropna().empty else (  # noqa: E731
+                    f"{s.min():,.0f}" + (f"–{s.max():,.0f}" if s.max() > s.min() * (1 + 1e-6) else "") + f" USD/{unit}")
+                rows.append(f"<tr><td style='text-align:left'>{esc(label)}</td><td>{esc(status)}</td><td>{len(g)}</td>"
+                            f"<td>{span(g['buyers_price'])}</td><td>{span(g['producers_price'])}</td></tr>")
+            parts.append("<table><tr><th>floor</th><th>status</th><th>markets</th><th>buyers pay</th><th>producers get</th></tr>"
+                         + "".join(rows) + "</table>")
+        if self.policy.notes:
+            parts.append("<p style='margin:.2em 0'>" + "<br>".join(f"note: {esc(n)}" for n in self.policy.notes) + "</p>")
+        parts.append("</div>")
+        return "".join(parts)
+
     # ------------------------------------------------------------- node prices
     @cached_property
     def node_offsets(self) -> np.ndarray:

@@ -23,33 +23,41 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import blocmodel as bm
+from blocmodel.findings import key_findings, region_name, unit_price
 
-pd.set_option("display.width", 150, "display.max_columns", 14, "display.float_format", "{:,.3f}".format)
+pd.set_option("display.width", 150, "display.max_columns", 14, "display.float_format", "{:,.2f}".format)
 data = bm.load_dataset()
 session = bm.Session(data)
+baseline = session.solve(None)
 
 # %% [markdown]
 # ## Membership × instruments
 #
 # Five memberships (the 56 ministerial partners, the Minerals Security Partnership, the G7
 # with the EU, the US–Japan–EU core, the Quad), each as a free-trade area, with a 25% common
-# external tariff, and with an NdPr floor held by a variable levy.
+# external tariff, and with an NdPr floor of 110 USD/kg held by a variable levy. Welfare
+# changes in USD m a year against no policy; dependency as the share of members' use made
+# outside the bloc, before (no policy, same members) and after.
 
 # %%
 memberships = ["bloc_ministerial", "bloc_msp", "bloc_g7", "bloc_core", "bloc_quad"]
 instruments = {"free trade": "", "25% external tariff": "+cet25", "NdPr levy floor": "+floor_ndpr_variable_levy"}
 designs = [m + suffix for m in memberships for suffix in instruments.values()]
-grid = bm.Collection.solve(designs, session=session)
+grid = bm.Collection.solve(designs, session=session, key_products=["ndpr_oxide", "lithium_refined"], focus="CHN")
 table = grid.design_table().pivot(index="design", columns="variable", values="value").loc[designs]
 table["membership"] = [d.split("+")[0].removeprefix("bloc_") for d in designs]
 table["instruments"] = [name for _ in memberships for name in instruments]
 view = table.set_index(["membership", "instruments"])
-columns = {"members": "members", "welfare|bloc|change": "bloc welfare, m USD", "welfare|world|change": "world welfare, m USD",
-           "non_member_share|ndpr_oxide": "NdPr non-member share", "non_member_share|ndpr_oxide|baseline": "(before)",
-           "non_member_share|lithium_refined": "Li non-member share", "members|losing": "members losing"}
+columns = {"members": "members", "welfare|bloc|change": "members' welfare, USD m", "welfare|world|change": "world welfare, USD m",
+           "welfare|focus|change": "China's welfare, USD m", "non_member_share|ndpr_oxide|baseline": "NdPr made outside, before",
+           "non_member_share|ndpr_oxide": "NdPr made outside, after", "members|losing": "members losing"}
 shown = view[list(columns)].rename(columns=columns)
-for c in ("bloc welfare, m USD", "world welfare, m USD"):
+for c in [c for c in shown.columns if c.endswith("USD m")]:
     shown[c] = shown[c] / 1e6
+shown["members"] = shown["members"].astype(int)
+shown["members losing"] = shown["members losing"].astype(int)
+numbers = shown.columns.drop(["members", "members losing"])
+shown[numbers] = shown[numbers].round(2) + 0.0      # + 0.0: a change that rounds to zero prints as 0.00, not -0.00
 shown
 
 # %%
@@ -61,48 +69,54 @@ for (membership, instrument), row in view.iterrows():
     ax.annotate(membership, (row["non_member_share|ndpr_oxide"] * 100, row["welfare|bloc|change"] / 1e6), fontsize=7,
                 xytext=(4, 2), textcoords="offset points")
 ax.axhline(0, color="grey", lw=0.6)
-ax.set_xlabel("members' NdPr oxide from non-members, %")
-ax.set_ylabel("bloc welfare change, million USD/yr")
-ax.set_title("Designs: dependency against the bloc's welfare")
+ax.set_xlabel("members' NdPr oxide made outside the bloc, %")
+ax.set_ylabel("members' welfare change, USD m/yr")
+ax.set_title("Designs: dependency against the members' welfare")
 ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
 # ## The least-cost NdPr floor for a dependency target
 #
-# The ministerial bloc wants no more than 25% of its NdPr oxide from non-members (47% with
-# free trade alone). The library's `optimize_ndpr_floor_deficiency_payment` asks for the
-# floor with the least fiscal cost that gets there. `optimize` searches the floor over exact
-# equilibria (a grid, bisection to the target, golden section) and returns its evidence.
+# With free trade alone, 86% of the ministerial bloc's NdPr oxide is made outside it. Which
+# levy floor brings that to 65% or less at the least loss of the members' welfare?
+# `optimize` searches the floor over exact equilibria (a grid, bisection to the target,
+# golden section) and returns its evidence.
 
 # %%
 from blocmodel.frontier import frontier
 from blocmodel.optimize import optimize
 
-baseline = session.solve(None)
-optimum = optimize("../data/scenarios/optimize_ndpr_floor_deficiency_payment.toml", session=session, baseline=baseline)
-print(optimum.status, {k: round(v) for k, v in optimum.levers.items()}, f"fiscal cost {optimum.objective / 1e6:,.1f} m USD/yr")
+target = {"name": "least_cost_levy_floor", "bloc": {"members": ["ministerial2026"]},
+          "price_floors": [{"product": "ndpr_oxide", "price": 110_000, "mechanism": "variable_levy"}],   # USD/t: the lever moves it
+          "optimize": {"levers": [{"path": "price_floors.0.price", "bounds": [40000, 200000], "tolerance": 10}],
+                       "minimize": "welfare_loss", "constraints": ["non_member_share:ndpr_oxide <= 0.65"]}}
+optimum = optimize(target, session=session, baseline=baseline)
+floor = optimum.levers["price_floors.0.price"]
+print(f"{optimum.status}: a levy floor of {unit_price(data, 'ndpr_oxide', floor) if floor is not None else 'none'}; "
+      f"members' welfare loss {optimum.objective / 1e6 if optimum.objective is not None else float('nan'):,.1f} USD m/yr")
 {k: v for k, v in optimum.evidence.items() if k in ("evaluations", "tolerance", "at_bound", "on_target_boundary", "local_optima_on_grid",
-                                                     "constraint_monotonicity", "neighbours")}
+                                                     "constraint_monotonicity")}
 
 # %% [markdown]
-# The frontier: for each target share, the floor that reaches it at least cost to the bloc's
-# welfare, by levy and by deficiency payment (a stockpile cannot reach any target: its
-# purchases count as use and it buys non-member oxide).
+# The frontier: for each target share, the floor that reaches it at least cost to the
+# members' welfare, by levy and by deficiency payment. A deficiency payment up to 200 USD/kg
+# cannot bring the share much below 80%: it pays producers more but does not keep
+# non-member oxide out (targets it cannot reach are marked infeasible).
 
 # %%
-front = frontier(bm.load_design("bloc_ministerial"), "ndpr_oxide", [0.45, 0.4, 0.35, 0.3, 0.25, 0.2],
+front = frontier(bm.load_design("bloc_ministerial"), "ndpr_oxide", [0.8, 0.75, 0.7, 0.65, 0.6],
                  ["variable_levy", "deficiency_payment"], session=session, baseline=baseline)
 front[["mechanism", "target", "status", "floor", "non_member_share", "welfare_loss", "fiscal_cost"]]
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
 for mechanism, part in front[front["status"] == "optimal"].groupby("mechanism"):
-    axes[0].plot(part["non_member_share"] * 100, part["welfare_loss"] / 1e6, marker="o", label=mechanism)
-    axes[1].plot(part["non_member_share"] * 100, part["floor"] / 1000, marker="o", label=mechanism)
-axes[0].set(xlabel="members' NdPr oxide from non-members, %", ylabel="bloc welfare loss, million USD/yr",
+    axes[0].plot(part["non_member_share"] * 100, part["welfare_loss"] / 1e6, marker="o", label=mechanism.replace("_", " "))
+    axes[1].plot(part["non_member_share"] * 100, part["floor"] / 1000, marker="o", label=mechanism.replace("_", " "))
+axes[0].set(xlabel="members' NdPr oxide made outside the bloc, %", ylabel="members' welfare loss, USD m/yr",
             title="what each level of dependency costs")
-axes[1].set(xlabel="members' NdPr oxide from non-members, %", ylabel="least-cost floor, USD/kg", title="the floor that gets there")
+axes[1].set(xlabel="members' NdPr oxide made outside the bloc, %", ylabel="least-cost floor, USD/kg", title="the floor that gets there")
 for ax in axes:
     ax.invert_xaxis()
     ax.legend(fontsize=8)
@@ -114,8 +128,8 @@ plt.show()
 # For the G7 bloc with a 25% external tariff (the EU joins as one player): each member's
 # welfare change, its gain from joining (against the bloc without it), Shapley values of the
 # bloc's gain by permutation sampling with 95% intervals (checked here against the exact
-# values, which five players allow), and the side payments that would make every member
-# gain.
+# values, which the few players allow), and the side payments that would make every member
+# gain. USD m a year.
 
 # %%
 from blocmodel.coalition import CoalitionGame, coalition_analysis, exact_shapley
@@ -124,8 +138,8 @@ game = CoalitionGame(bm.load_design("bloc_g7+cet25"), session=session, baseline=
 analysis = coalition_analysis(game, permutations=100, seed=1)
 shapley = analysis["shapley"].set_index("player")
 shapley["exact"] = exact_shapley(game)
-print(f"bloc gain {analysis['summary']['bloc_welfare_change'] / 1e6:,.1f} m USD/yr = sum of Shapley values "
-      f"{shapley['shapley'].sum() / 1e6:,.1f} m; {game.solves} coalitions solved")
+print(f"bloc gain {analysis['summary']['bloc_welfare_change'] / 1e6:,.1f} USD m/yr = sum of Shapley values "
+      f"{shapley['shapley'].sum() / 1e6:,.1f} USD m; {game.solves} coalitions solved")
 (shapley[["shapley", "ci95_low", "ci95_high", "exact"]] / 1e6).round(2)
 
 # %%
@@ -136,28 +150,30 @@ payments = analysis["side_payments"].set_index("player")
 # ## What we found
 
 # %%
-levy = front[(front["mechanism"] == "variable_levy") & (front["target"] == 0.25)].iloc[0]
-dp = front[(front["mechanism"] == "deficiency_payment") & (front["target"] == 0.25)].iloc[0]
-print(f"25% target: levy floor {levy.floor / 1000:.1f} USD/kg (bloc welfare loss {levy.welfare_loss / 1e6:.1f} m); "
-      f"deficiency payment {dp.floor / 1000:.1f} USD/kg (loss {dp.welfare_loss / 1e6:.1f} m, fiscal cost {dp.fiscal_cost / 1e6:.0f} m)")
 best = view["welfare|bloc|change"].idxmax()
-print(f"best design for the bloc's welfare: {best}, {view['welfare|bloc|change'].max() / 1e6:+,.0f} m USD/yr")
+print(f"best design for the members' welfare: {best}, {view['welfare|bloc|change'].max() / 1e6:+,.0f} USD m/yr")
+reached = front[front["status"] == "optimal"]
+for mechanism, part in reached.groupby("mechanism"):
+    deepest = part.loc[part["target"].idxmin()]
+    print(f"{mechanism.replace('_', ' ')}: reaches {deepest.non_member_share:.0%} with a floor of "
+          f"{unit_price(data, 'ndpr_oxide', deepest.floor)}, members' welfare loss {deepest.welfare_loss / 1e6:,.1f} USD m/yr, "
+          f"fiscal cost {deepest.fiscal_cost / 1e6:,.0f} USD m/yr")
+print("full bloc (design 3 of the report):")
+for sentence in key_findings(session.solve("full_bloc"), baseline):
+    print(" -", sentence)
 
 # %% [markdown]
 # - **A free-trade area alone changes almost nothing**: partners' tariffs on each other are
 #   already near zero in the data.
-# - **A 25% external tariff is a terms-of-trade play**: it raises the bloc's welfare for the
-#   MSP (+545 million USD/yr), the G7 and the US–Japan–EU core, at a larger cost to the
-#   world, and lowers it for the Quad and the whole ministerial group; it moves NdPr
-#   dependency little except in the ministerial group (47% to 26%).
-# - **A levy floor at US$110/kg shuts non-member NdPr out** for every membership (to 0% for
-#   the ministerial group) at a welfare cost of 50–76 million USD/yr.
-# - **The least-cost floor for a 25% target is far below US$110/kg**: a levy floor of about
-#   US$65/kg or a deficiency payment of about US$72/kg brings the ministerial bloc from 47%
-#   to 25%. The levy costs the bloc less welfare (7.5 against 11.9 million USD/yr); the
-#   deficiency payment keeps buyers' prices low but costs the treasuries 130 million.
-# - **Members' gains are very uneven**: in the G7 bloc with a tariff Japan loses about
-#   1 billion USD/yr while Canada and the US gain; the Shapley values (the sampled 95%
-#   intervals cover the exact ones) credit most of the bloc's gain to the EU, and moving
-#   every member to its Shapley value would mean transfers of about 1 billion USD/yr to
-#   Japan. Without them Japan would rather stay out.
+# - **A 25% external tariff is a terms-of-trade play**: it raises the members' welfare for
+#   every membership, by up to about 2 bn USD a year for the ministerial group, at a larger
+#   cost to the rest of the world; China gains, because the supply kept out of the bloc's
+#   markets is sold to it for less. It lowers NdPr dependency by a few points only.
+# - **A levy floor at 110 USD/kg** cuts the share of members' NdPr made outside the bloc
+#   (for the ministerial group from 86% to 59%) at a welfare cost of tens of millions of USD
+#   a year and no fiscal cost.
+# - **The least-cost floor for a 65% target is below 110 USD/kg** (about 96 USD/kg by levy).
+#   A deficiency payment cannot get there within 200 USD/kg: it raises members' output but
+#   leaves non-member oxide free to enter.
+# - **Members' gains are uneven**, and the Shapley values and side payments above say what
+#   transfers would make every member of the G7 bloc gain.
