@@ -224,8 +224,9 @@ def floor_report(results) -> pd.DataFrame:
     for f in results.policy.floors:
         levied = a[(a["product"] == f.product) & a["destination"].isin(f.markets) & a["levy_floor"].notna() & ~a["home"]]
         markets = [r for r in f.markets if (r, f.product) in m.index]
-        outside = a[(a["product"] == f.product) & a["origin"].isin(markets) & ~a["destination"].isin(markets)]
-        exporter = float(outside["flow"].sum()) > 1e-9 * results.quantity_scale[f.product]
+        sub = m.loc[[(r, f.product) for r in markets]] if markets else m.iloc[0:0]
+        # the markets are net exporters (even with non-member goods shut out; at autarky, production = use: prohibitive)
+        exporter = bool(len(sub)) and float(sub["production"].sum()) > float(sub["use"].sum()) * (1 + 1e-9)
         reserve = reserves[reserves["floor_id"] == f.index] if len(reserves) else reserves
         bid = float(reserve["bid"].iloc[0]) if len(reserve) else f.price
         bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
