@@ -95,6 +95,58 @@ def least_trade(system: System, state: State) -> State:
     return trial
 
 
+def frozen_qp(system: System, frozen) -> tuple[np.ndarray, np.ndarray] | None:
+    """The frozen system as the welfare QP HiGHS solves: one variable per atom (a supplier's
+    output, a buyer's purchase, a refinery's output, a route's flow, a reserve's purchase)
+    within [0, capacity]; minimise Σ φ(q) − o·q, with φ the integral of each atom's inverse
+    response (q²/2β − αq/β on a curve, θ·q for a complementarity atom), subject to market
+    clearing C·q + c = 0 (and licence rows C·q + c >= 0). By Fenchel duality this is the
+    dual of minimising Φ; its row duals are the prices. Returns (prices u, vertical
+    quantities) or None if HiGHS does not reach the optimum."""
+    import highspy
+
+    C = frozen.C.tocsc()
+    n_atoms = system.n_atoms
+    alpha, beta, hi = system.alpha, system.beta, system.hi
+    o = frozen.offset
+    vertical = system.vertical
+    curve = (beta > 0) & ~vertical
+    fixed = (beta <= 0) & ~vertical
+    qscale = system.atom_quantity_scale                      # variables in units of the product's market
+    V = float(np.max(system.price_scale * system.quantity_scale))    # one value unit for the objective
+    safe_beta = np.where(curve, beta, 1.0)
+    linear = np.where(vertical, system.theta - o, np.where(curve, -alpha / safe_beta - o, -o))
+    cost = linear * qscale / V
+    hessian = np.where(curve, qscale**2 / safe_beta / V, 0.0)
+    lower = np.where(fixed, np.clip(alpha, 0.0, hi), 0.0) / qscale
+    upper = np.where(fixed, np.clip(alpha, 0.0, hi), hi) / qscale
+    upper = np.where(np.isfinite(upper), upper, highspy.kHighsInf)
+    rows_scale = system.quantity_scale
+    A = (sp.diags(1.0 / rows_scale) @ C @ sp.diags(qscale)).tocsc()
+    rhs = -frozen.c / rows_scale
+    row_lower = rhs.copy()
+    row_upper = rhs.copy()
+    row_upper[system.bounded] = highspy.kHighsInf        # licence and budget rows: C·q + c >= 0
+    h = _highs()
+    h.setOptionValue("time_limit", 60.0)
+    _pass_lp(h, cost, lower, upper, A, row_lower, row_upper)
+    diag = np.flatnonzero(hessian > 0)
+    if len(diag):
+        start = np.zeros(n_atoms + 1, dtype=np.int32)
+        counts = np.zeros(n_atoms, dtype=np.int32)
+        counts[diag] = 1
+        start[1:] = np.cumsum(counts)
+        h.passHessian(n_atoms, len(diag), highspy.HessianFormat.kTriangular, start, diag.astype(np.int32), hessian[diag])
+    h.run()
+    if not _optimal(h):
+        return None
+    solution = h.getSolution()
+    q = np.asarray(solution.col_value) * qscale
+    # row duals are in objective units per scaled row: u = V·λ / row scale (HiGHS's sign: minimisation)
+    u = np.asarray(solution.row_dual) * V / rows_scale
+    return u, q[system.vertical_atoms]
+
+
 def elastic_lp(A: sp.csc_matrix, cost, lower, upper, row_lower, row_upper):
     """Solve an LP; returns (optimal, column values, row duals)."""
     h = _highs()

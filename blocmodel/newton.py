@@ -125,18 +125,56 @@ def _solve(J: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray | None:
     d = np.zeros(len(rhs))
     if not keep.any():
         return d
-    A = Jr[keep][:, keep].tocsc()
-    try:
-        d[keep] = spla.splu(A).solve(rhs[keep])
-    except RuntimeError:             # singular: a tiny regularisation picks one of the solutions
-        scale = max(float(np.abs(A.diagonal()).max(initial=0.0)), 1.0)
-        try:
-            d[keep] = spla.splu((A + 1e-10 * scale * sp.identity(A.shape[0], format="csc")).tocsc()).solve(rhs[keep])
-        except RuntimeError:
-            return None
-    if not np.all(np.isfinite(d)):
+    solution = linear_solve(Jr[keep][:, keep].tocsc(), rhs[keep])
+    if solution is None:
         return None
+    d[keep] = solution
     return d
+
+
+DENSE_BELOW = 1200       # systems this small are factorised dense (LAPACK); larger ones sparse (SuperLU)
+
+
+def _dense_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    import scipy.linalg as la
+
+    try:
+        x = la.lu_solve(la.lu_factor(A, check_finite=False), b, check_finite=False)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return x if np.all(np.isfinite(x)) else None
+
+
+def linear_solve(A: sp.csc_matrix, b: np.ndarray, refinements: int = 4) -> np.ndarray | None:
+    """x with A x = b, to rounding error where A is nonsingular, and a solution of least
+    change where it is singular but consistent (degenerate trade patterns).
+
+    A is factorised with a tiny shift (1e-12 of its largest entry) on the diagonal, so the
+    factorisation never meets an exactly singular matrix (SuperLU in SciPy 1.17 corrupts
+    memory after reporting one), and iterative refinement removes the shift's effect."""
+    n = A.shape[0]
+    scale = max(float(abs(A).max()) if A.nnz else 0.0, 1.0)
+    shifted = (A + 1e-12 * scale * sp.identity(n, format="csc")).tocsc()
+    try:
+        if n < DENSE_BELOW:
+            import scipy.linalg as la
+
+            factor = la.lu_factor(shifted.toarray(), check_finite=False)
+
+            def solve(r):
+                return la.lu_solve(factor, r, check_finite=False)
+        else:
+            lu = spla.splu(shifted)
+            solve = lu.solve
+    except (RuntimeError, ValueError, np.linalg.LinAlgError):
+        return None
+    x = solve(b)
+    for _ in range(refinements):
+        residual = b - A @ x
+        if not np.all(np.isfinite(residual)) or np.abs(residual).max(initial=0.0) <= 1e-15 * max(np.abs(b).max(initial=0.0), 1e-300):
+            break
+        x = x + solve(residual)
+    return x if np.all(np.isfinite(x)) else None
 
 
 # -------------------------------------------------------------------------- dual
@@ -158,19 +196,28 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
         projected = np.where(active, 0.0, gs)
         if np.abs(projected).max(initial=0.0) <= options.tolerance * 0.1:
             break
-        H = (state.C @ sp.diags(state.dq) @ state.D)
-        Hs = (sp.diags(1.0 / r) @ H @ sp.diags(s)).tocsr()
+        H = (state.C.multiply(state.dq[None, :]) @ state.D).tocsr()
         free = ~active
         rhs = -np.where(free, gs, 0.0)
-        masked = Hs.multiply(free[:, None]).multiply(free[None, :]).tocsc()
+        dense = len(u) < DENSE_BELOW
+        if dense:
+            masked = H.toarray() / r[:, None] * s[None, :]
+            masked[~free, :] = 0.0
+            masked[:, ~free] = 0.0
+            top = max(float(np.abs(np.diag(masked)).max(initial=0.0)), 1.0)
+        else:
+            masked = (sp.diags(1.0 / r) @ H @ sp.diags(s)).multiply(free[:, None]).multiply(free[None, :]).tocsc()
+            top = max(float(np.abs(masked.diagonal()).max(initial=0.0)), 1.0)
         # Levenberg–Marquardt damping: where Φ is flat (a producer at capacity with no route
         # open yet) the Newton step is unbounded; the damping λ bounds it and adapts
         accepted = False
         for _ in range(40):
-            A = (masked + sp.diags(np.where(free, damping, 1.0))).tocsc()
-            try:
-                d = spla.splu(A).solve(rhs)
-            except RuntimeError:
+            shift = np.where(free, damping * top, 1.0)
+            if dense:
+                d = _dense_solve(masked + np.diag(shift), rhs)
+            else:
+                d = linear_solve((masked + sp.diags(shift)).tocsc(), rhs, refinements=0)
+            if d is None:
                 damping *= 10.0
                 continue
             du = d * s
@@ -199,7 +246,12 @@ def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: N
     first = exact_newton(system, u, x, options)
     if first.status == "optimal":
         return first
-    log.debug("exact Newton from the start stopped at residual %.3g; dual method", first.residual)
+    log.debug("exact Newton from the start stopped at residual %.3g; HiGHS on the frozen system", first.residual)
+    attempt = _highs_then_newton(system, u, x, options)
+    if attempt is not None and attempt.status == "optimal":
+        attempt.exact_steps += first.exact_steps
+        return attempt
+    log.debug("HiGHS and exact Newton did not finish; dual method")
     mu = options.mu_start * system.kappa if system.n_vertical else np.zeros(0)
     anchor = np.clip(x, 0.0, system.hi[system.vertical_atoms])
     total_dual = 0
@@ -229,6 +281,33 @@ def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: N
     best.status = "not_converged"
     best.dual_steps, best.outer_steps = total_dual, options.max_outer
     best.message = f"no exact equilibrium found (largest scaled residual {best.residual:.2e})"
+    return best
+
+
+def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: NewtonOptions, rounds: int = 8) -> Outcome | None:
+    """HiGHS solves the system frozen at `u` (the welfare QP, `backend.frozen_qp`); exact Newton
+    finishes from its answer on the true system. Where price-dependent charges moved (ad
+    valorem duties, levies, payments), freeze again at HiGHS's prices and repeat
+    (diagonalisation)."""
+    from .backend import frozen_qp
+
+    best = None
+    zero = np.zeros(system.n_vertical)
+    for _ in range(rounds):
+        answer = frozen_qp(system, Frozen.at(system, u, zero, zero))
+        if answer is None:
+            return best
+        u_h, x_h = answer
+        u_h = u_h.copy()
+        u_h[system.bounded] = np.maximum(u_h[system.bounded], 0.0)
+        attempt = exact_newton(system, u_h, x_h, options)
+        if attempt.status == "optimal":
+            return attempt
+        if best is None or attempt.residual < best.residual:
+            best = attempt
+        if np.allclose(u_h, u, rtol=1e-12, atol=0.0):
+            return best
+        u = u_h
     return best
 
 

@@ -43,7 +43,9 @@ def tariff_sensitivity(results, origin: str, destination: str, product: str) -> 
             column = state.C[:, atom].toarray().ravel()
             dF[: system.n_u] = column * state.dq[atom] * dt
         J = system.exact_jacobian(state).tocsc()
-        dz = -spla.spsolve(J, dF) if n else np.zeros(0)
+        from .newton import linear_solve
+
+        dz = -linear_solve(J, dF) if n else np.zeros(0)
         du = dz[: system.n_u]
         dtheta_t = np.asarray(state.D @ du).ravel()
         dtheta_t[atom] += dt

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .newton import NewtonOptions, Outcome, solve_system
 from .pricing import route_prices
@@ -26,12 +27,15 @@ from .problem import BUYER, ChainProblem
 from .system import State, System
 
 log = logging.getLogger(__name__)
+_BLAS = ThreadpoolController()
 
 
 @dataclass(frozen=True)
 class SolverOptions:
     newton: NewtonOptions = NewtonOptions()
     canonical_flows: bool = True          # least trade among optimal flows (constant-cost routes)
+    all_routes_below: int = 600           # chains with more routes start from candidates and price the rest in
+    candidate_routes: int = 4             # cheapest routes kept into each market and out of each producer
 
 
 @dataclass
@@ -75,8 +79,9 @@ class ChainSolver:
         self.options = options
         self.problem = problem
         self.system = System(problem)
+        self.active: np.ndarray | None = None       # routes in the working system (route generation)
         self.u: np.ndarray | None = None
-        self.x: np.ndarray | None = None
+        self.x: np.ndarray | None = None            # vertical quantities of the working system
         self.solution: ChainSolution | None = None
 
     def update(self, problem: ChainProblem) -> bool:
@@ -92,15 +97,25 @@ class ChainSolver:
     def solve(self) -> ChainSolution:
         if self.solution is not None:
             return self.solution
+        # the systems are small: a multi-threaded BLAS spends longer waking threads than computing
+        with _BLAS.limit(limits=1, user_api="blas"):
+            return self._solve()
+
+    def _solve(self) -> ChainSolution:
         start = time.perf_counter()
         system, lay = self.system, self.problem.layout
-        u0 = self.u if self.u is not None else np.concatenate([lay.price_scale, np.zeros(system.n_u - lay.n_nodes)])
-        outcome = solve_system(system, u0, self.x, self.options.newton)
+        n_routes = len(lay.route_rows)
+        if n_routes > self.options.all_routes_below:
+            outcome = self._generate_routes()
+        else:
+            u0 = self.u if self.u is not None else np.concatenate([lay.price_scale, np.zeros(system.n_u - lay.n_nodes)])
+            outcome = solve_system(system, u0, self.x, self.options.newton)
+            if outcome.status == "optimal":
+                self.u, self.x = outcome.u.copy(), outcome.x.copy()
         if outcome.status != "optimal":
             self.solution = self._failure(outcome, start)
-            self.u = self.x = None         # start afresh next time
+            self.u = self.x = self.active = None         # start afresh next time
             return self.solution
-        self.u, self.x = outcome.u.copy(), outcome.x.copy()
         state = _snap(system, outcome.state, self.options.newton.tolerance)
         if self.options.canonical_flows and system.n_vertical:
             from .backend import least_trade
@@ -120,6 +135,47 @@ class ChainSolver:
                                       residual=outcome.residual, exact_steps=outcome.exact_steps, dual_steps=outcome.dual_steps,
                                       outer_steps=outcome.outer_steps, seconds=time.perf_counter() - start)
         return self.solution
+
+    # ------------------------------------------------------------ route generation
+    def _generate_routes(self) -> Outcome:
+        """Solve on a working set of routes, then price in every route left out on which
+        buyers would gain (its argument t > 0); repeat until none would. A route left out
+        with t <= 0 carries nothing in equilibrium, so the answer is the full system's: it
+        is evaluated on the full system and must hold there to the tolerance."""
+        full, problem = self.system, self.problem
+        if self.active is None:
+            self.active = _candidate_routes(problem, self.u, self.options.candidate_routes)
+        u, x_sub = self.u, None
+        for _ in range(50):
+            sub_problem, routes = restrict(problem, self.active)
+            sub = System(sub_problem)
+            x_sub = self._x_for(sub, routes) if x_sub is None else x_sub
+            u0 = u if u is not None else np.concatenate([problem.layout.price_scale, np.zeros(sub.n_u - sub.n_nodes)])
+            outcome = solve_system(sub, u0, x_sub, self.options.newton)
+            if outcome.status != "optimal":
+                return outcome
+            u = outcome.u
+            t, _, _ = full.arguments(u)
+            route_t = t[full.slice["route"]]
+            scale = full.atom_price_scale[full.slice["route"]]
+            missing = np.flatnonzero(~self.active & (route_t > self.options.newton.tolerance * scale) & (problem.route_capacity > 0))
+            if not len(missing):
+                x_full = _expand_vertical(full, sub, routes, outcome.x)
+                state = full.evaluate_exact(u, x_full)
+                residual = float(np.abs(full.exact_residual(state) / full.row_scale(exact=True)).max(initial=0.0))
+                self.u, self.x = u.copy(), x_full.copy()
+                return Outcome("optimal", u, x_full, state, residual, outcome.exact_steps, outcome.dual_steps, outcome.outer_steps)
+            log.debug("chain %s: %d routes priced in", problem.layout.products, len(missing))
+            x_full = _expand_vertical(full, sub, routes, outcome.x)
+            self.active[missing] = True
+            next_problem, next_routes = restrict(problem, self.active)
+            x_sub = _restrict_vertical(full, System(next_problem), next_routes, x_full)
+        return Outcome("not_converged", u, np.zeros(0), None, np.inf, message="route generation did not settle")
+
+    def _x_for(self, sub: System, routes: np.ndarray) -> np.ndarray | None:
+        if self.x is None or len(self.x) != self.system.n_vertical:
+            return None
+        return _restrict_vertical(self.system, sub, routes, self.x)
 
     def _failure(self, outcome: Outcome, start: float) -> ChainSolution:
         from .explain import explain_failure   # only on failure
@@ -148,6 +204,85 @@ def _snap(system: System, state: State, tolerance: float) -> State:
     if np.abs(system.exact_residual(snapped) / system.row_scale(exact=True)).max(initial=0.0) <= tolerance:
         return snapped
     return state
+
+
+# ------------------------------------------------------------- route generation
+def restrict(problem: ChainProblem, keep: np.ndarray) -> tuple[ChainProblem, np.ndarray]:
+    """The chain with only the routes in `keep` (bool per route); returns it and the kept positions."""
+    from dataclasses import replace
+
+    routes = np.flatnonzero(keep)
+    lay = problem.layout
+    position = np.full(len(keep), -1)
+    position[routes] = np.arange(len(routes))
+    layout = replace(lay, route_rows=lay.route_rows[routes], route_origin_node=lay.route_origin_node[routes],
+                     route_destination_node=lay.route_destination_node[routes])
+    coupling_routes, caps_specific, caps_rate = [], [], []
+    for rows, cs, cr in zip(problem.coupling_routes, problem.coupling_cap_specific, problem.coupling_cap_rate):
+        inside = keep[rows]
+        coupling_routes.append(position[rows[inside]])
+        caps_specific.append(cs[inside])
+        caps_rate.append(cr[inside])
+    labels = dict(problem.labels)
+    labels["closures"] = {int(position[k]): v for k, v in problem.labels.get("closures", {}).items() if position[k] >= 0}
+    return replace(problem, layout=layout, route_intercept=problem.route_intercept[routes], route_curvature=problem.route_curvature[routes],
+                   route_capacity=problem.route_capacity[routes], route_terms=problem.route_terms.take(routes),
+                   coupling_routes=tuple(coupling_routes), coupling_cap_specific=tuple(caps_specific),
+                   coupling_cap_rate=tuple(caps_rate), labels=labels), routes
+
+
+def _candidate_routes(problem: ChainProblem, u: np.ndarray | None, k: int) -> np.ndarray:
+    """Routes the working system starts with: every route with an observed flow or under a
+    quota, home routes, and the `k` cheapest into each buyers' market and out of each
+    producers' market (delivered cost at the last prices, or the reference prices)."""
+    lay = problem.layout
+    n = len(lay.route_rows)
+    price = u[: lay.n_nodes] if u is not None else lay.price_scale
+    delivered = route_prices(price[lay.route_origin_node], problem.route_terms).landed + problem.route_intercept
+    cost = np.where(problem.route_capacity > 0, (delivered - price[lay.route_destination_node]) / lay.price_scale[lay.route_destination_node], np.inf)
+    keep = (problem.route_curvature > 0) & (problem.route_intercept < 0)          # calibrated on an observed flow
+    keep |= lay.node_region[lay.route_origin_node] == lay.node_region[lay.route_destination_node]
+    for rows in problem.coupling_routes:
+        keep[rows] = True
+    for ends in (lay.route_destination_node, lay.route_origin_node):
+        order = np.lexsort((cost, ends))
+        ranked = ends[order]
+        first = np.searchsorted(ranked, ranked, side="left")
+        keep[order[(np.arange(n) - first) < k]] = True
+    return keep
+
+
+def _vertical_route_positions(system: System) -> tuple[np.ndarray, np.ndarray]:
+    """(indices into x of the vertical route atoms, their route positions)."""
+    routes = system.slice["route"]
+    v = system.vertical_atoms
+    on = (v >= routes.start) & (v < routes.stop)
+    return np.flatnonzero(on), v[on] - routes.start
+
+
+def _expand_vertical(full: System, sub: System, routes: np.ndarray, x_sub: np.ndarray) -> np.ndarray:
+    """Vertical quantities of the full system from the working system's (left-out routes: 0)."""
+    x = np.zeros(full.n_vertical)
+    full_idx, full_routes = _vertical_route_positions(full)
+    sub_idx, sub_routes = _vertical_route_positions(sub)
+    where = {int(r): i for i, r in zip(full_idx, full_routes)}
+    for i, r in zip(sub_idx, sub_routes):
+        x[where[int(routes[r])]] = x_sub[i]
+    other_full = np.setdiff1d(np.arange(full.n_vertical), full_idx)
+    other_sub = np.setdiff1d(np.arange(sub.n_vertical), sub_idx)
+    x[other_full] = x_sub[other_sub]               # refineries and reserves: the same atoms in the same order
+    return x
+
+
+def _restrict_vertical(full: System, sub: System, routes: np.ndarray, x_full: np.ndarray) -> np.ndarray:
+    x = np.zeros(sub.n_vertical)
+    full_idx, full_routes = _vertical_route_positions(full)
+    sub_idx, sub_routes = _vertical_route_positions(sub)
+    where = {int(r): i for i, r in zip(full_idx, full_routes)}
+    for i, r in zip(sub_idx, sub_routes):
+        x[i] = x_full[where[int(routes[r])]]
+    x[np.setdiff1d(np.arange(sub.n_vertical), sub_idx)] = x_full[np.setdiff1d(np.arange(full.n_vertical), full_idx)]
+    return x
 
 
 # ------------------------------------------------------------------ idle prices

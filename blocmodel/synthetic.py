@@ -18,8 +18,11 @@ from .testing import write_dataset
 
 def synthetic_dataset(folder: str | Path, regions: int = 60, minerals: int = 10, two_stage: bool = False,
                       seed: int = 0, producer_share: float = 0.3, specific_tariff: float = 0.02,
-                      neighbours: int | None = None) -> Path:
-    """`neighbours`: ship only to that many nearest regions (default: every region)."""
+                      neighbours: int | None = None, calibrated: bool = False) -> Path:
+    """`neighbours`: ship only to that many nearest regions (default: every region).
+    `calibrated`: routes carry observed flows (a random share of each producer's output to
+    each linked user, the rest at home) and demand is what reaches each buyer, so trade
+    costs are calibrated (σ = 4) rather than constant."""
     rng = np.random.default_rng(seed)
     codes = [f"R{i:03d}" for i in range(regions)]
     lat = rng.uniform(-50, 60, regions)
@@ -70,10 +73,57 @@ def synthetic_dataset(folder: str | Path, regions: int = 60, minerals: int = 10,
                         routes.append({"origin": codes[i], "destination": codes[j], "product": product,
                                        "transport_cost": round(float(20 + freight * distance[i, j]), 4),
                                        "tariff_specific": round(price * specific_tariff, 4) if (i + j + k) % 3 == 0 else 0.0})
+    if calibrated:
+        _observe_flows(rng, codes, products, supply, demand, routes, processing)
     kwargs = dict(regions=region_rows, products=products, supply=supply, demand=demand, routes=routes)
     if processing:
         kwargs["processing"] = processing
     return write_dataset(folder, source="assumption: synthetic benchmark data", **kwargs)
+
+
+def _observe_flows(rng, codes, products, supply, demand, routes, processing) -> None:
+    """Give routes observed flows that balance: each producer ships a random share of its
+    output on each of its routes (the rest at home where it also buys); refineries refine
+    what reaches them; buyers' reference demand becomes what reaches them."""
+    from collections import defaultdict
+
+    by_product = defaultdict(list)
+    for k, route in enumerate(routes):
+        by_product[route["product"]].append(k)
+    for product in products:
+        product["substitution_elasticity"] = 4.0
+    made: dict[tuple[str, str], float] = {(s["region"], s["product"]): s["ref_quantity"] for s in supply}
+    stages = [p["product"] for p in products]
+    users = defaultdict(set)
+    for d in demand:
+        users[d["product"]].add(d["region"])
+    for r in processing:
+        users[r["input"]].add(r["region"])
+    for product in stages:      # ores before metals (products are listed mineral by mineral, ore first)
+        got = defaultdict(float)
+        for (region, p), q in list(made.items()):
+            if p != product or q <= 0:
+                continue
+            out = [k for k in by_product[product] if routes[k]["origin"] == region and routes[k]["destination"] in users[product]]
+            home = region in users[product]
+            weights = rng.uniform(0.0, 1.0, len(out))
+            total = weights.sum() + (rng.uniform(0.2, 1.0) if home else 0.0)
+            if total <= 0:
+                continue
+            for k, w in zip(out, weights):
+                routes[k]["ref_quantity"] = q * w / total
+                got[routes[k]["destination"]] += q * w / total
+            if home:
+                got[region] += q - sum(q * w / total for w in weights)
+        for r in processing:
+            if r["input"] == product:
+                r["ref_quantity"] = got.get(r["region"], 0.0) * r["yield"]
+                made[(r["region"], r["output"])] = made.get((r["region"], r["output"]), 0.0) + r["ref_quantity"]
+        for d in demand:
+            if d["product"] == product:
+                d["ref_quantity"] = got.get(d["region"], 0.0)
+    demand[:] = [d for d in demand if d["ref_quantity"] > 0]
+    processing[:] = [r for r in processing if r["ref_quantity"] > 0]
 
 
 def _haversine(lat1, lon1, lat2, lon2):
