@@ -210,17 +210,39 @@ def batch(
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the summary tables and plots when done.")] = True,
 ) -> None:
-    """Run every scenario of a sweep (resumable: a re-run skips what is stored), then summarise it."""
-    from .batch import run_batch
+    """Run every scenario of a sweep (resumable: a re-run skips what is stored), then summarise it.
+    Ctrl-C stops it cleanly and prints how many scenarios are stored and the command to resume."""
+    from .batch import BatchInterrupted, Store, run_batch
+
+    def resume_command() -> str:
+        import shlex
+
+        words = ["blocmodel", "batch", str(sweep), "--out", str(out)]
+        words += ["--data", str(data)] if data is not None else []
+        words += ["--workers", str(workers)] if workers else []
+        words += ["--scheduler", scheduler] if scheduler else []
+        words += [] if report else ["--no-report"]
+        return shlex.join(words)
 
     def run():
-        outcome = run_batch(sweep, out, data=data, workers=workers, scheduler=scheduler)
+        try:
+            outcome = run_batch(sweep, out, data=data, workers=workers, scheduler=scheduler)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, BatchInterrupted):
+                count = f"{exc.stored} of {exc.total} scenarios are stored ({exc.ran} in this run)"
+            else:
+                stored = Store(out).count()[0] if (out / "results.sqlite").is_file() else 0
+                count = f"{stored} scenarios are stored"
+            typer.echo(f"interrupted: {count} in {out / 'results.sqlite'}; none is half-written.", err=True)
+            typer.echo(f"resume with: {resume_command()}", err=True)
+            raise typer.Exit(130) from None
         if report:
             from .batch_report import write_batch_report
-            files = write_batch_report(out)
+            files = write_batch_report(out, log=lambda line: typer.echo(line, err=True))
             typer.echo(f"summary: {', '.join(sorted(p.name for p in files))} -> {out}")
         if outcome.get("lost_chunks"):
-            _fail([f"{outcome['lost_chunks']} chunk(s) were lost with their worker; run the same command again to finish"], 5)
+            _fail([f"{outcome['lost_chunks']} chunk(s) were lost with their worker; run the same command again to finish: "
+                   f"{resume_command()}"], 5)
 
     _guarded(run)
 
@@ -266,7 +288,7 @@ def batch_report(out: Annotated[Path, typer.Argument(help="A folder written by `
     from .batch_report import write_batch_report
 
     def run():
-        files = write_batch_report(out)
+        files = write_batch_report(out, log=lambda line: typer.echo(line, err=True))
         typer.echo(f"summary: {', '.join(sorted(p.name for p in files))} -> {out}")
 
     _guarded(run)

@@ -26,21 +26,38 @@ DEPENDENCY_COLUMNS = ["region", "product", "use", "production", "self_sufficienc
                       "import_hhi"]
 
 
+BUILT = "\0built"     # key marking the inflow cache as complete
+
+
 def _inflows(results, product: str) -> pd.DataFrame:
-    """Flow matrix of a product: rows destination region, columns origin region."""
+    """Flow matrix of a product: rows destination region, columns origin region (sorted;
+    only regions with a positive flow). Built for every product at once, kept in `traces`."""
     cache = results.traces.setdefault("inflows", {})
-    if product not in cache:
+    if BUILT not in cache:
         a = results.route_detail
-        a = a[(a["product"] == product) & (a["flow"] > 0)]
-        cache[product] = a.pivot_table(index="destination", columns="origin", values="flow", aggfunc="sum", fill_value=0.0)
+        a = a[a["flow"].to_numpy() > 0]
+        for p, g in a.groupby("product", sort=False):
+            destinations, di = np.unique(g["destination"].to_numpy(dtype=str), return_inverse=True)
+            origins, oi = np.unique(g["origin"].to_numpy(dtype=str), return_inverse=True)
+            matrix = np.zeros((len(destinations), len(origins)))
+            np.add.at(matrix, (di, oi), g["flow"].to_numpy(dtype=float))
+            cache[p] = pd.DataFrame(matrix, index=pd.Index(destinations, dtype=object, name="destination"),
+                                    columns=pd.Index(origins, dtype=object, name="origin"))
+        cache[BUILT] = None
+    if cache.get(product) is None:
+        cache[product] = pd.DataFrame(index=pd.Index([], dtype=object, name="destination"),
+                                      columns=pd.Index([], dtype=object, name="origin"), dtype=float)
     return cache[product]
 
 
 def origin_shares(results, product: str) -> pd.DataFrame:
     """Share of each origin (columns) in what each region's buyers get (rows), at the product's stage."""
-    flows = _inflows(results, product)
-    total = flows.sum(axis=1)
-    return flows.div(total.where(total > 0), axis=0).fillna(0.0)
+    cache = results.traces.setdefault("origin_shares", {})
+    if product not in cache:
+        flows = _inflows(results, product)
+        total = flows.sum(axis=1)
+        cache[product] = flows.div(total.where(total > 0), axis=0).fillna(0.0)
+    return cache[product]
 
 
 def content_shares(results, product: str) -> pd.DataFrame:
@@ -55,24 +72,28 @@ def content_shares(results, product: str) -> pd.DataFrame:
     r = r[(r["output"] == product) & (r["output_quantity"] > 0)]
     s = results.supply_detail
     s = s[(s["product"] == product) & (s["quantity"] > 0)]
-    # content of each producing region's output
-    mixes = []
-    for region, z, source in zip(r["region"], r["output_quantity"], r["input"]):
+    releases = [(region, q) for (region, p), q in results.policy.market.releases.items() if p == product]
+    # content of each producing region's output: a refinery's output carries the origin mix
+    # of its input; own mines, secondary supply and stock releases are the region's own
+    parts = []
+    for source, g in r.groupby("input", sort=False):
         mix = origin_shares(results, source)
-        row = mix.loc[region] if region in mix.index else pd.Series({region: 1.0})
-        mixes.append(row * z)
-    for region, q in zip(s["region"], s["quantity"]):
-        mixes.append(pd.Series({region: q}))
-    releases = results.policy.market.releases
-    for (region, p), q in releases.items():
-        if p == product:
-            mixes.append(pd.Series({region: q}))
-    if not mixes:
+        z = g.groupby("region", sort=False)["output_quantity"].sum()
+        known = z.index[z.index.isin(mix.index)]
+        if len(known):
+            parts.append(mix.loc[known].mul(z.loc[known], axis=0))
+        own = z[~z.index.isin(mix.index)]
+        if len(own):
+            parts.append(pd.DataFrame(np.diag(own.to_numpy()), index=own.index, columns=own.index))
+    own = pd.concat([s.groupby("region", sort=False)["quantity"].sum(),
+                     pd.Series({region: q for region, q in releases}, dtype=float)])
+    if len(own):
+        own = own.groupby(level=0, sort=False).sum()
+        parts.append(pd.DataFrame(np.diag(own.to_numpy()), index=own.index, columns=own.index))
+    if not parts:
         cache[product] = origin_shares(results, product)
         return cache[product]
-    made = pd.concat(mixes, axis=1).T.fillna(0.0)
-    made.index = list(r["region"]) + list(s["region"]) + [k[0] for k in releases if k[1] == product]
-    made = made.groupby(level=0).sum()
+    made = pd.concat(parts).fillna(0.0).groupby(level=0).sum()
     content_of = made.div(made.sum(axis=1), axis=0)
     stage = origin_shares(results, product)
     content_of = content_of.reindex(stage.columns).fillna(0.0)
@@ -82,42 +103,57 @@ def content_shares(results, product: str) -> pd.DataFrame:
 
 def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
     """Per member region and product: use, production, self-sufficiency, non-member shares,
-    the share from `focus` origins, imports, import HHI."""
+    the share from `focus` origins, imports, import HHI. (Computed on arrays: a batch
+    measures every scenario with it.)"""
     members = set(members)
     focus = set(focus)
     m = results.markets
+    product_of = m["product"].to_numpy()
+    in_bloc = m["region"].isin(members).to_numpy()
+    active = (m["use"].to_numpy() > 0) | (m["production"].to_numpy() > 0)
     frames = []
     for product in results.data.product_codes:
         if products is not None and product not in products:
             continue
-        rows = m[(m["product"] == product) & m["region"].isin(members) & ((m["use"] > 0) | (m["production"] > 0))]
+        rows = m[(product_of == product) & in_bloc & active]
         if not len(rows):
             continue
-        stage, content = origin_shares(results, product), content_shares(results, product)
-        flows = _inflows(results, product)
         regions = rows["region"].to_numpy()
-
-        def share(frame, origins, inside):
-            frame = frame.reindex(regions).fillna(0.0)
-            pick = frame.columns.isin(origins)
-            return (frame.loc[:, ~pick] if inside else frame.loc[:, pick]).sum(axis=1).to_numpy()
-
-        f = flows.reindex(regions).fillna(0.0)
-        imports = f.apply(lambda row: row.drop(row.name, errors="ignore"), axis=1) if len(f) else f
-        total_imports = imports.sum(axis=1).to_numpy()
+        flows = _inflows(results, product)
+        origins = flows.columns.to_numpy()
+        # each member's inflows by origin (zeros where it receives none)
+        position = flows.index.get_indexer(regions)
+        F = np.zeros((len(regions), len(origins)))
+        found = position >= 0
+        F[found] = flows.to_numpy(dtype=float)[position[found]]
+        content = content_shares(results, product)
+        Cm = np.zeros((len(regions), len(content.columns)))
+        cpos = content.index.get_indexer(regions)
+        Cm[cpos >= 0] = content.to_numpy(dtype=float)[cpos[cpos >= 0]]
+        received = F.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            hhi = np.where(total_imports > 0, ((imports.div(total_imports, axis=0) * 100) ** 2).sum(axis=1), np.nan)
+            stage = np.where(received[:, None] > 0, F / np.where(received > 0, received, 1.0)[:, None], 0.0)
+        member_origin = np.isin(origins, list(members))
+        focus_origin = np.isin(origins, list(focus))
+        content_member = np.isin(content.columns.to_numpy(), list(members))
+        content_focus = np.isin(content.columns.to_numpy(), list(focus))
+        imports = F.copy()
+        imports[origins[None, :] == regions[:, None]] = 0.0          # the home flow is not an import
+        total_imports = imports.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hhi = np.where(total_imports > 0, ((imports / np.where(total_imports > 0, total_imports, 1.0)[:, None] * 100) ** 2).sum(axis=1),
+                           np.nan)
         use = rows["use"].to_numpy()
         positive = use > 0
         frames.append(pd.DataFrame({
             "region": regions, "product": product, "use": use, "production": rows["production"].to_numpy(),
             "self_sufficiency": np.where(positive, rows["production"].to_numpy() / np.where(positive, use, 1.0), np.nan),
-            "non_member_share": np.where(positive, share(stage, members, True), np.nan),
-            "non_member_content_share": np.where(positive, share(content, members, True), np.nan),
-            "focus_share": np.where(positive, share(stage, focus, False), np.nan),
-            "focus_content_share": np.where(positive, share(content, focus, False), np.nan),
+            "non_member_share": np.where(positive, stage[:, ~member_origin].sum(axis=1), np.nan),
+            "non_member_content_share": np.where(positive, Cm[:, ~content_member].sum(axis=1), np.nan),
+            "focus_share": np.where(positive, stage[:, focus_origin].sum(axis=1), np.nan),
+            "focus_content_share": np.where(positive, Cm[:, content_focus].sum(axis=1), np.nan),
             "imports": total_imports,
-            "imports_from_non_members": imports.loc[:, ~imports.columns.isin(members)].sum(axis=1).to_numpy() if len(imports.columns) else 0.0,
+            "imports_from_non_members": imports[:, ~member_origin].sum(axis=1),
             "import_hhi": hhi}))
     if not frames:
         return pd.DataFrame(columns=DEPENDENCY_COLUMNS)
