@@ -119,21 +119,34 @@ class Store:
 
 
 # ---------------------------------------------------------------- the worker side
-_WORKER: dict[str, Any] = {}    # per worker process: the last draw's session and baseline
+_WORKER: dict[str, Any] = {}    # per worker process: the last draw's sessions and baselines
 
 
 def _session_for(data: Dataset, factors: dict[str, float]):
-    """The Session and baseline of this draw, kept between tasks on the same worker."""
+    """The Session of this draw, kept between tasks on the same worker."""
     from .api import Session
-    from .compare import Collection
 
     key = (data.data_hash, json.dumps(factors, sort_keys=True))
     if _WORKER.get("key") != key:
         _WORKER.clear()
-        session = Session(apply_factors(data, factors))
-        base = session.solve(None)
-        _WORKER.update(key=key, session=session, collection=Collection({"baseline": base}, data=session.data))
-    return _WORKER["session"], _WORKER["collection"]
+        _WORKER.update(key=key, session=Session(apply_factors(data, factors)), collections={})
+    return _WORKER["session"]
+
+
+def _collection_for(session, horizon: str):
+    """The no-policy baseline of this draw at `horizon` (welfare changes are measured against
+    the baseline of the scenario's own horizon), solved cold in a session of its own, so the
+    tasks' warm starts never depend on which baselines a worker happened to need."""
+    from .api import Session
+    from .compare import Collection
+    from .scenario import Scenario
+
+    collections = _WORKER["collections"]
+    if horizon not in collections:
+        name = "baseline" if horizon == "medium_run" else f"baseline_{horizon}"
+        base = Session(session.data).solve(Scenario(name=name, horizon=horizon))
+        collections[horizon] = Collection({name: base}, baseline=name, data=session.data)
+    return collections[horizon]
 
 
 def run_chunk(data: Dataset, tasks: list[dict[str, Any]], outputs: list[str]) -> list[dict[str, Any]]:
@@ -151,7 +164,8 @@ def _run_task(data: Dataset, task: dict[str, Any], outputs: list[str], cold: boo
     start = time.perf_counter()
     record = {**task, "status": "optimal", "error": None, "max_residual": None, "rows": []}
     try:
-        session, collection = _session_for(data, task["factors"])
+        session = _session_for(data, task["factors"])
+        collection = _collection_for(session, task["scenario"].get("horizon", "medium_run"))
         if cold:
             session.reset()    # a chunk starts cold: its results do not depend on what this worker ran before
         result = session.solve(task["scenario"])

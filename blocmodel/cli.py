@@ -258,24 +258,32 @@ def optimize(
     import json
 
     from .api import Session
-    from .optimize import optimize as find_optimum
+    from .optimize import optimize as find_optimum, solve_with_retry
     from .results import _jsonable
     from .scenario import compose, load_scenario
 
     def run():
         session = Session(data)
         scen = compose([load_scenario(p) for p in scenario])
-        baseline = session.solve(None)
+        baseline = solve_with_retry(session, scen.baseline_scenario())
         optimum = find_optimum(scen, session=session, baseline=baseline)
         text = json.dumps(optimum.to_dict(), indent=2, default=_jsonable) + "\n"
         if optimum.results is None:
             write_atomically(out / "optimum.json", text)
         else:
             write_equilibrium(optimum.results, baseline, out, {"optimum.json": text})
-        levers = ", ".join(f"{k} = {v:,.6g}" if v is not None else f"{k}: none" for k, v in optimum.levers.items())
-        objective = "n/a" if optimum.objective is None else f"{optimum.objective:,.6g}"
+        levers = ", ".join(f"{k} = {v:,.10g}" if v is not None else f"{k}: none" for k, v in optimum.levers.items())
+        objective = "n/a" if optimum.objective is None else f"{optimum.objective:,.10g}"
         typer.echo(f"{scen.name}: {optimum.status}; {levers}; {optimum.sense} {optimum.objective_name} = {objective} "
                    f"({optimum.evidence.get('evaluations')} equilibria) -> {out}")
+        cert = optimum.certificate
+        for path, c in ({"": cert} if cert and "kind" in cert else (cert or {})).items():
+            if c:
+                detail = (f"relative derivative {c['relative_derivative']:.1e}" if c.get("relative_derivative") is not None
+                          else f"{c.get('constraint', '')}")
+                typer.echo(f"certificate{' ' + path if path else ''}: {c['kind']} ({detail})")
+        for line in optimum.evidence.get("why", []):
+            typer.echo(f"why: {line}", err=True)
         if optimum.status == "infeasible":
             raise typer.Exit(5)
 
@@ -368,9 +376,12 @@ def coalition(
             shapley_table = tables["shapley"]
             shapley_table["exact_shapley"] = shapley_table["player"].map(values)
             rounding = 1e-9 * max(1.0, abs(summary["bloc_welfare_change"]))     # a zero-width interval still counts
+            modelled = shapley_table["data"] != "no data"
+            shapley_table.loc[~modelled, "exact_shapley"] = float("nan")          # no data: not a finding
             inside = ((shapley_table["exact_shapley"] >= shapley_table["ci95_low"] - rounding)
                       & (shapley_table["exact_shapley"] <= shapley_table["ci95_high"] + rounding))
-            summary["exact_inside_ci95"] = int(inside.sum())
+            summary["exact_inside_ci95"] = int(inside[modelled].sum())
+            summary["exact_compared"] = int(modelled.sum())
             summary["coalitions_solved"] = game.solves
         out.mkdir(parents=True, exist_ok=True)
         for name in ("members", "shapley", "side_payments"):
