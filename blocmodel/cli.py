@@ -279,8 +279,14 @@ def optimize(
         cert = optimum.certificate
         for path, c in ({"": cert} if cert and "kind" in cert else (cert or {})).items():
             if c:
-                detail = (f"relative derivative {c['relative_derivative']:.1e}" if c.get("relative_derivative") is not None
-                          else f"{c.get('constraint', '')}")
+                if c["kind"] == "target binds":
+                    detail = f"{c['constraint']}, relative residual {c['relative_residual']:.1e}"
+                elif c["kind"] == "lever bound binds":
+                    detail = f"the {c['bound']} bound"
+                elif c.get("relative_derivative") is not None:
+                    detail = f"relative derivative {c['relative_derivative']:.1e}"
+                else:
+                    detail = c.get("note", c.get("condition", ""))
                 typer.echo(f"certificate{' ' + path if path else ''}: {c['kind']} ({detail})")
         for line in optimum.evidence.get("why", []):
             typer.echo(f"why: {line}", err=True)
