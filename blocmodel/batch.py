@@ -305,11 +305,20 @@ def _close_quietly(*things) -> None:
                 pass
 
 
+def local_cluster(workers: int, **options):
+    """A LocalCluster of single-threaded worker processes with no dashboard, whose HTTP
+    endpoints take a free port (the scheduler's default, 8787, may be another cluster's)."""
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"}, **options)
+
+
 @contextmanager
 def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     """A client on an existing scheduler, or on a LocalCluster of single-threaded processes
     that never see Ctrl-C (see the module docstring); closed quietly however the block ends."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     cluster = client = None
     try:
@@ -320,8 +329,7 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
             os.environ.setdefault("OMP_NUM_THREADS", "1")    # inherited by the worker processes
             n = workers or max(1, os.cpu_count() or 1)
             with _sigint_blocked():
-                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       silence_logs=logging.ERROR)
+                cluster = local_cluster(n, silence_logs=logging.ERROR)
                 client = Client(cluster)
         yield client
     finally:
@@ -467,4 +475,5 @@ class _Progress:
             self.bar.__exit__(*exc)
 
 
-__all__ = ["run_batch", "run_chunk", "solve_scenarios", "Store", "dask_client", "chunks", "STORE", "BatchInterrupted"]
+__all__ = ["run_batch", "run_chunk", "solve_scenarios", "Store", "dask_client", "local_cluster", "chunks", "STORE",
+           "BatchInterrupted"]

@@ -331,8 +331,8 @@ def _plots(outcomes: pd.DataFrame, scenarios: pd.DataFrame, axes: list[str], mon
     if monte_carlo and len(numeric) != 1:
         for variable in chosen:
             written.append(_fan(outcomes[outcomes["variable"] == variable], axes, numeric, variable, folder, context, Figure, say))
-    elif not monte_carlo and len(numeric) != 1:
-        say("plots: no fan charts: the sweep has no Monte Carlo draws")
+    elif not monte_carlo:
+        say("plots: no fan charts (5–95% bands over draws): the sweep has no Monte Carlo draws")
     return written
 
 

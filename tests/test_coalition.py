@@ -145,12 +145,14 @@ def test_cli_coalition_writes_the_tables(additive, tmp_path):
 def test_coalitions_solved_on_dask_workers_equal_serial_solves():
     """The batch machinery (Dask workers, chunks of neighbouring coalitions) gives the same
     game as serial solves: US, Japan and the EU (one player) with a 25% external tariff."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
+
+    from blocmodel.batch import local_cluster
 
     design = bm.load_design("bloc_core+cet25")
     serial = CoalitionGame(design)
     expected = exact_shapley(serial)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
+    with local_cluster(1, host="127.0.0.1") as cluster, \
             Client(cluster) as client:
         remote = CoalitionGame(design, session=serial.session, baseline=serial.baseline, client=client)
         got = exact_shapley(remote)
