@@ -338,7 +338,7 @@ def _plots(outcomes: pd.DataFrame, scenarios: pd.DataFrame, axes: list[str], mon
 
 def _category_name(label, names: list[str]) -> str:
     values = label if isinstance(label, tuple) else (label,)
-    return ", ".join(f"{v}" for v in values) if names else ""
+    return ", ".join(str(v).replace("_", " ") for v in values) if names else ""
 
 
 def _line(data: pd.DataFrame, x: str, categories: list[str], variable: str, monte_carlo: bool, folder: Path,

@@ -161,7 +161,16 @@ def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
 
 
 def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
-    """The same indicators for the members taken together, per product (use-weighted)."""
+    """The same indicators for the members taken together, per product (use-weighted).
+    Kept in `results.traces` per (members, products, focus): reports ask for it repeatedly."""
+    cache = results.traces.setdefault("bloc_dependency", {})
+    key = (tuple(sorted(members)), None if products is None else tuple(products), tuple(focus))
+    if key not in cache:
+        cache[key] = _bloc_dependency(results, members, products, focus)
+    return cache[key].copy()
+
+
+def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
     d = dependency(results, members, products, focus)
     rows = []
     for product, g in d.groupby("product", sort=False):
