@@ -314,7 +314,7 @@ def frontier(
     out: Annotated[Path, typer.Option("--out", help="Folder for frontier.csv, frontier.png and frontier.json.")],
     product: Annotated[str, typer.Option("--product", help="The product whose non-member share is targeted.")] = "ndpr_oxide",
     targets: Annotated[str, typer.Option("--targets", help="Comma-separated non-member shares to reach.")] = "0.45,0.4,0.35,0.3,0.25,0.2",
-    mechanisms: Annotated[str, typer.Option("--mechanisms", help="Comma-separated floor mechanisms.")] = "variable_levy,deficiency_payment,stockpile",
+    mechanisms: Annotated[str, typer.Option("--mechanisms", help="Comma-separated floor mechanisms.")] = "variable_levy,deficiency_payment,stockpile,price_support",
     bounds: Annotated[Optional[str], typer.Option("--bounds", help="LOWER,UPPER floor prices searched (default: 0.5-2.5x the reference price).")] = None,
     cost: Annotated[str, typer.Option("--cost", help="What is minimised: welfare_loss (of the bloc) or fiscal_cost; both are reported.")] = "welfare_loss",
     data: DataOption = None,

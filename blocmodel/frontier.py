@@ -130,13 +130,17 @@ def plot_frontier(table: pd.DataFrame, path: str | Path) -> Path:
     (left) and fiscal cost (right), in million USD per year."""
     from matplotlib.figure import Figure    # no pyplot: no global backend switched under a notebook
 
-    product = table.attrs.get("product", "")
+    from .batch_report import product_words
+
+    product = product_words(table.attrs.get("product", ""))
     fig = Figure(figsize=(11, 4.5), constrained_layout=True)
     axes = fig.subplots(1, 2)
     for ax, column, label in zip(axes, ("welfare_loss", "fiscal_cost"), ("Bloc welfare loss", "Fiscal cost to the bloc")):
         for mechanism, g in table.groupby("mechanism", sort=False):
             ok = g[g["status"] == "optimal"].sort_values("non_member_share")
-            name = mechanism if len(ok) else f"{mechanism} (no floor reaches any target)"
+            words = mechanism.replace("_", " ")
+            rising = g["note"].fillna("").str.contains("moves it away").any() if "note" in g else False
+            name = words if len(ok) else f"{words} (no floor reaches any target{': the share rises with the floor' if rising else ''})"
             ax.plot(ok["non_member_share"] * 100, ok[column] / 1e6, marker="o", label=name)
         no_floor = table.attrs.get("no_floor_share")
         if no_floor is not None and np.isfinite(no_floor):

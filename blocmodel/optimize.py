@@ -13,44 +13,39 @@ every point of the search is an exact equilibrium from `Session.solve` (checked 
 independent equilibrium check, complementarity residuals ≤ 1e-6), and the search over a
 lever's interval [lower, upper] is:
 
-1. **Grid.** `grid` equally spaced values (spacing h) are solved.
-2. **Targets.** Wherever a constraint's feasibility changes between two neighbouring
-   points the boundary is bisected until the feasible and infeasible ends are within the
-   tolerance `tol`; the feasible end is kept. The economics make the usual targets
-   monotone in the lever (a higher floor or tariff lifts non-members' landed price, so
-   the non-member share falls under a levy or a deficiency payment) so the feasible set
-   is one interval; the search does not assume it, it reports each constraint's
-   monotonicity over all solved points in the evidence.
-3. **Objective.** Over each feasible run of solved points, every local optimum of the
-   sampled objective is refined by golden-section search on the bracket made by its two
-   neighbours until the bracket is shorter than `tol`. Ties go to the lowest lever value
-   (the least intervention). The best refined point is the answer.
-
-The answer is optimal to within `tol` in the lever (and the objective to within its change
-over `tol`, which the evidence measures by solving `x* ± tol`) provided that, between
-neighbouring grid points, each constraint changes feasibility at most once and the
-objective has at most one local optimum. For the cases this model is built for that holds:
-with linear curves, welfare is a concave quadratic in a specific tariff or a levy floor
-while trade is positive, and fiscal cost of a deficiency payment rises with the floor; the
-evidence lists the number of local optima on the grid (more than one: multimodal, each
-was refined and the best kept) and any constraint found non-monotone, so a case where
-the condition may fail is visible, never silent. A kink where a route opens or closes
-keeps the function continuous; the grid brackets it like any other point.
-
-4. **Exact optimum.** The best point is then refined until its first-order condition holds
-   to the precision of the equilibria (`refine`), and the evidence carries that certificate
-   (`evidence["certificate"]`, also in `optimum.json`):
-   - *a target binds*: the boundary where the constraint's value equals its bound is found
-     by safeguarded regula falsi (Illinois) inside the bisection's bracket, to a relative
-     residual ≤ 1e-12 or a bracket of a few ulps; the feasible end is the answer, and the
-     objective's one-sided derivative into the feasible side shows it cannot improve there;
-   - *a lever bound binds*: the same one-sided derivative at the bound;
-   - *stationary*: Newton's method on the derivative, f'(x) from central differences with
-     Richardson extrapolation and f'' from the same points, until |f'(x)|·(upper − lower)
-     / S ≤ 1e-8, S the objective's variation over the grid (so the slope at x, relative
-     to the objective's mean slope over the search, is zero to 1e-8);
-   - *kink*: where the equilibrium changes piece at x (a route opens, a capacity or a floor
-     starts to bind), the one-sided derivatives have the signs of an optimum.
+1. **Grid.** `grid` equally spaced values are solved.
+2. **Targets.** Wherever a constraint's feasibility changes between two neighbouring grid
+   points, the boundary — where the constraint's value equals its bound — is found by
+   regula falsi (Illinois, with a bisection step every eighth iteration) on the largest
+   signed margin, until the relative residual is ≤ 1e-12 or the bracket is ≤ 1e-11 of
+   the interval; the feasible end is kept (feasible: the target met to FEASIBLE_SLACK =
+   1e-11 relative, the precision of an indicator of an exact equilibrium). The economics
+   make the usual targets monotone in the lever (a higher floor or tariff lifts
+   non-members' landed price, so the non-member share falls under a levy or a deficiency
+   payment) so the feasible set is one interval; the search does not assume it, it
+   reports each constraint's monotonicity over all solved points in the evidence.
+3. **Objective.** Over each feasible run of solved points, every interior local optimum of
+   the sampled objective is refined from its grid point by safeguarded Newton on the
+   derivative inside the bracket of its two neighbours (golden section on the bracket
+   first, only where Newton does not certify it); an optimum at the edge of a run is a
+   binding target or lever bound (4). Ties go to the lowest lever value (the least
+   intervention). The best point is the answer.
+4. **Certificate.** The answer's first-order condition, in `evidence["certificate"]` (and
+   `optimum.json`); `Optimum.certified` says whether it holds:
+   - *target binds*: the answer is the exact boundary of 2 (its relative residual and
+     bracket reported), and the objective's one-sided derivative into the feasible side
+     shows that moving in does not improve it;
+   - *lever bound binds*: the same one-sided derivative at the bound, into the interval;
+   - *stationary*: |f'(x)|/S ≤ 1e-8, S = (max − min of the objective over the grid)/(upper
+     − lower), i.e. the slope at x is zero to 1e-8 of the objective's mean slope over the
+     search; f'(x) by central differences at h and h/2 (h = 1e-3 of the interval, smaller
+     where needed to stay in x's piece), Richardson-extrapolated, with its error estimate
+     |D(h/2) − D(h)|/3 and f''(x) (its sign says maximum or minimum);
+   - *kink*: the equilibrium changes piece at x (a route opens or closes, a capacity, floor
+     or quota starts to bind): Newton's step from one piece lands in another where the
+     slope has turned, the boundary is located to 1e-12 of the interval by bisection on the
+     piece signature, and the one-sided derivatives either side show the objective
+     improves on neither side.
 
    Why finite differences on exact equilibria, not the implicit-function theorem on the
    solver's Jacobian (`System.exact_jacobian`): the objective is not a function of the
@@ -64,20 +59,26 @@ keeps the function continuous; the grid brackets it like any other point.
    to ~1e-12 (semismooth Newton on a piecewise-linear system), and within one piece of
    that system (same active set, checked: `piece_signature` at x and at every difference
    point) the equilibrium is affine in a specific lever (a floor, a specific tariff), so
-   the objective is quadratic and central differences are exact up to rounding; Richardson
-   extrapolation removes the h² term where a lever enters non-linearly (ad valorem rates).
-   Measured (tests/test_optimize.py): Krugman–Obstfeld's optimal tariff 1/3 and closed-
-   form floors for share targets are found to within 1e-10; derivative error estimates
-   (|D(h/2) − D(h)|/3) are ~1e-12 of the objective's slope on the two-country case and
-   ~1e-9 on the shipped data. Each certificate costs about 5–10 solves.
+   the objective is quadratic, central differences are exact up to rounding and one
+   Newton step lands on the piece's optimum; Richardson extrapolation removes the h² term
+   where a lever enters non-linearly (ad valorem rates).
+   Measured (tests/test_optimize.py, and the shipped optimisations): Krugman–Obstfeld's
+   optimal tariff 1/3 is found to 5e-12 (relative derivative 4e-11, error estimate 2e-11),
+   the welfare-maximising levy floor 5/3 to 1e-11, closed-form floors for share targets
+   (70/38, 21/11, 5/3) to 2e-11 or better; on the shipped data the MSP's optimal external
+   tariff is certified at a relative derivative of 7e-9 whose error estimate is of the
+   same size (each solve is exact to ~1e-12 of a welfare of ~1e9 USD, the difference step
+   is 1e-4: the certificate is at the precision the equilibria allow), and share targets
+   bind to a relative residual of 2e-16. A certificate costs 5–10 solves on a smooth
+   piece; the whole search 25–40 on the shipped data.
 
-Several levers: the product grid (fewer points per lever), then cyclic coordinate search
-(each lever optimised as above with the others fixed) until no lever moves by more than
-its tolerance; each lever's final value is refined as in 4 with the others fixed, cycling
-until every lever's certificate holds (the gradient is then zero, or each lever sits on a
-binding target or bound). That answer is coordinate-wise optimal within tolerance and best of every
-solved point; joint optimality additionally needs the objective to be jointly unimodal
-on the feasible set, which the evidence does not prove and says so.
+Several levers: the product grid (fewer points per lever), then cyclic coordinate search,
+each lever refined and certified as above with the others fixed, until no lever moves by
+more than 1e-8 of its interval in a cycle: every lever's certificate then holds at the
+same point (the gradient is zero, or each lever sits on a binding target or bound). That
+is a first-order point and the best of every solved point; a global optimum additionally
+needs the objective to be jointly unimodal on the feasible set, which the evidence does
+not prove and says so.
 
 Measures (`maximize`, `minimize`, `constraints`): `welfare` is the change of total welfare
 against no policy of the bloc's members (or of `:REGION`, a region, group or customs
