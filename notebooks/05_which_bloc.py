@@ -70,10 +70,12 @@ plt.show()
 # %% [markdown]
 # ## The least-cost NdPr floor for a dependency target
 #
-# The ministerial bloc wants no more than 25% of its NdPr oxide from non-members (47% with
-# free trade alone). The library's `optimize_ndpr_floor_deficiency_payment` asks for the
-# floor with the least fiscal cost that gets there. `optimize` searches the floor over exact
-# equilibria (a grid, bisection to the target, golden section) and returns its evidence.
+# With free trade alone, 86% of the ministerial bloc's NdPr oxide use comes from
+# non-members (calibrated 2024 trade). Say the bloc wants 80% or less. The library's
+# `optimize_ndpr_floor_deficiency_payment` asks for the deficiency-payment floor with the
+# least fiscal cost that gets there. `optimize` searches the floor over exact equilibria (a
+# grid, then regula falsi to the target) and returns the answer with its certificate: here
+# the target binds exactly, and a higher floor only costs more.
 
 # %%
 from blocmodel.frontier import frontier
@@ -81,25 +83,30 @@ from blocmodel.optimize import optimize
 
 baseline = session.solve(None)
 optimum = optimize("../data/scenarios/optimize_ndpr_floor_deficiency_payment.toml", session=session, baseline=baseline)
-print(optimum.status, {k: round(v) for k, v in optimum.levers.items()}, f"fiscal cost {optimum.objective / 1e6:,.1f} m USD/yr")
+certificate = optimum.certificate
+print(optimum.status, {k: f"{v:.4f} USD/kg" for k, v in optimum.levers.items()}, f"fiscal cost {optimum.objective / 1e6:,.1f} m USD/yr")
+print(f"certificate: {certificate['kind']} ({certificate['constraint']}: {certificate['value']:.12f}); "
+      f"d(fiscal cost)/d(floor) = {certificate['derivative'] / 1e6:,.2f} m USD/yr per USD/kg")
 {k: v for k, v in optimum.evidence.items() if k in ("evaluations", "tolerance", "at_bound", "on_target_boundary", "local_optima_on_grid",
-                                                     "constraint_monotonicity", "neighbours")}
+                                                     "constraint_monotonicity")}
 
 # %% [markdown]
 # The frontier: for each target share, the floor that reaches it at least cost to the bloc's
-# welfare, by levy and by deficiency payment (a stockpile cannot reach any target: its
-# purchases count as use and it buys non-member oxide).
+# welfare, by levy, deficiency payment and price support (levy plus purchases). A stockpile
+# reaches no target: dependency is measured on members' *use*, and a reserve that buys
+# members' own output at the floor sends members' buyers to non-members, so the share rises.
 
 # %%
-front = frontier(bm.load_design("bloc_ministerial"), "ndpr_oxide", [0.45, 0.4, 0.35, 0.3, 0.25, 0.2],
-                 ["variable_levy", "deficiency_payment"], session=session, baseline=baseline)
-front[["mechanism", "target", "status", "floor", "non_member_share", "welfare_loss", "fiscal_cost"]]
+front = frontier(bm.load_design("bloc_ministerial"), "ndpr_oxide", [0.8, 0.7, 0.6, 0.5, 0.4],
+                 ["variable_levy", "deficiency_payment", "price_support"], bounds=(40000, 200000), session=session,
+                 baseline=baseline)
+front[["mechanism", "target", "status", "floor", "non_member_share", "welfare_loss", "fiscal_cost", "certificate"]]
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
 for mechanism, part in front[front["status"] == "optimal"].groupby("mechanism"):
-    axes[0].plot(part["non_member_share"] * 100, part["welfare_loss"] / 1e6, marker="o", label=mechanism)
-    axes[1].plot(part["non_member_share"] * 100, part["floor"] / 1000, marker="o", label=mechanism)
+    axes[0].plot(part["non_member_share"] * 100, part["welfare_loss"] / 1e6, marker="o", label=mechanism.replace("_", " "))
+    axes[1].plot(part["non_member_share"] * 100, part["floor"] / 1000, marker="o", label=mechanism.replace("_", " "))
 axes[0].set(xlabel="members' NdPr oxide from non-members, %", ylabel="bloc welfare loss, million USD/yr",
             title="what each level of dependency costs")
 axes[1].set(xlabel="members' NdPr oxide from non-members, %", ylabel="least-cost floor, USD/kg", title="the floor that gets there")
@@ -136,28 +143,42 @@ payments = analysis["side_payments"].set_index("player")
 # ## What we found
 
 # %%
-levy = front[(front["mechanism"] == "variable_levy") & (front["target"] == 0.25)].iloc[0]
-dp = front[(front["mechanism"] == "deficiency_payment") & (front["target"] == 0.25)].iloc[0]
-print(f"25% target: levy floor {levy.floor / 1000:.1f} USD/kg (bloc welfare loss {levy.welfare_loss / 1e6:.1f} m); "
-      f"deficiency payment {dp.floor / 1000:.1f} USD/kg (loss {dp.welfare_loss / 1e6:.1f} m, fiscal cost {dp.fiscal_cost / 1e6:.0f} m)")
+at = front.set_index(["mechanism", "target"])
+levy, dp, support = (at.loc[(m, 0.8)] for m in ("variable_levy", "deficiency_payment", "price_support"))
+print(f"80% target: levy floor {levy.floor / 1000:.1f} USD/kg (bloc welfare change {-levy.welfare_loss / 1e6:+.1f} m); "
+      f"deficiency payment {dp.floor / 1000:.1f} USD/kg (welfare {-dp.welfare_loss / 1e6:+.1f} m, fiscal cost {dp.fiscal_cost / 1e6:.0f} m); "
+      f"price support {support.floor / 1000:.1f} USD/kg (welfare {-support.welfare_loss / 1e6:+.1f} m, fiscal cost {support.fiscal_cost / 1e6:.0f} m)")
+levy50 = at.loc[("variable_levy", 0.5)]
+print(f"50% target: levy floor {levy50.floor / 1000:.1f} USD/kg (welfare {-levy50.welfare_loss / 1e6:+.1f} m); deficiency payment: "
+      f"{at.loc[('deficiency_payment', 0.5), 'status']}")
 best = view["welfare|bloc|change"].idxmax()
 print(f"best design for the bloc's welfare: {best}, {view['welfare|bloc|change'].max() / 1e6:+,.0f} m USD/yr")
 
 # %% [markdown]
+# (Figures from the calibrated 2024 data, solved 2026-12-01.)
+#
 # - **A free-trade area alone changes almost nothing**: partners' tariffs on each other are
 #   already near zero in the data.
-# - **A 25% external tariff is a terms-of-trade play**: it raises the bloc's welfare for the
-#   MSP (+545 million USD/yr), the G7 and the US–Japan–EU core, at a larger cost to the
-#   world, and lowers it for the Quad and the whole ministerial group; it moves NdPr
-#   dependency little except in the ministerial group (47% to 26%).
-# - **A levy floor at US$110/kg shuts non-member NdPr out** for every membership (to 0% for
-#   the ministerial group) at a welfare cost of 50–76 million USD/yr.
-# - **The least-cost floor for a 25% target is far below US$110/kg**: a levy floor of about
-#   US$65/kg or a deficiency payment of about US$72/kg brings the ministerial bloc from 47%
-#   to 25%. The levy costs the bloc less welfare (7.5 against 11.9 million USD/yr); the
-#   deficiency payment keeps buyers' prices low but costs the treasuries 130 million.
-# - **Members' gains are very uneven**: in the G7 bloc with a tariff Japan loses about
-#   1 billion USD/yr while Canada and the US gain; the Shapley values (the sampled 95%
-#   intervals cover the exact ones) credit most of the bloc's gain to the EU, and moving
-#   every member to its Shapley value would mean transfers of about 1 billion USD/yr to
-#   Japan. Without them Japan would rather stay out.
+# - **A 25% external tariff is a terms-of-trade play**: it raises the bloc's welfare for
+#   every membership (the ministerial group +1,952 million USD/yr, the MSP +1,561 million,
+#   the G7 +992 million, the Quad +361 million), at a larger cost to the world; it moves
+#   NdPr dependency a little (the ministerial group from 86% to 79%).
+# - **A levy floor at US$110/kg cuts non-member NdPr but does not shut it out**: with
+#   calibrated trade, established non-member suppliers keep part of the market (the
+#   ministerial group from 86% to 59%, the Quad to 42%), at a welfare cost of 28–77
+#   million USD/yr.
+# - **The least-cost floor for an 80% target is below US$110/kg and the mechanism matters**:
+#   a levy floor of US$63.7/kg gets there with a small welfare gain for the bloc; price
+#   support needs US$93.8/kg and a deficiency payment US$100.5/kg, costing the bloc 44 and
+#   65 million USD/yr and the treasuries 424 (the reserve's default budget, spent in full)
+#   and 368 million. For 50%, a levy floor of US$126.9/kg (132 million USD/yr); a
+#   deficiency payment never gets below about 68% up to US$200/kg, because buyers' prices
+#   do not rise and members' buyers keep buying from non-members. A stockpile reaches no
+#   target at all: it buys members' output, so members' users turn to non-members.
+# - **Members' gains are uneven, and joining is not always worth it**: in the G7 bloc with a
+#   tariff Canada (+416 million USD/yr) and Japan (+377 million) gain most and the US loses
+#   56 million; the EU and the US would each do better outside the others' bloc. The
+#   Shapley values (the sampled 95% intervals cover the exact ones but the EU's and
+#   Japan's are wide) credit the US with the most (359 million), so moving every member to
+#   its Shapley value would mean transfers of about 415 million USD/yr to the US, paid
+#   mostly by Canada.

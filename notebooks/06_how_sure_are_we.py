@@ -15,9 +15,11 @@
 # # How sure are we? Elasticity uncertainty around the headline results
 #
 # **Question.** No published supply and demand elasticities exist for most of these
-# minerals, so the shipped values are assumptions (`data/README.md`). How much do the
-# headline results — the bloc's welfare change, the world's, and the non-member share of
-# NdPr oxide — move when every elasticity is uncertain by a factor of two either way?
+# minerals, so the shipped values are assumptions (`data/README.md`), and so are the
+# refineries' response to their margin and how readily buyers switch suppliers (the
+# substitution elasticity σ, recalled from GTAP). How much do the headline results — the
+# bloc's welfare change, the world's, and the non-member share of NdPr oxide — move when
+# all of them are uncertain?
 #
 # We run a Monte Carlo sweep through the batch machinery (`bm.run_batch`: Dask workers,
 # results stored scenario by scenario), then read the quantiles it writes.
@@ -35,11 +37,14 @@ pd.set_option("display.width", 140, "display.max_columns", 12, "display.float_fo
 
 # %% [markdown]
 # The sweep: three designs from the library (the full bloc, the MSP bloc with a 25% external
-# tariff, the ministerial bloc with an NdPr levy floor), each under 16 draws of the
-# elasticities. Each draw multiplies every mineral's supply and demand elasticities by its
-# own factor, lognormal with median 1 and σ = 0.42, so that 90% of factors lie between
-# 0.5 and 2 (uniform and triangular are one word away); seeded, so the notebook is
-# reproducible.
+# tariff, the ministerial bloc with an NdPr levy floor), each under 16 draws. Each draw
+# multiplies, per mineral, the supply and demand elasticities by their own factors
+# (lognormal, median 1, 90% between 0.5 and 2), the refining elasticities by a factor
+# uniform on [0.6, 1.6] (the 0.3–0.8 range the shipped 0.5 was taken from) and the
+# substitution elasticities σ by a lognormal factor (90% between 0.56 and 1.78). A drawn σ
+# re-calibrates every route's cost, so each draw still reproduces 2024 trade without policy;
+# only the response to policy changes. The same distributions as
+# `data/sweeps/headline_uncertainty.toml`; seeded, so the notebook is reproducible.
 
 # %%
 sweep = """
@@ -58,11 +63,20 @@ mineral = "*"
 side = "both"
 distribution = "lognormal"
 sigma = 0.42
+[[monte_carlo.elasticities]]
+side = "refining"
+distribution = "uniform"
+low = 0.6
+high = 1.6
+[[monte_carlo.elasticities]]
+side = "substitution"
+distribution = "lognormal"
+sigma = 0.35
 """
 folder = Path(tempfile.mkdtemp())
 (folder / "sweep.toml").write_text(sweep)
 outcome = bm.run_batch(folder / "sweep.toml", folder / "out", workers=2, progress=False, log=print)
-files = bm.write_batch_report(folder / "out")
+files = bm.write_batch_report(folder / "out", log=print)
 sorted(p.name for p in files)
 
 # %% [markdown]
@@ -123,15 +137,20 @@ for design in ["full_bloc", "bloc_msp+cet25", "bloc_ministerial+floor_ndpr_varia
 print(f"{len(robust)} of {len(full)} full-bloc members keep the sign of their welfare change in 90% of draws")
 
 # %% [markdown]
-# - The **signs of the headline results hold in 90% of the draws**: the full bloc costs the
-#   bloc about 375–510 million USD/yr (shipped elasticities: 432), the MSP bloc with a 25%
-#   external tariff gains it 250–750 million (545) at the world's expense, and the NdPr levy
-#   floor costs 40–57 million (51). The tariff design is the most sensitive: its gain is a
-#   terms-of-trade gain, which grows as the rest of the world's supply and demand get
-#   steeper.
-# - The **NdPr levy floor's effect on dependency does not depend on the elasticities**:
-#   non-member oxide is shut out of members' markets at every draw.
-# - **Member-level results are less certain than the bloc total**: about a third of the
-#   full bloc's members (mostly those with small stakes) see their sign flip within the
-#   band. Report member results with their bands; the big winners (Australia, the
-#   Philippines, Canada) and losers (India, the US, Japan, Germany) are robust.
+# (Figures from the calibrated 2024 data with 16 draws, solved 2026-12-01; the shipped
+# sweep `data/sweeps/headline_uncertainty.toml` runs 100.)
+#
+# - The **signs of the headline results hold in 90% of the draws**: the full bloc gains the
+#   bloc about 870–2,400 million USD/yr (shipped values: 1,877), the MSP bloc with a 25%
+#   external tariff 860–2,340 million (1,561), both at a larger cost to the world, and the
+#   NdPr levy floor costs 42–117 million (77). The tariff designs are the most sensitive:
+#   their gain is a terms-of-trade gain, which grows as the rest of the world's supply and
+#   demand get steeper and as buyers switch suppliers less readily.
+# - The **NdPr levy floor's effect on dependency does depend on the parameters**: with
+#   calibrated trade, established non-member suppliers keep part of members' markets, and
+#   how much (48–67% of members' NdPr oxide use; 59% with the shipped values) turns on how
+#   readily buyers switch suppliers and how fast members' output responds.
+# - **Member-level results are less certain than the bloc total**: 47 of the full bloc's 56
+#   members keep the sign of their welfare change in 90% of draws (the others have small
+#   stakes or no data). The big winners (Australia, Peru, Canada, Japan, Norway) and losers
+#   (Italy, Germany, Thailand) are robust; report member results with their bands.
