@@ -97,8 +97,8 @@ print(f"certificate: {certificate['kind']} ({certificate['constraint']}: {certif
 # members' own output at the floor sends members' buyers to non-members, so the share rises.
 
 # %%
-front = frontier(bm.load_design("bloc_ministerial"), "ndpr_oxide", [0.8, 0.7, 0.6, 0.5, 0.4],
-                 ["variable_levy", "deficiency_payment", "price_support"], bounds=(40000, 200000), session=session,
+front = frontier(bm.load_design("bloc_ministerial"), "ndpr_oxide", [0.8, 0.7, 0.6, 0.5],
+                 ["variable_levy", "deficiency_payment", "price_support"], bounds=(40000, 200000), grid=9, session=session,
                  baseline=baseline)
 front[["mechanism", "target", "status", "floor", "non_member_share", "welfare_loss", "fiscal_cost", "certificate"]]
 
