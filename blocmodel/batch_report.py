@@ -367,7 +367,7 @@ def _line(data: pd.DataFrame, x: str, categories: list[str], variable: str, mont
     ax.set_ylabel(textwrap.fill(ylabel.text, 45))
     title = ylabel.words
     if monte_carlo:
-        title += f": median and 5–95% range over {context.draws} elasticity draws"
+        title += f": median and 5–95% range over {context.draws} Monte Carlo draws"
     ax.set_title(title, fontsize=9)
     if categories:
         ax.legend(fontsize=7, title=", ".join(c.replace("_", " ") for c in categories), title_fontsize=7)
@@ -438,7 +438,7 @@ def _fan(data: pd.DataFrame, axes: list[str], numeric: list[str], variable: str,
     if variable.endswith("change"):
         ax.axhline(0, color="grey", lw=0.6)
     ax.set_ylabel(textwrap.fill(ylabel.text, 45))
-    ax.set_title(f"{ylabel.words}: median and 5–95% range over {context.draws} elasticity draws", fontsize=9)
+    ax.set_title(f"{ylabel.words}: median and 5–95% range over {context.draws} Monte Carlo draws", fontsize=9)
     if x is not None and lines:
         ax.legend(fontsize=7)
     path = folder / f"fan_{_slug(variable)}.png"

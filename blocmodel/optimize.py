@@ -39,8 +39,9 @@ lever's interval [lower, upper] is:
    - *stationary*: |f'(x)|/S ≤ 1e-8, S = (max − min of the objective over the grid)/(upper
      − lower), i.e. the slope at x is zero to 1e-8 of the objective's mean slope over the
      search; f'(x) by central differences at h and h/2 (h = 1e-3 of the interval, smaller
-     where needed to stay in x's piece), Richardson-extrapolated, with its error estimate
-     |D(h/2) − D(h)|/3 and f''(x) (its sign says maximum or minimum);
+     where needed to stay in x's piece), Richardson-extrapolated, with an error estimate
+     (|D(h/2) − D(h)|/3, the error of D(h/2) before extrapolation: a bound on the
+     extrapolated value's) and f''(x) (its sign says maximum or minimum);
    - *kink*: the equilibrium changes piece at x (a route opens or closes, a capacity, floor
      or quota starts to bind): Newton's step from one piece lands in another where the
      slope has turned, the boundary is located to 1e-12 of the interval by bisection on the
@@ -64,8 +65,9 @@ lever's interval [lower, upper] is:
    where a lever enters non-linearly (ad valorem rates).
    Measured (tests/test_optimize.py, and the shipped optimisations): Krugman–Obstfeld's
    optimal tariff 1/3 is found to 5e-12 (relative derivative 4e-11, error estimate 2e-11),
-   the welfare-maximising levy floor 5/3 to 1e-11, closed-form floors for share targets
-   (70/38, 21/11, 5/3) to 2e-11 or better; on the shipped data the MSP's optimal external
+   the welfare-maximising levy floor 5/3 to 1e-11, the least-welfare-loss deficiency
+   payment 12/7 to 5e-11, closed-form floors for share targets (70/38, 21/11, 5/3) to
+   2e-11 or better (relative residuals 6e-12, 5e-16, 2e-16); on the shipped data the MSP's optimal external
    tariff is certified at a relative derivative of 7e-9 whose error estimate is of the
    same size (each solve is exact to ~1e-12 of a welfare of ~1e9 USD, the difference step
    is 1e-4: the certificate is at the precision the equilibria allow), and share targets
