@@ -3,18 +3,19 @@
 #   make test   set up .venv and run the test suite
 #   make optimize  optimal NdPr floors and MSP external tariff, the frontier, the full bloc's coalition analysis
 #   make batch     the NdPr floor x mechanism lines, the 1,000-scenario design grid and the Monte Carlo bands
+#   make notebooks run every notebook in notebooks/ and save it with its outputs (then `.venv/bin/jupyter lab`)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup clean optimize batch
+.PHONY: run test setup clean optimize batch notebooks
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,notebooks]"
 	touch $@
 
 run: setup
@@ -43,6 +44,12 @@ batch: setup
 	$(BIN)/blocmodel batch data/sweeps/ndpr_floor_mechanisms.toml --out reports/batch_ndpr_floor_mechanisms --workers 2
 	$(BIN)/blocmodel batch data/sweeps/ndpr_floor_grid.toml --out reports/batch_ndpr_floor_grid --workers 2
 	$(BIN)/blocmodel batch data/sweeps/headline_uncertainty.toml --out reports/batch_headline_uncertainty --workers 2
+
+# The .ipynb twins are committed without outputs (jupytext keeps them in step with the .py
+# sources); this runs each one from notebooks/ and writes its outputs into it, in place.
+notebooks: setup
+	cd notebooks && for nb in [0-9][0-9]_*.ipynb; do $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; done
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from importlib import metadata
@@ -36,14 +37,20 @@ def as_scenario(scenario: Scenario | str | Path | dict | None) -> Scenario:
     return load_design(str(scenario))
 
 
-def versions() -> dict[str, str]:
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple:
     out = {"python": platform.python_version()}
     for package in ("blocmodel", "highspy", "pyomo", "pandas", "numpy", "scipy", "networkx"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             out[package] = "unknown"
-    return out
+    return tuple(out.items())
+
+
+def versions() -> dict[str, str]:
+    """Python and package versions (read once per process)."""
+    return dict(_versions())
 
 
 class Session:
@@ -110,7 +117,7 @@ class Session:
             if raise_on_failure:
                 raise InfeasibleError("; ".join(results.messages), [c for s in failed for c in s.conflicts])
         if check and not failed:
-            report = check_equilibrium(results, tolerance)
+            report = check_equilibrium(results, tolerance, reuse=True)
             results.check_report = report
             results.meta["max_residual"] = report.max_residual
             results.meta["check_passed"] = report.passed

@@ -239,9 +239,11 @@ def _extra_design_rows(collection, result, have: set[str]) -> list[tuple[str, fl
         floors = result.floors
         use = result.markets.set_index(["region", "product"])["use"]
         for product, g in floors.groupby("product", sort=True):
-            weight = np.array([use.get((m, product), 0.0) for m in g["market"]])
             price = g["buyers_price"].to_numpy(dtype=float)
-            mean = float((price * weight).sum() / weight.sum()) if weight.sum() > 0 else float(np.nanmean(price)) if len(price) else math.nan
+            buying = np.isfinite(price)                    # markets where no one buys show no buyers' price
+            weight = np.array([use.get((m, product), 0.0) for m in g["market"]])[buying]
+            price = price[buying]
+            mean = float((price * weight).sum() / weight.sum()) if weight.sum() > 0 else float(price.mean()) if len(price) else math.nan
             rows.append((f"floor|{product}|floor_price", float(g["floor_price"].max())))
             rows.append((f"floor|{product}|buyers_price", mean))
             for state in FLOOR_STATES:

@@ -60,27 +60,38 @@ def node_sides(supply: pd.DataFrame, demand: pd.DataFrame, processing: pd.DataFr
     return producers, buyers
 
 
-def reference_balance(supply: pd.DataFrame, demand: pd.DataFrame, processing: pd.DataFrame, routes: pd.DataFrame,
-                      product: str) -> pd.DataFrame:
-    """Per region, at the reference: production, use, exports, imports, and the home flow
-    computed both ways (production − exports, use − imports)."""
-    def total(frame, column, by, value, scale=None):
-        sel = frame[frame[column] == product]
-        values = pd.to_numeric(sel[value], errors="coerce").fillna(0.0)
-        if scale is not None:
-            values = values / pd.to_numeric(sel[scale], errors="coerce")
-        return values.groupby(sel[by]).sum()
+def reference_balances(supply: pd.DataFrame, demand: pd.DataFrame, processing: pd.DataFrame, routes: pd.DataFrame) -> pd.DataFrame:
+    """Per (product, region), at the reference: production, use, exports, imports, and the
+    home flow computed both ways (production − exports, use − imports)."""
+    def total(frame, product, region, value, divide=None):
+        if frame.empty:
+            return pd.Series(dtype=float)
+        values = pd.to_numeric(frame[value], errors="coerce").fillna(0.0)
+        if divide is not None:
+            values = values / pd.to_numeric(frame[divide], errors="coerce")
+        return values.groupby([frame[product].to_numpy(), frame[region].to_numpy()]).sum()
 
-    production = total(supply, "product", "region", "ref_quantity").add(total(processing, "output", "region", "ref_quantity"), fill_value=0.0)
-    use = total(demand, "product", "region", "ref_quantity").add(total(processing, "input", "region", "ref_quantity", "yield"), fill_value=0.0)
-    observed = routes.assign(ref_quantity=pd.to_numeric(routes.get("ref_quantity"), errors="coerce").fillna(0.0))
-    exports = total(observed, "product", "origin", "ref_quantity")
-    imports = total(observed, "product", "destination", "ref_quantity")
-    frame = pd.concat({"production": production, "use": use, "exports": exports, "imports": imports}, axis=1).fillna(0.0)
-    frame.index.name = "region"
+    observed = routes.assign(ref_quantity=pd.to_numeric(routes["ref_quantity"], errors="coerce") if "ref_quantity" in routes else 0.0)
+    parts = {
+        "production": total(supply, "product", "region", "ref_quantity").add(total(processing, "output", "region", "ref_quantity"), fill_value=0.0),
+        "use": total(demand, "product", "region", "ref_quantity").add(total(processing, "input", "region", "ref_quantity", "yield"), fill_value=0.0),
+        "exports": total(observed, "product", "origin", "ref_quantity"),
+        "imports": total(observed, "product", "destination", "ref_quantity"),
+    }
+    frame = pd.concat(parts, axis=1).fillna(0.0)
+    frame.index.names = ["product", "region"]
     frame["home_from_production"] = frame["production"] - frame["exports"]
     frame["home_from_use"] = frame["use"] - frame["imports"]
     return frame
+
+
+def reference_balance(supply: pd.DataFrame, demand: pd.DataFrame, processing: pd.DataFrame, routes: pd.DataFrame,
+                      product: str) -> pd.DataFrame:
+    """`reference_balances` of one product, indexed by region."""
+    frame = reference_balances(supply, demand, processing, routes)
+    if product not in frame.index.get_level_values(0):
+        return pd.DataFrame(columns=frame.columns, index=pd.Index([], name="region"))
+    return frame.xs(product, level="product")
 
 
 def world_size(supply, demand, processing, product: str) -> float:
@@ -145,8 +156,9 @@ def route_table(data, reference: Reference | None = None) -> RouteTable:
     curvature = np.zeros(n_data + n_home)
     calibrated = calibrated_products(data.products, routes)
     sigma = dict(zip(data.products["product"], data.products["substitution_elasticity"])) if "substitution_elasticity" in data.products else {}
+    balances = reference_balances(data.supply, data.demand, data.processing, routes) if calibrated else None
     for p in calibrated:
-        balance = reference_balance(data.supply, data.demand, data.processing, routes, p)
+        balance = balances.xs(p, level="product")
         sel = np.flatnonzero(product == p)
         is_home = sel >= n_data
         home_regions = origin[sel[is_home]]

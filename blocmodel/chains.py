@@ -106,4 +106,12 @@ def chain_problem(market: Market, layout: ChainLayout) -> ChainProblem:
         reserve_nodes=tuple(reserve_nodes), reserve_budgeted=tuple(budgeted),
         reserve_floor=np.array(floors, dtype=float), reserve_budget=np.array(budgets, dtype=float),
         fixed_use=fixed,
+        # what results report besides the levers (so a solution reused for equal labels reports right)
+        labels={"closures": {position[j]: text for j, text in market.closures.items() if j in position},
+                "purchases": {layout.node_of[(r, p, BUYER)]: key for (r, p), key in market.purchase_keys.items()
+                              if (r, p, BUYER) in layout.node_of},
+                "supply_floor_id": tuple(s.floor_id[S].tolist()), "refining_floor_id": tuple(r.floor_id[R].tolist()),
+                "reserves": tuple((res.floor_id, res.label, res.budget, tuple(sorted(res.payers.items())))
+                                  for res in market.reserves if res.product in in_chain),
+                "couplings": tuple((c.label, c.kind, c.rent_to) for c in market.couplings if c.product in in_chain)},
     )

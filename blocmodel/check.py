@@ -65,28 +65,100 @@ class CheckReport:
                 + "; ".join(worst), worst)
 
 
-def check_equilibrium(results, tolerance: float = TOLERANCE) -> CheckReport:
-    """Every condition of every solved chain, from the results' tables."""
+def check_equilibrium(results, tolerance: float = TOLERANCE, reuse: bool = False) -> CheckReport:
+    """Every condition of every solved chain, from the results' tables. With `reuse` (a
+    Session's re-solve), a chain whose solution is the same object as at its last check
+    (same equilibrium, same levers) keeps the residuals computed then."""
+    frames = []
+    for k, (layout, solution) in enumerate(results.solved):
+        if reuse and "check" in solution.derived:
+            frames.append(solution.derived["check"])
+            continue
+        frame = _check_chain(_ChainView(results, k, own_pieces=reuse))
+        solution.derived["check"] = frame
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    return CheckReport(frame, tolerance)
+
+
+def _check_chain(view) -> pd.DataFrame:
     from .instruments import REGISTRY
 
     rows: list[tuple] = []
-    rows += _prices_agree(results)
-    rows += _clearing(results)
-    rows += _curves(results)
-    rows += _routes(results)
+    rows += _prices_agree(view)
+    rows += _clearing(view)
+    rows += _curves(view)
+    rows += _routes(view)
     for family in REGISTRY:
         if family.check is not None:
-            rows += family.check(results)
-    frames = []
+            rows += family.check(view)
+    parts: dict[str, list] = {c: [] for c in COLUMNS}
     for condition, region, product, detail, residual in rows:
         residual = np.atleast_1d(np.asarray(residual, dtype=float))
-        if not len(residual):
-            continue
         n = len(residual)
-        frames.append(pd.DataFrame({"condition": condition, "region": _broadcast(region, n), "product": _broadcast(product, n),
-                                    "detail": _broadcast(detail, n), "residual": np.where(np.isnan(residual), np.inf, residual)}))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-    return CheckReport(frame, tolerance)
+        if not n:
+            continue
+        parts["condition"].append(np.full(n, condition, dtype=object))
+        parts["region"].append(_broadcast(region, n))
+        parts["product"].append(_broadcast(product, n))
+        parts["detail"].append(_broadcast(detail, n))
+        parts["residual"].append(np.where(np.isnan(residual), np.inf, residual))
+    if not parts["residual"]:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.DataFrame({c: np.concatenate(v) for c, v in parts.items()})
+
+
+class _ChainView:
+    """One solved chain's slice of a Results: the same table names, only its rows. From the
+    Results' tables (which a user may have changed: the check reads what is reported), or,
+    in a session, straight from the chain's own table pieces (what those tables are made of)."""
+
+    def __init__(self, results, k: int, own_pieces: bool = False):
+        layout, solution = results.solved[k]
+        self.policy, self.data = results.policy, results.data
+        self.price_scale, self.quantity_scale = results.price_scale, results.quantity_scale
+        self.products = set(layout.products)
+        if own_pieces:
+            from .results import _demand_piece, _nodes_piece, _refining_piece, _reserve_piece, _route_piece, _supply_piece
+
+            tables = solution.derived.setdefault("tables", {})
+            for name, build in (("nodes", _nodes_piece), ("supply", _supply_piece), ("demand", _demand_piece),
+                                ("refining", _refining_piece), ("route", _route_piece), ("reserve", _reserve_piece)):
+                if name not in tables:
+                    tables[name] = build(results, layout, solution)
+            lo, hi = 0, layout.n_nodes
+            nodes = tables["nodes"]
+            self.supply_detail, self.demand_detail = tables["supply"], tables["demand"]
+            self.refining_detail, self.route_detail, self.reserve_detail = tables["refining"], tables["route"], tables["reserve"]
+            self.route_terms = results.policy.market.routes.terms.take(layout.route_rows)
+            self.coupling_detail = [c for c in results.coupling_detail if c["product"] in self.products] \
+                if any(c.product in self.products for c in results.policy.market.couplings) else []
+        else:
+            lo, hi = results.node_offsets[k], results.node_offsets[k + 1]
+            nodes = results.nodes
+            solved = results.solved
+            counts = {name: [len(getattr(lay, name)) for lay, _ in solved] for name in ("supply_rows", "demand_rows", "refining_rows", "route_rows")}
+            start = {name: sum(c[:k]) for name, c in counts.items()}
+
+            def rows(frame, name):
+                return frame.iloc[start[name]: start[name] + counts[name][k]]
+
+            self.supply_detail = rows(results.supply_detail, "supply_rows")
+            self.demand_detail = rows(results.demand_detail, "demand_rows")
+            self.refining_detail = rows(results.refining_detail, "refining_rows")
+            self.route_detail = rows(results.route_detail, "route_rows")
+            self.route_terms = results.route_terms.take(slice(start["route_rows"], start["route_rows"] + counts["route_rows"][k]))
+            reserves = results.reserve_detail
+            self.reserve_detail = reserves[reserves["product"].isin(self.products)] if len(reserves) else reserves
+            self.coupling_detail = [c for c in results.coupling_detail if c["product"] in self.products]
+        self.node_range = (lo, hi)
+        self.node_price = nodes["price"].to_numpy()
+        self.node_region = nodes["region"].to_numpy()
+        self.node_product = nodes["product"].to_numpy()
+        self.node_side = nodes["side"].to_numpy()
+        self.purchases = {key: q for key, q in results.policy.market.purchases.items() if key[1] in self.products}
+        self.releases = {key: q for key, q in results.policy.market.releases.items() if key[1] in self.products}
+        self.node_of = {(r, p, side): lo + i for i, (r, p, side) in enumerate(layout.node_of)} if self.purchases or self.releases else {}
 
 
 def _broadcast(value, n):
@@ -95,51 +167,49 @@ def _broadcast(value, n):
 
 
 # ------------------------------------------------------------------------ prices
-def _prices_agree(results) -> list[tuple]:
+def _prices_agree(view) -> list[tuple]:
     """One price per market: every table that reports a market's price agrees with the node table."""
-    nodes = results.nodes
-    price = {(r, p, s): v for r, p, s, v in zip(nodes["region"], nodes["product"], nodes["side"], nodes["price"])}
     rows = []
-    checks = [
-        (results.supply_detail, "region", "product", 0, "market_price"),
-        (results.demand_detail, "region", "product", 1, "price"),
-        (results.refining_detail, "region", "output", 0, "market_price"),
-        (results.refining_detail, "region", "input", 1, "input_price"),
-        (results.route_detail, "origin", "product", 0, "exporter_price"),
-        (results.route_detail, "destination", "product", 1, "importer_price"),
-    ]
-    scale = results.price_scale
-    for frame, rc, pc, side, col in checks:
+    checks = [(view.supply_detail, "node", "market_price", "product"), (view.demand_detail, "node", "price", "product"),
+              (view.refining_detail, "output_node", "market_price", "output"), (view.refining_detail, "input_node", "input_price", "input"),
+              (view.route_detail, "origin_node", "exporter_price", "product"),
+              (view.route_detail, "destination_node", "importer_price", "product")]
+    for frame, node, column, product in checks:
         if not len(frame):
             continue
-        expected = np.array([price.get((r, p, side), np.nan) for r, p in zip(frame[rc], frame[pc])])
-        rows.append(("one price per market", frame[rc].to_numpy(), frame[pc].to_numpy(), col,
-                     np.abs(frame[col].to_numpy() - expected) / frame[pc].map(scale).to_numpy()))
+        index = frame[node].to_numpy()
+        gap = np.abs(frame[column].to_numpy() - view.node_price[index]) / frame["price_scale"].to_numpy()
+        rows.append(("one price per market", view.node_region[index], frame[product].to_numpy(), column, gap))
     return rows
 
 
 # ---------------------------------------------------------------------- clearing
-def _clearing(results) -> list[tuple]:
-    s, d, r, a = results.supply_detail, results.demand_detail, results.refining_detail, results.route_detail
-    res = results.reserve_detail
-    keys = ["region", "product"]
-    made = pd.concat([s[keys + ["quantity"]], r[["region", "output", "output_quantity"]].set_axis(keys + ["quantity"], axis=1),
-                      pd.DataFrame([(k[0], k[1], q) for k, q in results.policy.market.releases.items()], columns=keys + ["quantity"])])
-    taken = pd.concat([a[["origin", "product", "flow"]].set_axis(keys + ["quantity"], axis=1),
-                      res[["origin", "product", "quantity"]].set_axis(keys + ["quantity"], axis=1) if len(res) else None])
-    used = pd.concat([d[keys + ["quantity"]], r[["region", "input", "input_quantity"]].set_axis(keys + ["quantity"], axis=1),
-                      pd.DataFrame([(k[0], k[1], q) for k, q in results.policy.market.purchases.items()], columns=keys + ["quantity"])])
-    brought = a[["destination", "product", "flow"]].set_axis(keys + ["quantity"], axis=1)
-    rows = []
-    for side, sources, uses in (("producers", made, taken), ("buyers", brought, used)):
-        net = sources.groupby(keys)["quantity"].sum().sub(uses.groupby(keys)["quantity"].sum(), fill_value=0.0)
-        if not len(net):
-            continue
-        regions = net.index.get_level_values(0).to_numpy()
-        products = net.index.get_level_values(1).to_numpy()
-        rows.append(("market clearing", regions, products, side,
-                     np.abs(net.to_numpy()) / pd.Series(products).map(results.quantity_scale).to_numpy()))
-    return rows
+def _clearing(view) -> list[tuple]:
+    lo, hi = view.node_range
+    net = np.zeros(hi - lo)
+
+    def add(nodes, values, sign):
+        np.add.at(net, np.asarray(nodes, dtype=int) - lo, sign * np.asarray(values, dtype=float))
+
+    s, d, r, a, res = view.supply_detail, view.demand_detail, view.refining_detail, view.route_detail, view.reserve_detail
+    add(s["node"], s["quantity"], 1.0)
+    add(r["output_node"], r["output_quantity"], 1.0)
+    add(r["input_node"], r["input_quantity"], -1.0)
+    add(d["node"], d["quantity"], -1.0)
+    add(a["origin_node"], a["flow"], -1.0)
+    add(a["destination_node"], a["flow"], 1.0)
+    if len(res):
+        add(res["node"], res["quantity"], -1.0)
+    for (region, product), q in view.releases.items():
+        if (region, product, 0) in view.node_of:
+            add([view.node_of[(region, product, 0)]], [q], 1.0)
+    for (region, product), q in view.purchases.items():
+        if (region, product, 1) in view.node_of:
+            add([view.node_of[(region, product, 1)]], [q], -1.0)
+    product = view.node_product[lo:hi]
+    scale = np.array([view.quantity_scale[p] for p in product]) if len(product) else np.zeros(0)
+    side = np.where(view.node_side[lo:hi] == 0, "producers", "buyers")
+    return [("market clearing", view.node_region[lo:hi], product, side, np.abs(net) / scale)]
 
 
 # ------------------------------------------------------------------------ curves
@@ -157,6 +227,9 @@ def _curves(results) -> list[tuple]:
         expected = _clip(s["intercept"], s["slope"], s["received_price"], s["capacity"])
         rows.append(("supply curve", s["region"].to_numpy(), s["product"].to_numpy(), "",
                      np.abs(s["quantity"].to_numpy() - expected) / s["quantity_scale"].to_numpy()))
+        rows.append(("capacity rent", s["region"].to_numpy(), s["product"].to_numpy(), "supply",
+                     _rent_gap(s["capacity_rent"], s["intercept"], s["slope"], s["capacity"], s["received_price"],
+                               s["price_scale"], s["quantity_scale"])))
     d = results.demand_detail
     if len(d):
         expected = np.maximum(0.0, d["intercept"] + d["slope"] * d["price"])
@@ -178,7 +251,22 @@ def _curves(results) -> list[tuple]:
         flat_gap = np.where(idle & at_cap, 0.0, np.where(idle, np.maximum(excess, 0.0),
                                                           np.where(at_cap, np.maximum(-excess, 0.0), np.abs(excess))))
         rows.append(("refining curve", r["region"].to_numpy(), r["output"].to_numpy(), "", np.where(flat, flat_gap, curve_gap)))
+        curve_rent = _rent_gap(r["capacity_rent"], r["intercept"], r["slope"], r["capacity"], margin, r["price_scale"], r["quantity_scale"])
+        flat_rent = np.abs(r["capacity_rent"].to_numpy() - np.where(at_cap & flat, (margin - r["unit_cost"]).to_numpy() * z, 0.0)) \
+            / (r["price_scale"] * r["quantity_scale"]).to_numpy()
+        rows.append(("capacity rent", r["region"].to_numpy(), r["output"].to_numpy(), "refining", np.where(flat, flat_rent, curve_rent)))
     return rows
+
+
+def _rent_gap(reported, intercept, slope, capacity, price, price_scale, quantity_scale):
+    """Reported capacity rent against the rule: at capacity, capacity × (price − the marginal
+    cost at capacity); nothing below it. Relative to the product's market value."""
+    a, b, cap, p = (np.asarray(v, dtype=float) for v in (intercept, slope, capacity, price))
+    safe = np.where(b > 0, b, 1.0)
+    marginal = np.where(np.isfinite(cap), (cap - a) / safe, np.inf)
+    start = -a / safe
+    rule = np.where((b > 0) & np.isfinite(cap), np.where(np.isfinite(cap), cap, 0.0) * np.maximum(p - np.maximum(marginal, start), 0.0), 0.0)
+    return np.abs(np.asarray(reported, dtype=float) - rule) / (np.asarray(price_scale) * np.asarray(quantity_scale))
 
 
 # ------------------------------------------------------------------------ routes

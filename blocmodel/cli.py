@@ -8,6 +8,7 @@
     blocmodel optimize --scenario FILE [--data DIR] --out DIR
     blocmodel frontier --scenario FILE --product P --targets 0.45,0.4 [--mechanisms ...] --out DIR
     blocmodel coalition --scenario FILE --out DIR [--permutations N] [--seed S]
+    blocmodel serve [--data DIR] [--host 127.0.0.1] [--port 8050]
 
 Bad input exits with status 2 and one line per problem naming file, row and field; a
 scenario with no equilibrium exits 3 naming the conflicting constraints; a solution that
@@ -109,12 +110,16 @@ def validate(
 
     def run():
         dataset = load_dataset(data)
-        warnings = graph.check_graph(dataset)
+        network = graph.trade_graph(dataset)
+        warnings = graph.check_graph(dataset, network)
         typer.echo(f"{dataset.path}: valid — {len(dataset.regions)} regions, {len(dataset.products)} products, "
                    f"{len(dataset.supply)} supply, {len(dataset.demand)} demand, {len(dataset.routes)} routes, "
                    f"{len(dataset.processing)} refining rows (data hash {dataset.data_hash})")
         for w in warnings:
             typer.echo(f"warning: {w}", err=True)
+        note = graph.no_data_note(dataset, network)
+        if note:
+            typer.echo(f"note: {note}")
         if scenario:
             scen = compose([load_scenario(p) for p in scenario])
             policy = resolve(dataset, scen, source=f"scenario '{scen.name}'")
@@ -158,6 +163,16 @@ def solve(
                    + (f", bloc {change.reindex(members).sum() / 1e6:+,.1f} m USD" if members else "") + f" -> {out}")
         for note in summary["notes"]:
             typer.echo(f"note: {note}")
+        if results.policy.floors:
+            from .findings import unit_price
+
+            for label, g in results.floors.groupby("floor", sort=False):
+                product = g["product"].iloc[0]
+                buyers, producers = g["buyers_price"].dropna(), g["producers_price"].dropna()
+                typer.echo(f"floor {label}: buyers pay {unit_price(results, product, buyers.min())}–{unit_price(results, product, buyers.max())}"
+                           + (f", members' producers get {unit_price(results, product, producers.min())}–"
+                              f"{unit_price(results, product, producers.max())}" if len(producers) else "")
+                           + "; " + ", ".join(f"{k} in {v}" for k, v in g["status"].value_counts().items()))
 
     _guarded(run)
 
@@ -167,26 +182,33 @@ def compare(
     designs: Annotated[Optional[list[str]], typer.Argument(help="Designs: library names or TOML paths, composed with '+' (e.g. bloc_msp+cet25). Default: the --set.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder; the report goes into OUT/compare_<what was run>/.")] = Path("reports"),
     data: DataOption = None,
-    set_name: Annotated[str, typer.Option("--set", help="Named set of designs in data/scenario_sets.toml.")] = "headline",
+    set_name: Annotated[str, typer.Option("--set", help="Named set of designs in data/scenario_sets.toml (also gives the key products and focus region of the report).")] = "headline",
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="What designs are measured against: 'baseline' (no policy, the default) or a library scenario such as status_quo_2025, which every design is then applied on top of.")] = None,
     title: Annotated[str, typer.Option("--title")] = "Critical-minerals bloc designs compared",
 ) -> None:
-    """Solve several bloc designs, compare them with no policy, and write the report
-    (report.html, report.xlsx, designs.csv, members.csv, markets.csv, flows.csv, manifest.json)."""
+    """Solve several bloc designs, compare them with a baseline (no policy, or e.g. the 2025
+    status quo), and write the report (report.html, report.xlsx, designs.csv, members.csv,
+    floors.csv, markets.csv, flows.csv, manifest.json)."""
     import hashlib
     import shutil
 
     from .api import Session
-    from .compare import Collection
-    from .library import scenario_set
+    from .compare import NO_POLICY, Collection
+    from .library import scenario_set, scenario_set_options
     from .report import write_report
 
     def run():
+        options = scenario_set_options(set_name)
         chosen = list(designs) if designs else scenario_set(set_name)
+        against = baseline if baseline is not None else options.get("baseline")
         tag = set_name if not designs else "+".join(Path(d).stem for d in chosen)
         if len(tag) > 60:
             tag = f"{len(chosen)}designs-{hashlib.sha256(' '.join(chosen).encode()).hexdigest()[:8]}"
+        if against is not None and against.strip().lower() not in NO_POLICY:
+            tag += f"_vs_{Path(against).stem}"
         target = out / f"compare_{tag.replace('/', '_')}"
-        collection = Collection.solve(chosen, session=Session(data))
+        collection = Collection.solve(chosen, session=Session(data), baseline=against,
+                                      key_products=options.get("key_products"), focus=options.get("focus"))
         out.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=out, prefix=".compare."))
         try:
@@ -194,9 +216,10 @@ def compare(
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging, target)
+            target.chmod(0o755)             # mkdtemp made it private
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        typer.echo(f"{len(collection.designs)} designs compared -> {target / 'report.html'}")
+        typer.echo(f"{len(collection.designs)} designs compared with {collection.baseline_title} -> {target / 'report.html'}")
 
     _guarded(run)
 
@@ -400,11 +423,48 @@ def coalition(
     _guarded(run)
 
 
+@app.command()
+def serve(
+    data: DataOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but 127.0.0.1/localhost exposes the app (it has no authentication).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8050,
+    engines: Annotated[int, typer.Option("--engines", min=1, max=16, help="Solver sessions shared by all users (each solves one design at a time).")] = 2,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", min=1, help="Most browser sessions held at once.")] = 50,
+    idle_minutes: Annotated[float, typer.Option("--idle-minutes", min=1.0, help="A browser session idle this long ends.")] = 30.0,
+) -> None:
+    """Start the negotiation table: a browser app to assemble a bloc design and see its consequences at once."""
+    from .web import serve as run
+
+    _guarded(lambda: run(data, host=host, port=port, engines=engines, max_sessions=max_sessions, idle_minutes=idle_minutes,
+                         echo=typer.echo))
+
+
 def _with_baseline(frame, base, keys):
     """`frame` with the baseline's value of each indicator beside it (`baseline_<column>`)."""
     values = [c for c in frame.columns if c not in keys]
     base = base.rename(columns={c: f"baseline_{c}" for c in values})
     return frame.merge(base, on=keys, how="outer")
+
+
+@app.command()
+def calibration(
+    out: Annotated[Path, typer.Option("--out", help="Folder for calibration_products.csv, calibration_routes.csv, calibration_misses.csv, calibration_scatter.png.")],
+    data: DataOption = None,
+) -> None:
+    """How well the no-policy equilibrium reproduces the observed trade: per product, model
+    against observed flows, China's exports and imports, the largest misses, a log-log plot."""
+
+    def run():
+        from .api import solve as solve_scenario
+        from .calibration_report import calibration_tables, write_calibration_report
+
+        results = solve_scenario(data)
+        write_calibration_report(results, out)
+        products = calibration_tables(results)["calibration_products"]
+        worst = products["largest_miss"].abs().max() if len(products) else 0.0
+        typer.echo(f"calibration: {len(products)} products with observed flows, largest miss on a route {worst:.1e} -> {out}")
+
+    _guarded(run)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
@@ -37,7 +38,9 @@ class Dataset:
     data_hash: str = ""
     notes: tuple[str, ...] = field(default=())
     # What later layers derive from the data once (the no-policy market, chain layouts).
-    cache: dict = field(default_factory=dict, compare=False, repr=False)
+    # init=False: `dataclasses.replace(data, supply=...)` starts a new, empty cache, so a
+    # modified dataset (a Monte Carlo draw) never reuses what was derived from the original.
+    cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @cached_property
     def names(self):
@@ -203,8 +206,8 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
     if missing or duplicates:
         return _empty_frame(table)
 
-    records = []
     field_names = {f.alias or n: n for n, f in table.row.model_fields.items()}
+    body = []
     for index, cells in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in cells):
             continue  # blank line
@@ -214,6 +217,13 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
                     else None)
             problems.append(Problem(name, f"has {len(cells)} cells, the header has {len(header)}", row=index, hint=hint))
             continue
+        body.append((index, cells))
+    # Validate column by column (fast); rows any column rejects are validated one by one
+    # against the schema, which words the problem.
+    frame, suspect = _validate_columns(table, header, body)
+    records = []
+    for k in np.flatnonzero(suspect):
+        index, cells = body[k]
         values = {h: c.strip() for h, c in zip(header, cells) if h in known and c.strip() != ""}
         try:
             row = table.row.model_validate(values)
@@ -230,10 +240,76 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
         record = row.model_dump(by_alias=True)
         record["_row"] = index
         records.append(record)
-    if not records and table.name in ("regions", "products") and not any(p.file == name for p in problems):
+    if records:       # rows the columns doubted but the schema accepted
+        frame = pd.concat([frame, pd.DataFrame.from_records(records, columns=table.columns + ["_row"])], ignore_index=True)
+        frame = frame.sort_values("_row", kind="stable").reset_index(drop=True)
+    if not len(frame) and table.name in ("regions", "products") and not any(p.file == name for p in problems):
         problems.append(Problem(name, "has no rows: a dataset needs at least one", row=2))
-    frame = pd.DataFrame.from_records(records, columns=table.columns + ["_row"])
     return frame
+
+
+def _validate_columns(table: Table, header: list[str], body: list[tuple[int, list[str]]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table's rows as columns checked against the schema's declarations (types, bounds,
+    patterns, choices); `suspect` marks rows any check rejects (validated one by one)."""
+    import annotated_types as at
+
+    n = len(body)
+    transposed = list(zip(*(row for _, row in body))) if n else [()] * len(header)
+    cells = {h: pd.Series(column, dtype=object).str.strip().to_numpy(dtype=object) if n else np.zeros(0, dtype=object)
+             for h, column in zip(header, transposed)}
+    suspect = np.zeros(n, dtype=bool)
+    out: dict[str, object] = {}
+    for field_name, info in table.row.model_fields.items():
+        column = info.alias or field_name
+        raw = cells.get(column, np.full(n, "", dtype=object))
+        blank = raw == ""
+        annotation = info.annotation
+        args = set(getattr(annotation, "__args__", ()) or ())
+        optional = type(None) in args
+        if info.is_required():
+            suspect |= blank
+        origin = getattr(annotation, "__origin__", None)
+        kinds = args - {type(None)} or {annotation}
+        if kinds == {float}:
+            values = pd.to_numeric(pd.Series(raw, dtype=object).where(~blank), errors="coerce").to_numpy(dtype=float)
+            suspect |= ~blank & ~np.isfinite(values)
+            for rule in info.metadata:
+                with np.errstate(invalid="ignore"):
+                    if isinstance(rule, at.Gt):
+                        suspect |= ~blank & ~(values > rule.gt)
+                    elif isinstance(rule, at.Ge):
+                        suspect |= ~blank & ~(values >= rule.ge)
+                    elif isinstance(rule, at.Lt):
+                        suspect |= ~blank & ~(values < rule.lt)
+                    elif isinstance(rule, at.Le):
+                        suspect |= ~blank & ~(values <= rule.le)
+            default = info.default if not info.is_required() else np.nan
+            out[column] = np.where(blank, np.nan if default is None else default, values)
+        elif kinds == {str} or origin is None and annotation is str:
+            for rule in info.metadata:
+                if isinstance(rule, at.MinLen):
+                    suspect |= np.array([len(v) < rule.min_length for v in raw], dtype=bool) & ~blank
+                pattern = getattr(rule, "pattern", None)
+                if pattern:
+                    suspect |= ~blank & ~pd.Series(raw, dtype=object).str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+            if field_name == "source":
+                suspect |= blank
+            out[column] = [None if b else v for b, v in zip(blank, raw)] if optional or not info.is_required() else list(raw)
+        elif any(getattr(k, "__origin__", None) is not None and str(getattr(k, "__origin__", "")) == "typing.Literal" for k in kinds) \
+                or str(origin) == "typing.Literal":
+            choices = set()
+            for k in kinds:
+                choices |= set(getattr(k, "__args__", ()))
+            suspect |= ~blank & ~np.isin(raw, list(choices))
+            out[column] = [None if b else v for b, v in zip(blank, raw)]
+        elif field_name == "groups":
+            out[column] = [tuple(g.strip() for g in v.split(";") if g.strip()) for v in raw]
+        else:                     # a type the columns cannot check: every row one by one
+            suspect[:] = True
+            out[column] = list(raw)
+    frame = pd.DataFrame({c: out[c] for c in table.columns}) if n else pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+    frame["_row"] = [index for index, _ in body]
+    return frame[~suspect].reset_index(drop=True), suspect
 
 
 def _not_utf8(name: str, raw: bytes, position: int) -> Problem:
@@ -260,20 +336,20 @@ def _check_cross_references(tables: dict[str, pd.DataFrame], folder: Path, probl
         frame = tables[t]
         if frame.empty:
             continue
-        seen: dict[tuple, int] = {}
-        for record in frame.to_dict("records"):
-            key = tuple(record[k] for k in table.key)
-            if key in seen:
-                problems.append(Problem(name(t), f"duplicate {'/'.join(table.key)} {'/'.join(map(str, key))} (first on row {seen[key]})",
-                                        row=record["_row"], field=table.key[-1]))
-            else:
-                seen[key] = record["_row"]
+        keys = list(table.key)
+        repeated = frame.duplicated(keys, keep="first")
+        if repeated.any():
+            first = frame.drop_duplicates(keys, keep="first").set_index(keys)["_row"]
+            for _, record in frame[repeated].iterrows():
+                key = tuple(record[k] for k in keys)
+                problems.append(Problem(name(t), f"duplicate {'/'.join(keys)} {'/'.join(map(str, key))} (first on row {first.loc[key]})",
+                                        row=record["_row"], field=keys[-1]))
 
     def check(t: str, column: str, known: set[str], kind: str) -> None:
-        for value, row in zip(tables[t][column], tables[t]["_row"]):
-            if value not in known:
-                problems.append(Problem(name(t), f"unknown {kind} '{value}'", row=row, field=column,
-                                        hint=suggest(value, known)))
+        frame = tables[t]
+        bad = ~frame[column].isin(list(known))
+        for value, row in zip(frame.loc[bad, column], frame.loc[bad, "_row"]):
+            problems.append(Problem(name(t), f"unknown {kind} '{value}'", row=row, field=column, hint=suggest(value, known)))
 
     for t in ("supply", "demand"):
         check(t, "region", regions, "region")
@@ -298,7 +374,7 @@ def _check_cross_references(tables: dict[str, pd.DataFrame], folder: Path, probl
             problems.append(Problem(name("processing"), f"input '{record['input']}' is not a mined product", row=row, field="input"))
         if record["output"] in stage and stage[record["output"]] != "refined":
             problems.append(Problem(name("processing"), f"output '{record['output']}' is not a refined product", row=row, field="output"))
-        has_curve = [record["ref_quantity"] is not None, record["elasticity"] is not None]
+        has_curve = [pd.notna(record["ref_quantity"]), pd.notna(record["elasticity"])]
         if any(has_curve) and not all(has_curve):
             missing = "elasticity" if has_curve[0] else "ref_quantity"
             problems.append(Problem(name("processing"), "a refining curve needs both ref_quantity and elasticity", row=row, field=missing))
@@ -326,7 +402,7 @@ def _check_calibration(tables: dict[str, pd.DataFrame], folder: Path, problems: 
     them: the product needs a substitution elasticity, every refinery touching it a reference
     output, no observed flow may exceed its route's capacity, and at every region
     production − exports (the home flow) must be ≥ 0 and equal use − imports."""
-    from .calibration import BALANCE_TOLERANCE, calibrated_products, reference_balance, world_size
+    from .calibration import BALANCE_TOLERANCE, calibrated_products, reference_balances, world_size
 
     def name(t: str) -> str:
         return _display(folder / TABLES[t].file)
@@ -350,8 +426,9 @@ def _check_calibration(tables: dict[str, pd.DataFrame], folder: Path, problems: 
             problems.append(Problem(name("routes"), f"observed flow {q:g} exceeds the route's capacity {cap:g}", row=row, field="ref_quantity"))
     if problems:
         return
+    balances = reference_balances(tables["supply"], tables["demand"], processing, routes)
     for product in calibrated_products(products, routes):
-        balance = reference_balance(tables["supply"], tables["demand"], processing, routes, product)
+        balance = balances.xs(product, level="product")
         size = world_size(tables["supply"], tables["demand"], processing, product)
         gap = (balance["home_from_production"] - balance["home_from_use"]).abs() / size
         for region in balance.index[(gap > BALANCE_TOLERANCE) | (balance["home_from_production"] < -BALANCE_TOLERANCE * size)]:

@@ -82,11 +82,31 @@ def check_graph(data: Dataset, graph: nx.MultiDiGraph | None = None) -> list[Pro
         if not ({region} | nx.descendants(sub, region)) & users[product]:
             problems.append(Problem("supply.csv", f"supply of '{product}' in '{region}' can reach no buyer or refinery",
                                     row=row, field="region"))
-    active = set(data.supply["region"]) | set(data.demand["region"]) | set(data.processing["region"])
+    idle = set(idle_regions(data, graph)) - set(data.no_data_regions)     # those marked 'no data': one note (no_data_note)
     for region, row in zip(data.regions["region"], data.regions["_row"]):
-        if region not in active and graph.degree(region) == 0:
+        if region in idle:
             problems.append(Problem("regions.csv", f"region '{region}' has no supply, demand, refining or routes", row=row, field="region"))
     return problems
+
+
+def idle_regions(data: Dataset, graph: nx.MultiDiGraph | None = None) -> list[str]:
+    """Regions with no supply, demand, refining or routes, in dataset order."""
+    graph = graph if graph is not None else trade_graph(data)
+    active = set(data.supply["region"]) | set(data.demand["region"]) | set(data.processing["region"])
+    return [r for r in data.regions["region"] if r not in active and graph.degree(r) == 0]
+
+
+def no_data_note(data: Dataset, graph: nx.MultiDiGraph | None = None) -> str | None:
+    """One line for the regions marked 'no data' (regions.csv data_status) that are idle, as
+    expected: `check_graph` does not warn about each of them."""
+    idle = set(idle_regions(data, graph))
+    expected = [r for r in data.no_data_regions if r in idle]
+    if not expected:
+        return None
+    names = dict(zip(data.regions["region"], data.regions["name"]))
+    return (f"{len(expected)} region{'s' if len(expected) > 1 else ''} marked 'no data' in regions.csv "
+            f"{'have' if len(expected) > 1 else 'has'} no supply, demand, refining or routes, as expected: "
+            + ", ".join(f"{names.get(r, r)} ({r})" for r in expected))
 
 
 def herfindahl(shares: pd.Series) -> float:

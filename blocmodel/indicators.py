@@ -26,38 +26,21 @@ DEPENDENCY_COLUMNS = ["region", "product", "use", "production", "self_sufficienc
                       "import_hhi"]
 
 
-BUILT = "\0built"     # key marking the inflow cache as complete
-
-
 def _inflows(results, product: str) -> pd.DataFrame:
-    """Flow matrix of a product: rows destination region, columns origin region (sorted;
-    only regions with a positive flow). Built for every product at once, kept in `traces`."""
+    """Flow matrix of a product: rows destination region, columns origin region."""
     cache = results.traces.setdefault("inflows", {})
-    if BUILT not in cache:
+    if product not in cache:
         a = results.route_detail
-        a = a[a["flow"].to_numpy() > 0]
-        for p, g in a.groupby("product", sort=False):
-            destinations, di = np.unique(g["destination"].to_numpy(dtype=str), return_inverse=True)
-            origins, oi = np.unique(g["origin"].to_numpy(dtype=str), return_inverse=True)
-            matrix = np.zeros((len(destinations), len(origins)))
-            np.add.at(matrix, (di, oi), g["flow"].to_numpy(dtype=float))
-            cache[p] = pd.DataFrame(matrix, index=pd.Index(destinations, dtype=object, name="destination"),
-                                    columns=pd.Index(origins, dtype=object, name="origin"))
-        cache[BUILT] = None
-    if cache.get(product) is None:
-        cache[product] = pd.DataFrame(index=pd.Index([], dtype=object, name="destination"),
-                                      columns=pd.Index([], dtype=object, name="origin"), dtype=float)
+        a = a[(a["product"] == product) & (a["flow"] > 0)]
+        cache[product] = a.pivot_table(index="destination", columns="origin", values="flow", aggfunc="sum", fill_value=0.0)
     return cache[product]
 
 
 def origin_shares(results, product: str) -> pd.DataFrame:
     """Share of each origin (columns) in what each region's buyers get (rows), at the product's stage."""
-    cache = results.traces.setdefault("origin_shares", {})
-    if product not in cache:
-        flows = _inflows(results, product)
-        total = flows.sum(axis=1)
-        cache[product] = flows.div(total.where(total > 0), axis=0).fillna(0.0)
-    return cache[product]
+    flows = _inflows(results, product)
+    total = flows.sum(axis=1)
+    return flows.div(total.where(total > 0), axis=0).fillna(0.0)
 
 
 def content_shares(results, product: str) -> pd.DataFrame:
@@ -72,28 +55,24 @@ def content_shares(results, product: str) -> pd.DataFrame:
     r = r[(r["output"] == product) & (r["output_quantity"] > 0)]
     s = results.supply_detail
     s = s[(s["product"] == product) & (s["quantity"] > 0)]
-    releases = [(region, q) for (region, p), q in results.policy.market.releases.items() if p == product]
-    # content of each producing region's output: a refinery's output carries the origin mix
-    # of its input; own mines, secondary supply and stock releases are the region's own
-    parts = []
-    for source, g in r.groupby("input", sort=False):
+    # content of each producing region's output
+    mixes = []
+    for region, z, source in zip(r["region"], r["output_quantity"], r["input"]):
         mix = origin_shares(results, source)
-        z = g.groupby("region", sort=False)["output_quantity"].sum()
-        known = z.index[z.index.isin(mix.index)]
-        if len(known):
-            parts.append(mix.loc[known].mul(z.loc[known], axis=0))
-        own = z[~z.index.isin(mix.index)]
-        if len(own):
-            parts.append(pd.DataFrame(np.diag(own.to_numpy()), index=own.index, columns=own.index))
-    own = pd.concat([s.groupby("region", sort=False)["quantity"].sum(),
-                     pd.Series({region: q for region, q in releases}, dtype=float)])
-    if len(own):
-        own = own.groupby(level=0, sort=False).sum()
-        parts.append(pd.DataFrame(np.diag(own.to_numpy()), index=own.index, columns=own.index))
-    if not parts:
+        row = mix.loc[region] if region in mix.index else pd.Series({region: 1.0})
+        mixes.append(row * z)
+    for region, q in zip(s["region"], s["quantity"]):
+        mixes.append(pd.Series({region: q}))
+    releases = results.policy.market.releases
+    for (region, p), q in releases.items():
+        if p == product:
+            mixes.append(pd.Series({region: q}))
+    if not mixes:
         cache[product] = origin_shares(results, product)
         return cache[product]
-    made = pd.concat(parts).fillna(0.0).groupby(level=0).sum()
+    made = pd.concat(mixes, axis=1).T.fillna(0.0)
+    made.index = list(r["region"]) + list(s["region"]) + [k[0] for k in releases if k[1] == product]
+    made = made.groupby(level=0).sum()
     content_of = made.div(made.sum(axis=1), axis=0)
     stage = origin_shares(results, product)
     content_of = content_of.reindex(stage.columns).fillna(0.0)
@@ -101,59 +80,92 @@ def content_shares(results, product: str) -> pd.DataFrame:
     return cache[product]
 
 
+def _flow_tensor(results) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
+    """(region index, product index, F) with F[product, destination, origin] the flow; built once per result."""
+    cache = results.traces
+    if "flow_tensor" not in cache:
+        regions = {r: i for i, r in enumerate(results.data.region_codes)}
+        products = {p: i for i, p in enumerate(results.data.product_codes)}
+        a = results.route_detail
+        a = a[a["flow"] > 0]
+        flows = np.zeros((len(products), len(regions), len(regions)))
+        np.add.at(flows, (a["product"].map(products).to_numpy(dtype=int), a["destination"].map(regions).to_numpy(dtype=int),
+                          a["origin"].map(regions).to_numpy(dtype=int)), a["flow"].to_numpy(dtype=float))
+        cache["flow_tensor"] = (regions, products, flows)
+    return cache["flow_tensor"]
+
+
+def _share_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum; rows summing to zero stay zero."""
+    total = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, total, out=np.zeros_like(matrix), where=total > 0)
+
+
+def _share_matrices(results, product: str) -> tuple[np.ndarray, np.ndarray]:
+    """(stage origin shares, mined-content shares) of `product` as region × region matrices
+    (rows: buyers' region, columns: origin), the arrays behind `origin_shares` and `content_shares`."""
+    cache = results.traces.setdefault("share_matrices", {})
+    if product in cache:
+        return cache[product]
+    regions, products, flows = _flow_tensor(results)
+    stage = _share_rows(flows[products[product]])
+    content = stage
+    if results.data.stage.get(product) == "refined":
+        made = np.zeros_like(stage)
+        r = results.refining_detail
+        r = r[(r["output"] == product) & (r["output_quantity"] > 0)]
+        for region, z, source in zip(r["region"], r["output_quantity"], r["input"]):
+            i = regions[region]
+            bought = flows[products[source], i]
+            if bought.sum() > 0:          # the refinery's output carries the origin mix of the ore it bought
+                made[i] += z * bought / bought.sum()
+            else:                         # no ore bought in: its own content
+                made[i, i] += z
+        s = results.supply_detail
+        s = s[(s["product"] == product) & (s["quantity"] > 0)]
+        for region, q in zip(s["region"], s["quantity"]):
+            made[regions[region], regions[region]] += q
+        for (region, p), q in results.policy.market.releases.items():
+            if p == product:
+                made[regions[region], regions[region]] += q
+        if made.any():
+            content = stage @ _share_rows(made)
+    cache[product] = (stage, content)
+    return cache[product]
+
+
 def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
     """Per member region and product: use, production, self-sufficiency, non-member shares,
-    the share from `focus` origins, imports, import HHI. (Computed on arrays: a batch
-    measures every scenario with it.)"""
+    the share from `focus` origins, imports, import HHI."""
     members = set(members)
     focus = set(focus)
+    regions, product_index, flows = _flow_tensor(results)
+    outside = np.array([r not in members for r in regions])
+    in_focus = np.array([r in focus for r in regions])
     m = results.markets
-    product_of = m["product"].to_numpy()
-    in_bloc = m["region"].isin(members).to_numpy()
-    active = (m["use"].to_numpy() > 0) | (m["production"].to_numpy() > 0)
+    m = m[m["region"].isin(members) & ((m["use"] > 0) | (m["production"] > 0))]
     frames = []
-    for product in results.data.product_codes:
+    for product, rows in m.groupby("product", sort=False):
         if products is not None and product not in products:
             continue
-        rows = m[(product_of == product) & in_bloc & active]
-        if not len(rows):
-            continue
-        regions = rows["region"].to_numpy()
-        flows = _inflows(results, product)
-        origins = flows.columns.to_numpy()
-        # each member's inflows by origin (zeros where it receives none)
-        position = flows.index.get_indexer(regions)
-        F = np.zeros((len(regions), len(origins)))
-        found = position >= 0
-        F[found] = flows.to_numpy(dtype=float)[position[found]]
-        content = content_shares(results, product)
-        Cm = np.zeros((len(regions), len(content.columns)))
-        cpos = content.index.get_indexer(regions)
-        Cm[cpos >= 0] = content.to_numpy(dtype=float)[cpos[cpos >= 0]]
-        received = F.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            stage = np.where(received[:, None] > 0, F / np.where(received > 0, received, 1.0)[:, None], 0.0)
-        member_origin = np.isin(origins, list(members))
-        focus_origin = np.isin(origins, list(focus))
-        content_member = np.isin(content.columns.to_numpy(), list(members))
-        content_focus = np.isin(content.columns.to_numpy(), list(focus))
-        imports = F.copy()
-        imports[origins[None, :] == regions[:, None]] = 0.0          # the home flow is not an import
+        stage, content = _share_matrices(results, product)
+        index = rows["region"].map(regions).to_numpy(dtype=int)
+        imports = flows[product_index[product]][index].copy()
+        imports[np.arange(len(index)), index] = 0.0          # the home flow is not an import
         total_imports = imports.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            hhi = np.where(total_imports > 0, ((imports / np.where(total_imports > 0, total_imports, 1.0)[:, None] * 100) ** 2).sum(axis=1),
-                           np.nan)
+            hhi = np.where(total_imports > 0, ((imports / total_imports[:, None] * 100) ** 2).sum(axis=1), np.nan)
         use = rows["use"].to_numpy()
         positive = use > 0
         frames.append(pd.DataFrame({
-            "region": regions, "product": product, "use": use, "production": rows["production"].to_numpy(),
+            "region": rows["region"].to_numpy(), "product": product, "use": use, "production": rows["production"].to_numpy(),
             "self_sufficiency": np.where(positive, rows["production"].to_numpy() / np.where(positive, use, 1.0), np.nan),
-            "non_member_share": np.where(positive, stage[:, ~member_origin].sum(axis=1), np.nan),
-            "non_member_content_share": np.where(positive, Cm[:, ~content_member].sum(axis=1), np.nan),
-            "focus_share": np.where(positive, stage[:, focus_origin].sum(axis=1), np.nan),
-            "focus_content_share": np.where(positive, Cm[:, content_focus].sum(axis=1), np.nan),
+            "non_member_share": np.where(positive, stage[index][:, outside].sum(axis=1), np.nan),
+            "non_member_content_share": np.where(positive, content[index][:, outside].sum(axis=1), np.nan),
+            "focus_share": np.where(positive, stage[index][:, in_focus].sum(axis=1), np.nan),
+            "focus_content_share": np.where(positive, content[index][:, in_focus].sum(axis=1), np.nan),
             "imports": total_imports,
-            "imports_from_non_members": imports[:, ~member_origin].sum(axis=1),
+            "imports_from_non_members": imports[:, outside].sum(axis=1),
             "import_hhi": hhi}))
     if not frames:
         return pd.DataFrame(columns=DEPENDENCY_COLUMNS)
@@ -161,30 +173,32 @@ def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
 
 
 def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
-    """The same indicators for the members taken together, per product (use-weighted).
-    Kept in `results.traces` per (members, products, focus): reports ask for it repeatedly."""
-    cache = results.traces.setdefault("bloc_dependency", {})
-    key = (tuple(sorted(members)), None if products is None else tuple(products), tuple(focus))
+    """The same indicators for the members taken together, per product (use-weighted)."""
+    key = (frozenset(members), None if products is None else frozenset(products), frozenset(focus))
+    cache = results.traces.setdefault("bloc_dependency", {})      # results never change once solved
     if key not in cache:
+        while len(cache) >= 64:                                     # bounded: a long-lived baseline sees many blocs
+            cache.pop(next(iter(cache)))
         cache[key] = _bloc_dependency(results, members, products, focus)
     return cache[key].copy()
 
 
 def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
+    columns = ["product", "use", "production", "self_sufficiency", "non_member_share", "non_member_content_share", "focus_share",
+               "focus_content_share", "imports_from_non_members"]
     d = dependency(results, members, products, focus)
-    rows = []
-    for product, g in d.groupby("product", sort=False):
-        use = g["use"].sum()
-        w = g["use"] / use if use > 0 else g["use"] * np.nan
-        weighted = lambda col: float((w * g[col].fillna(0.0)).sum()) if use > 0 else np.nan  # noqa: E731
-        rows.append({"product": product, "use": use, "production": g["production"].sum(),
-                     "self_sufficiency": g["production"].sum() / use if use > 0 else np.nan,
-                     "non_member_share": weighted("non_member_share"),
-                     "non_member_content_share": weighted("non_member_content_share"),
-                     "focus_share": weighted("focus_share"), "focus_content_share": weighted("focus_content_share"),
-                     "imports_from_non_members": g["imports_from_non_members"].sum()})
-    return pd.DataFrame(rows, columns=["product", "use", "production", "self_sufficiency", "non_member_share",
-                                       "non_member_content_share", "focus_share", "focus_content_share", "imports_from_non_members"])
+    if not len(d):
+        return pd.DataFrame(columns=columns)
+    shares = ["non_member_share", "non_member_content_share", "focus_share", "focus_content_share"]
+    weighted = d[shares].fillna(0.0).mul(d["use"], axis=0).assign(product=d["product"])
+    sums = d.groupby("product", sort=False)[["use", "production", "imports_from_non_members"]].sum()
+    shared = weighted.groupby("product", sort=False)[shares].sum()
+    used = sums["use"] > 0
+    out = sums.join(shared)
+    for column in shares:                      # use-weighted over the members
+        out[column] = np.where(used, out[column] / sums["use"].where(used, 1.0), np.nan)
+    out["self_sufficiency"] = np.where(used, sums["production"] / sums["use"].where(used, 1.0), np.nan)
+    return out.reset_index()[columns]
 
 
 def concentration(results) -> pd.DataFrame:

@@ -63,3 +63,21 @@ def scenario_set(name: str = "headline", sets: Path = SETS) -> list[str]:
     if name not in data:
         raise InputError([Problem(str(sets), f"no scenario set '{name}'", hint=suggest(name, list(data)))])
     return list(data[name]["designs"])
+
+
+SET_KEYS = ("title", "designs", "key_products", "focus", "baseline")
+
+
+def scenario_set_options(name: str = "headline", sets: Path = SETS) -> dict:
+    """What a named set says beside its designs: `title`, `key_products` (the products the
+    report tabulates), `focus` (the outsider it watches), `baseline` (a library scenario or
+    'baseline' for no policy). Unknown keys are errors."""
+    data = tomllib.loads(Path(sets).read_text())
+    if name not in data:
+        raise InputError([Problem(str(sets), f"no scenario set '{name}'", hint=suggest(name, list(data)))])
+    entry = data[name]
+    unknown = [k for k in entry if k not in SET_KEYS]
+    if unknown:
+        raise InputError([Problem(str(sets), f"unknown key '{k}' in set '{name}'", hint=suggest(k, list(SET_KEYS)))
+                          for k in unknown])
+    return {k: entry[k] for k in SET_KEYS if k in entry and k != "designs"}

@@ -61,11 +61,15 @@ class NameBook:
         if close_name and len(text) > 3:
             return "did you mean " + " or ".join(f"{self.name_of[self._name[n]]} ({self._name[n]})" for n in close_name) + "?"
         if len(text) == 3 and text.isalpha():
-            start = [c for c in self.codes if str(self.name_of[c]).lower().startswith(key[:3])]
-            start = start or [c for c in self.codes if str(self.name_of[c]).lower().startswith(key[:2])]
+            prefix = key[:3]
+            start = [c for c in self.codes if str(self.name_of[c]).lower().startswith(prefix)]
+            if not start:
+                prefix = key[:2]
+                start = [c for c in self.codes if str(self.name_of[c]).lower().startswith(prefix)]
             if start:
                 listed = ", ".join(f"{self.name_of[c]} ({c})" for c in start[:4])
-                return f"region codes are ISO 3166 alpha-3; regions whose name starts so: {listed}"
+                return (f"not a region code; codes are ISO 3166 alpha-3 and names work too. Regions whose name starts with "
+                        f"'{prefix.capitalize()}': {listed}")
             return "region codes are ISO 3166 alpha-3 (e.g. CHL for Chile); a country's name works too"
         groups = ", ".join(sorted(self.groups))
         return f"give a region code, a country name, or a group ({groups})"

@@ -92,6 +92,24 @@ def exact_newton(system: System, u: np.ndarray, x: np.ndarray, options: NewtonOp
             break
         z, state, F, norm = trial, trial_state, G, trial_norm
     status = "optimal" if norm <= options.tolerance else "not_converged"
+    # Once the pieces are right a Newton step solves the system to rounding error: take it,
+    # so that answers reached from different starts agree to the last digits, not just to
+    # the tolerance (a small market's price moves a lot per unit of a world-scaled residual).
+    for _ in range(3 if status == "optimal" else 0):
+        J = sp.diags(1.0 / rs) @ system.exact_jacobian(state) @ sp.diags(zs)
+        d = _solve(J.tocsc(), -F)
+        if d is None:
+            break
+        trial = z + d * zs
+        trial_state = system.evaluate_exact(trial[:n_u], trial[n_u:])
+        G = system.exact_residual(trial_state) / rs
+        trial_norm = float(np.abs(G).max(initial=0.0))
+        if not trial_norm < norm:
+            break
+        z, state, F, norm = trial, trial_state, G, trial_norm
+        steps += 1
+        if np.abs(d).max(initial=0.0) <= 1e-15:
+            break
     return Outcome(status, z[:n_u], z[n_u:], state, norm, exact_steps=steps)
 
 
@@ -130,48 +148,45 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
     b = system.bounded
     state = system.evaluate_frozen(u, frozen)
     steps = 0
+    damping = 1e-10
     for steps in range(1, options.max_dual + 1):
         g = state.residual
         gs = g / r
         active = np.zeros(len(u), dtype=bool)
-        active[b] = (u[b] <= 0) & (g[b] > 0)
+        upper = frozen.extra["upper"][b]
+        active[b] = ((u[b] <= 0) & (g[b] > 0)) | ((u[b] >= upper) & (g[b] < 0))
         projected = np.where(active, 0.0, gs)
         if np.abs(projected).max(initial=0.0) <= options.tolerance * 0.1:
             break
         H = (state.C @ sp.diags(state.dq) @ state.D)
-        Hs = sp.diags(1.0 / r) @ H @ sp.diags(s)
-        Hs = Hs.tocsr()
+        Hs = (sp.diags(1.0 / r) @ H @ sp.diags(s)).tocsr()
         free = ~active
         rhs = -np.where(free, gs, 0.0)
-        # keep the step well defined where Φ is flat (idle markets): a small diagonal
-        diag = np.abs(Hs.diagonal())
-        ref = max(float(diag.max(initial=0.0)), 1.0)
-        reg = sp.diags(np.where(free, 1e-12 * ref, 1.0))
-        A = (Hs.multiply(free[:, None]).multiply(free[None, :]) + reg).tocsc()
-        try:
-            d = spla.splu(A).solve(rhs)
-        except RuntimeError:
-            d = spla.splu((A + 1e-8 * ref * sp.identity(len(u), format="csc")).tocsc()).solve(rhs)
-        du = d * s
-        slope = float(g @ du)
-        if slope >= 0:          # not a descent direction (rounding): steepest descent
-            du = -np.where(free, g, 0.0) * s * s / np.maximum(r, 1e-300)
-            slope = float(g @ du)
-            if slope >= 0:
-                break
-        alpha = 1.0
-        while True:
-            trial = u + alpha * du
-            trial[b] = np.maximum(trial[b], 0.0)
+        masked = Hs.multiply(free[:, None]).multiply(free[None, :]).tocsc()
+        # Levenberg–Marquardt damping: where Φ is flat (a producer at capacity with no route
+        # open yet) the Newton step is unbounded; the damping λ bounds it and adapts
+        accepted = False
+        for _ in range(40):
+            A = (masked + sp.diags(np.where(free, damping, 1.0))).tocsc()
+            try:
+                d = spla.splu(A).solve(rhs)
+            except RuntimeError:
+                damping *= 10.0
+                continue
+            du = d * s
+            trial = u + du
+            trial[b] = np.clip(trial[b], 0.0, frozen.extra["upper"][b])
             trial_state = system.evaluate_frozen(trial, frozen)
             change = system.potential_change(state, trial_state, frozen)
-            if change <= 1e-4 * float(g @ (trial - u)) or alpha < 1e-10:
+            if change <= 1e-4 * float(g @ (trial - u)) and float(g @ (trial - u)) < 0:
+                accepted = True
+                damping = max(damping / 10.0, 1e-14)
                 break
-            alpha *= 0.5
+            damping *= 10.0
+        if not accepted:
+            break
         if np.abs((trial - u) / s).max(initial=0.0) > options.divergence:
             return trial, trial_state, steps, True
-        if alpha < 1e-10 and change > 0:
-            break
         u, state = trial, trial_state
     return u, state, steps, False
 

@@ -16,7 +16,6 @@ follow the supply curves. Capacities a scenario imposes (a `capacity_factor`) bi
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,7 +110,7 @@ class PolicyContext:
         self.problems: list[Problem] = []
         self.notes: list[str] = []
         base, self.reference = base_market(data)
-        self.market = copy.deepcopy(base)
+        self.market = base.copy()
         self.regions = set(data.region_codes)
         self.members: frozenset[str] = frozenset()
         self.floors: list[FloorSpec] = []
@@ -119,9 +118,10 @@ class PolicyContext:
         routes = self.market.routes
         self.route_origin, self.route_destination, self.route_product = routes.origin, routes.destination, routes.product
         self.home = routes.home
-        union_of = data.customs_union_of
-        self.same_union = np.array([bool(union_of.get(o)) and union_of.get(o) == union_of.get(d)
-                                    for o, d in zip(self.route_origin, self.route_destination)], dtype=bool)
+        codes = _route_codes(data, routes)
+        self.same_union, self._origin_code, self._destination_code, self._product_code = codes
+        self._region_index = {r: i for i, r in enumerate(data.region_codes)}
+        self._product_index = {p: i for i, p in enumerate(data.product_codes)}
         # capacities a scenario imposes (bind in every horizon); the dataset's bind in the short run
         self.imposed_supply_capacity = np.full(len(self.market.supply.region), np.inf)
         self.imposed_refining_capacity = np.full(len(self.market.refining.region), np.inf)
@@ -203,9 +203,20 @@ class PolicyContext:
     def routes(self, exporters: set[str], importers: set[str], products: set[str], *, home: bool = False) -> np.ndarray:
         """Routes from producers in `exporters` to buyers in `importers` of `products`
         (a region's own market only with `home`)."""
-        sel = (np.isin(self.route_origin, list(exporters)) & np.isin(self.route_destination, list(importers))
-               & np.isin(self.route_product, list(products)))
+        def member(names, index):
+            mask = np.zeros(len(index), dtype=bool)
+            mask[[index[n] for n in names if n in index]] = True
+            return mask
+
+        sel = (member(exporters, self._region_index)[self._origin_code] & member(importers, self._region_index)[self._destination_code]
+               & member(products, self._product_index)[self._product_code])
         return sel if home else sel & ~self.home
+
+    def member_routes(self, regions: set[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(origin in `regions`, destination in `regions`) per route."""
+        mask = np.zeros(len(self._region_index), dtype=bool)
+        mask[[self._region_index[r] for r in regions if r in self._region_index]] = True
+        return mask[self._origin_code], mask[self._destination_code]
 
     # ---------------------------------------------------------------- prices
     def price(self, value, unit: str | None, product: str, key: str, what: str = "price") -> float | None:
@@ -284,6 +295,21 @@ class PolicyContext:
                 weights = pd.Series(1.0, index=members)
         weights = weights / weights.sum()
         return tuple((r, float(w)) for r, w in weights.items() if w > 0)
+
+
+def _route_codes(data: Dataset, routes):
+    """Per route (once per dataset): whether both ends are in one customs union, and integer
+    codes of origin, destination and product (so matching a scenario's names is indexing)."""
+    if "route_codes" not in data.cache:
+        union_of = data.customs_union_of
+        same_union = np.array([bool(union_of.get(o)) and union_of.get(o) == union_of.get(d)
+                               for o, d in zip(routes.origin, routes.destination)], dtype=bool)
+        region = {r: i for i, r in enumerate(data.region_codes)}
+        product = {p: i for i, p in enumerate(data.product_codes)}
+        data.cache["route_codes"] = (same_union, np.array([region[o] for o in routes.origin], dtype=int),
+                                     np.array([region[d] for d in routes.destination], dtype=int),
+                                     np.array([product[p] for p in routes.product], dtype=int))
+    return data.cache["route_codes"]
 
 
 def resolve(data: Dataset, scenario: Scenario, source: str = "scenario") -> Policy:

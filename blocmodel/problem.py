@@ -126,6 +126,11 @@ class Reserve:
     label: str
 
 
+def _copy_table(table):
+    return type(table)(**{f.name: (getattr(table, f.name).copy() if isinstance(getattr(table, f.name), np.ndarray)
+                                  else getattr(table, f.name).copy()) for f in fields(table)})
+
+
 @dataclass
 class Market:
     """The whole dataset under one policy."""
@@ -138,6 +143,17 @@ class Market:
     reserves: list[Reserve] = field(default_factory=list)
     purchases: dict[tuple[str, str], float] = field(default_factory=dict)    # (region, product) -> fixed purchase (+) at buyers' node
     releases: dict[tuple[str, str], float] = field(default_factory=dict)     # (region, product) -> release at producers' node
+    closures: dict[int, str] = field(default_factory=dict)    # route position -> the instrument that closed it
+    purchase_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (region, product) -> scenario key of the purchase
+
+    def copy(self) -> "Market":
+        """A copy a scenario may change (its arrays copied; string columns shared read-only)."""
+        routes = self.routes
+        return Market(supply=_copy_table(self.supply), demand=_copy_table(self.demand), refining=_copy_table(self.refining),
+                      routes=RouteTable(**{f.name: (getattr(routes, f.name).copy() if f.name != "terms" else routes.terms.copy())
+                                           for f in fields(routes)}),
+                      couplings=list(self.couplings), reserves=list(self.reserves), purchases=dict(self.purchases),
+                      releases=dict(self.releases), closures=dict(self.closures), purchase_keys=dict(self.purchase_keys))
 
 
 # --------------------------------------------------------------------------- chains
@@ -209,7 +225,8 @@ class ChainProblem:
     reserve_budgeted: tuple = _structure()                  # per reserve: has a finite budget
     reserve_floor: np.ndarray
     reserve_budget: np.ndarray
-    fixed_use: np.ndarray                       # per node: fixed purchase (+) or release (−) 
+    fixed_use: np.ndarray                       # per node: fixed purchase (+) or release (−)
+    labels: dict = field(default_factory=dict)  # for explanations: closed routes, purchases' scenario keys
 
     @property
     def n_couplings(self) -> int:

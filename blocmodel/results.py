@@ -100,6 +100,13 @@ class Results:
     def quantity_scale(self) -> dict[str, float]:
         return dict(self.policy.reference.product_quantity)
 
+    def _nameplate(self, table: str) -> np.ndarray:
+        """Capacities as the dataset gives them (whatever the horizon)."""
+        if table not in self.data.cache.setdefault("nameplate", {}):
+            frame = self.data.supply if table == "supply" else self.data.processing
+            self.data.cache["nameplate"][table] = pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(dtype=float)
+        return self.data.cache["nameplate"][table]
+
     def __repr__(self) -> str:
         members = len(self.policy.members)
         return (f"<Results '{self.scenario.name}' ({self.status}, {self.scenario.horizon.replace('_', ' ')}): "
@@ -107,106 +114,104 @@ class Results:
                 + (f", bloc of {members}" if members else "")
                 + (f", largest residual {self.check_report.max_residual:.1e}" if self.check_report is not None else "") + ">")
 
+    def _repr_html_(self) -> str:
+        """A compact summary for notebooks: status, horizon, bloc, what trades, use-weighted
+        prices by product and each floor's outcome. No welfare: it means something only as a
+        change against a baseline (`welfare_change(base, unit="USD m")`)."""
+        import html
+
+        esc = html.escape
+        scenario = self.scenario
+        members = sorted(self.policy.members)
+        head = (f"<b>Results '{esc(scenario.name)}'</b>: {esc(self.status)} · {esc(scenario.horizon.replace('_', ' '))} · "
+                + (f"bloc of {len(members)} · " if members else "no bloc · ")
+                + f"{len(self.data.regions)} regions, {len(self.data.products)} products"
+                + (f" · largest residual {self.check_report.max_residual:.1e}" if self.check_report is not None else ""))
+        parts = [f"<div style='font-size:.9em;max-width:60em'><p style='margin:.2em 0'>{head}</p>"]
+        if scenario.title:
+            parts.append(f"<p style='margin:.2em 0'>{esc(scenario.title)}</p>")
+        if self.status != "optimal":
+            parts.append("<p>" + "<br>".join(esc(m) for m in self.messages) + "</p></div>")
+            return "".join(parts)
+        flows = self.flows
+        parts.append(f"<p style='margin:.2em 0'>{int((~flows['home']).sum()):,} trade routes and {int(flows['home'].sum()):,} "
+                     f"home routes carry goods · welfare: only changes mean anything — "
+                     f"<code>r.welfare_change(base, unit='USD m')</code></p>")
+        m = self.markets
+        rows = []
+        for product, g in m.groupby("product", sort=False):
+            use = g["use"].sum()
+            if use <= 0:
+                continue
+            unit = str(self.data.unit.get(product, "unit")).split(" ")[0]
+            price = float((g["price"] * g["use"]).sum() / use)
+            rows.append(f"<tr><td style='text-align:left'>{esc(product)}</td><td>{price:,.0f} USD/{esc(unit)}</td>"
+                        f"<td>{use:,.0f} {esc(unit)}</td><td>{float(g['imports'].sum()) / use:.0%}</td></tr>")
+        parts.append("<details><summary>Prices by product (use-weighted buyers' price, world use, share imported)</summary>"
+                     "<table><tr><th>product</th><th>price</th><th>use</th><th>imported</th></tr>" + "".join(rows) + "</table></details>")
+        if self.policy.floors:
+            f = self.floors
+            rows = []
+            for (label, status), g in f.groupby(["floor", "status"], sort=False):
+                unit = str(self.data.unit.get(g["product"].iloc[0], "unit")).split(" ")[0]
+                span = lambda s: "–" if s.dropna().empty else (  # noqa: E731
+                    f"{s.min():,.0f}" + (f"–{s.max():,.0f}" if s.max() > s.min() * (1 + 1e-6) else "") + f" USD/{unit}")
+                rows.append(f"<tr><td style='text-align:left'>{esc(label)}</td><td>{esc(status)}</td><td>{len(g)}</td>"
+                            f"<td>{span(g['buyers_price'])}</td><td>{span(g['producers_price'])}</td></tr>")
+            parts.append("<table><tr><th>floor</th><th>status</th><th>markets</th><th>buyers pay</th><th>producers get</th></tr>"
+                         + "".join(rows) + "</table>")
+        if self.policy.notes:
+            parts.append("<p style='margin:.2em 0'>" + "<br>".join(f"note: {esc(n)}" for n in self.policy.notes) + "</p>")
+        parts.append("</div>")
+        return "".join(parts)
+
     # ------------------------------------------------------------- node prices
+    @cached_property
+    def node_offsets(self) -> np.ndarray:
+        """Where each solved chain's nodes start in `nodes` (node columns of the detail tables
+        are indices into it)."""
+        counts = [lay.n_nodes for lay, _ in self.solved]
+        return np.concatenate([[0], np.cumsum(counts)]).astype(int)
+
+    def _pieces(self, name: str, build, node_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        """A detail table: each solved chain's piece (built once per chain solution: a session
+        that re-solves one chain rebuilds one piece), node columns made global."""
+        parts = []
+        for k, (layout, solution) in enumerate(self.solved):
+            tables = solution.derived.setdefault("tables", {})
+            if name not in tables:
+                tables[name] = build(self, layout, solution)
+            piece = tables[name]
+            if node_columns and self.node_offsets[k]:
+                piece = piece.copy()
+                for column in node_columns:
+                    piece[column] = piece[column] + self.node_offsets[k]
+            parts.append(piece)
+        if not parts:
+            return build(self, None, None)
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+
     @cached_property
     def nodes(self) -> pd.DataFrame:
         """Every node: region, product, side (producers / buyers) and its price."""
-        parts = [pd.DataFrame({"region": lay.node_region, "product": lay.node_product, "side": lay.node_side, "price": s.price})
-                 for lay, s in self.solved]
-        if not parts:
-            return pd.DataFrame(columns=["region", "product", "side", "price"])
-        return pd.concat(parts, ignore_index=True)
-
-    def _gather(self, group: str, rows_of) -> tuple[np.ndarray, np.ndarray]:
-        """(dataset/market rows, quantities) of an atom group over solved chains."""
-        rows = [rows_of(lay) for lay, _ in self.solved]
-        values = [s.group(group) for _, s in self.solved]
-        if not rows:
-            return np.zeros(0, dtype=int), np.zeros(0)
-        return np.concatenate(rows).astype(int), np.concatenate(values)
+        return self._pieces("nodes", _nodes_piece)
 
     # ----------------------------------------------------------- detail tables
     @cached_property
     def supply_detail(self) -> pd.DataFrame:
-        m = self.policy.market.supply
-        rows, q = self._gather("supply", lambda lay: lay.supply_rows)
-        received = np.concatenate([s.state.extra["supply_received"] for _, s in self.solved]) if self.solved else np.zeros(0)
-        payment = np.concatenate([s.state.extra["supply_payment"] for _, s in self.solved]) if self.solved else np.zeros(0)
-        price = np.concatenate([s.price[lay.supply_node] for lay, s in self.solved]) if self.solved else np.zeros(0)
-        product = m.product[rows]
-        capacity = m.capacity[rows]
-        frame = pd.DataFrame({
-            "row": rows, "region": m.region[rows], "product": product, "quantity": q, "market_price": price,
-            "received_price": received, "deficiency_payment": payment, "subsidy": m.subsidy[rows],
-            "floor_price": m.floor[rows], "floor_id": m.floor_id[rows], "capacity": capacity,
-            "nameplate_capacity": pd.to_numeric(self.data.supply["capacity"], errors="coerce").to_numpy(dtype=float)[rows],
-            "intercept": m.intercept[rows], "slope": m.slope[rows],
-            "price_scale": [self.price_scale[p] for p in product], "quantity_scale": [self.quantity_scale[p] for p in product]})
-        frame["producer_surplus"], frame["capacity_rent"] = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["received_price"])
-        return frame
+        return self._pieces("supply", _supply_piece, ("node",))
 
     @cached_property
     def demand_detail(self) -> pd.DataFrame:
-        m = self.policy.market.demand
-        rows, q = self._gather("demand", lambda lay: lay.demand_rows)
-        price = np.concatenate([s.price[lay.demand_node] for lay, s in self.solved]) if self.solved else np.zeros(0)
-        product = m.product[rows]
-        frame = pd.DataFrame({"row": rows, "region": m.region[rows], "product": product, "quantity": q, "price": price,
-                              "intercept": m.intercept[rows], "slope": m.slope[rows],
-                              "price_scale": [self.price_scale[p] for p in product],
-                              "quantity_scale": [self.quantity_scale[p] for p in product]})
-        frame["consumer_surplus"] = area_under_demand(frame["intercept"], frame["slope"], frame["price"])
-        return frame
+        return self._pieces("demand", _demand_piece, ("node",))
 
     @cached_property
     def refining_detail(self) -> pd.DataFrame:
-        m = self.policy.market.refining
-        rows, z = self._gather("refining", lambda lay: lay.refining_rows)
-        solved = self.solved
-        received = np.concatenate([s.state.extra["refining_received"] for _, s in solved]) if solved else np.zeros(0)
-        payment = np.concatenate([s.state.extra["refining_payment"] for _, s in solved]) if solved else np.zeros(0)
-        p_out = np.concatenate([s.price[lay.refining_output_node] for lay, s in solved]) if solved else np.zeros(0)
-        p_in = np.concatenate([s.price[lay.refining_input_node] for lay, s in solved]) if solved else np.zeros(0)
-        output = m.output[rows]
-        frame = pd.DataFrame({
-            "row": rows, "region": m.region[rows], "input": m.input[rows], "output": output, "product": output,
-            "output_quantity": z, "input_quantity": z / m.yield_[rows], "yield": m.yield_[rows],
-            "input_price": p_in, "market_price": p_out, "received_price": received, "deficiency_payment": payment,
-            "subsidy": m.subsidy[rows], "floor_price": m.floor[rows], "floor_id": m.floor_id[rows],
-            "intercept": m.intercept[rows], "slope": m.slope[rows], "constant_cost": m.constant_cost[rows],
-            "unit_cost": m.unit_cost[rows], "capacity": m.capacity[rows],
-            "nameplate_capacity": pd.to_numeric(self.data.processing["capacity"], errors="coerce").to_numpy(dtype=float)[rows],
-            "price_scale": [self.price_scale[p] for p in output], "quantity_scale": [self.quantity_scale[p] for p in output]})
-        frame["margin"] = frame["received_price"] - frame["input_price"] / frame["yield"]
-        curve_rent, curve_cap = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["margin"])
-        flat = frame["constant_cost"].to_numpy()
-        at_cap = flat & (frame["output_quantity"] >= frame["capacity"] * (1 - 1e-12))
-        flat_rent = (frame["margin"] - frame["unit_cost"]) * frame["output_quantity"]
-        frame["refiner_rent"] = np.where(flat, np.where(at_cap, 0.0, flat_rent), curve_rent)
-        frame["capacity_rent"] = np.where(flat, np.where(at_cap, flat_rent, 0.0), curve_cap)
-        return frame
+        return self._pieces("refining", _refining_piece, ("input_node", "output_node"))
 
     @cached_property
     def route_detail(self) -> pd.DataFrame:
-        e = self.policy.market.routes
-        rows, x = self._gather("route", lambda lay: lay.route_rows)
-        solved = self.solved
-        prices = [s.state.extra["route_prices"] for _, s in solved]
-        cat = lambda name: np.concatenate([getattr(p, name) for p in prices]) if prices else np.zeros(0)  # noqa: E731
-        exporter = np.concatenate([s.price[lay.route_origin_node] for lay, s in solved]) if solved else np.zeros(0)
-        importer = np.concatenate([s.price[lay.route_destination_node] for lay, s in solved]) if solved else np.zeros(0)
-        licence = np.concatenate([s.state.extra["licence"] for _, s in solved]) if solved else np.zeros(0)
-        product = e.product[rows]
-        frame = pd.DataFrame({
-            "row": rows, "origin": e.origin[rows], "destination": e.destination[rows], "product": product, "home": e.home[rows],
-            "flow": x, "transport_cost": e.terms.transport[rows], "intercept": e.intercept[rows], "curvature": e.curvature[rows],
-            "capacity": e.capacity[rows], "observed": e.observed[rows], "exporter_price": exporter, "importer_price": importer,
-            "fob": cat("fob"), "cif": cat("cif"), **{kind: cat(kind) for kind in CHARGE_KINDS},
-            "licence": licence, "landed_price": cat("landed"), "levy_floor": e.terms.levy_floor[rows],
-            "price_scale": [self.price_scale[p] for p in product], "quantity_scale": [self.quantity_scale[p] for p in product]})
-        frame["trade_cost"] = frame["intercept"] + frame["curvature"] * frame["flow"]
-        frame["trade_rent"] = 0.5 * frame["curvature"] * frame["flow"] ** 2
-        return frame
+        return self._pieces("route", _route_piece, ("origin_node", "destination_node"))
 
     @cached_property
     def route_terms(self) -> RouteTerms:
@@ -215,47 +220,44 @@ class Results:
 
     @cached_property
     def reserve_detail(self) -> pd.DataFrame:
-        rows = []
-        reserves = {r.floor_id: r for r in self.policy.market.reserves}
-        for lay, s in self.solved:
-            p = s.problem
-            quantities = s.group("reserve")
-            k = 0
-            bids = s.bids
-            chain_reserves = [r for r in self.policy.market.reserves if r.product in lay.products]
-            for r, nodes in enumerate(p.reserve_nodes):
-                res = chain_reserves[r]
-                for node in nodes:
-                    rows.append({"label": res.label, "floor_id": res.floor_id, "product": res.product, "origin": lay.node_region[node],
-                                 "quantity": quantities[k], "producer_price": s.price[node], "bid": bids[r], "floor": res.floor,
-                                 "budget": res.budget, "price_scale": self.price_scale[res.product],
-                                 "quantity_scale": self.quantity_scale[res.product]})
-                    k += 1
-        del reserves
-        return pd.DataFrame(rows, columns=["label", "floor_id", "product", "origin", "quantity", "producer_price", "bid", "floor",
-                                           "budget", "price_scale", "quantity_scale"])
+        return self._pieces("reserve", _reserve_piece, ("node",))
 
     @cached_property
     def coupling_detail(self) -> list[dict]:
-        """Per quota: its routes' licensed flows and licence charges, its licence price and cap."""
+        """Per quota: its routes' flows split into in-quota units (which hold licences, worth
+        the licence price each: the quota rent) and over-quota units (which pay the rate gap,
+        `cap`, as tariff), the licence price and each route's licence charge per unit."""
         out = []
         couplings = self.policy.market.couplings
+        if not couplings:
+            return out
         rd = self.route_detail
         position = {int(r): k for k, r in enumerate(rd["row"])}
         for lay, s in self.solved:
             chain = [c for c in couplings if c.product in lay.products]
             licence = s.licence
             for j, c in enumerate(chain):
-                idx = np.array([position[int(r)] for r in c.routes if int(r) in position], dtype=int)
+                keep = [k for k, r in enumerate(c.routes) if int(r) in position]
+                idx = np.array([position[int(c.routes[k])] for k in keep], dtype=int)
                 cif = np.maximum(rd["cif"].to_numpy()[idx], 0.0)
-                cap = np.asarray(c.cap_specific)[: len(idx)] + np.asarray(c.cap_rate)[: len(idx)] * cif
-                paying = licence[j] < cap
+                cap = np.asarray(c.cap_specific, dtype=float)[keep] + np.asarray(c.cap_rate, dtype=float)[keep] * cif
                 flow = rd["flow"].to_numpy()[idx]
+                lam = float(licence[j])
+                top = cap >= cap.max() if len(cap) and np.isfinite(cap).any() else np.ones(len(cap), dtype=bool)
+                below = (cap > lam) & ~top if np.isfinite(cap).any() else np.ones(len(cap), dtype=bool)
+                in_quota = np.where(below, flow, 0.0)
+                if len(cap) and (lam < cap.max() if np.isfinite(cap).any() else True):
+                    in_quota = np.where(top | below, flow, 0.0)
+                else:      # the licence price is at the largest gap: over-quota units enter on the top routes
+                    room = max(c.limit - float(in_quota.sum()), 0.0)
+                    top_flow = float(flow[top].sum())
+                    in_quota = np.where(top, flow * (min(room, top_flow) / top_flow if top_flow > 0 else 0.0), in_quota)
                 holder = rd["origin" if c.rent_to == "exporter" else "destination"].to_numpy()[idx]
-                out.append({"label": c.label, "kind": c.kind, "product": c.product, "limit": c.limit, "licence_price": float(licence[j]),
-                            "cap": cap, "rows": idx, "flow": flow, "licensed_flow": np.where(paying, flow, 0.0),
-                            "route_licence": rd["licence"].to_numpy()[idx] if len(chain) == 1 else np.minimum(licence[j], cap),
-                            "holder": holder[0] if len(holder) else "", "holders": holder, "rent_to": c.rent_to,
+                out.append({"label": c.label, "kind": c.kind, "product": c.product, "limit": c.limit, "licence_price": lam,
+                            "cap": cap, "rows": idx, "flow": flow, "licensed_flow": in_quota, "over_quota": flow - in_quota,
+                            "route_licence": rd["licence"].to_numpy()[idx] if len(chain) == 1 else np.minimum(lam, cap),
+                            "holder": holder[0] if len(holder) else "", "holders": holder,
+                            "importers": rd["destination"].to_numpy()[idx], "rent_to": c.rent_to,
                             "price_scale": self.price_scale[c.product], "quantity_scale": self.quantity_scale[c.product]})
         return out
 
@@ -352,7 +354,10 @@ class Results:
         add("production_subsidies", s["region"], s["product"], s["subsidy"] * s["quantity"])
         add("production_subsidies", r["region"], r["output"], r["subsidy"] * r["output_quantity"])
         for c in self.coupling_detail:
-            add("quota_rent", c["holders"], [c["product"]] * len(c["holders"]), c["route_licence"] * c["licensed_flow"])
+            n = len(c["holders"])
+            add("quota_rent", c["holders"], [c["product"]] * n, c["licence_price"] * c["licensed_flow"])
+            # over-quota units pay the rate gap to the importer as tariff
+            add("tariff_revenue", c["importers"], [c["product"]] * n, np.minimum(c["licence_price"], c["cap"]) * c["over_quota"])
         self._funded_costs(add)
         frame = pd.concat(pieces, ignore_index=True)
         return frame.groupby(["region", "product", "component"], as_index=False, sort=True)["value"].sum()
@@ -413,7 +418,10 @@ class Results:
     def welfare_by(self, by: str = "region") -> pd.DataFrame:
         """Welfare components by 'region', 'product' or 'region_product'."""
         keys = {"region": ["region"], "product": ["product"], "region_product": ["region", "product"]}[by]
-        return self._welfare_by(keys)
+        cache = self.traces.setdefault("welfare_by", {})      # results never change once solved
+        if by not in cache:
+            cache[by] = self._welfare_by(keys)
+        return cache[by].copy()
 
     def welfare_change(self, baseline: "Results", by: str = "region", unit: str = "USD") -> pd.DataFrame:
         """Each welfare component here minus the same in `baseline`, by 'region', 'product' or
@@ -493,6 +501,125 @@ class Results:
             path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
             written.append(path)
         return written
+
+
+# ------------------------------------------------------- per-chain table pieces
+def _scales(results, products) -> tuple[np.ndarray, np.ndarray]:
+    ps = pd.Series(products, dtype=object)
+    return ps.map(results.price_scale).to_numpy(dtype=float), ps.map(results.quantity_scale).to_numpy(dtype=float)
+
+
+def _nodes_piece(results, layout, solution) -> pd.DataFrame:
+    if layout is None:
+        return pd.DataFrame(columns=["region", "product", "side", "price"])
+    return pd.DataFrame({"region": layout.node_region, "product": layout.node_product, "side": layout.node_side, "price": solution.price})
+
+
+def _supply_piece(results, layout, solution) -> pd.DataFrame:
+    m = results.policy.market.supply
+    rows = layout.supply_rows if layout is not None else np.zeros(0, dtype=int)
+    extra = solution.state.extra if solution is not None else {"supply_received": np.zeros(0), "supply_payment": np.zeros(0)}
+    price = solution.price[layout.supply_node] if solution is not None else np.zeros(0)
+    q = solution.group("supply") if solution is not None else np.zeros(0)
+    product = m.product[rows]
+    price_scale, quantity_scale = _scales(results, product)
+    frame = pd.DataFrame({
+        "row": rows, "node": layout.supply_node if layout is not None else rows, "region": m.region[rows], "product": product,
+        "quantity": q, "market_price": price, "received_price": extra["supply_received"], "deficiency_payment": extra["supply_payment"],
+        "subsidy": m.subsidy[rows], "floor_price": m.floor[rows], "floor_id": m.floor_id[rows], "capacity": m.capacity[rows],
+        "nameplate_capacity": results._nameplate("supply")[rows], "intercept": m.intercept[rows], "slope": m.slope[rows],
+        "price_scale": price_scale, "quantity_scale": quantity_scale})
+    frame["producer_surplus"], frame["capacity_rent"] = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["received_price"])
+    return frame
+
+
+def _demand_piece(results, layout, solution) -> pd.DataFrame:
+    m = results.policy.market.demand
+    rows = layout.demand_rows if layout is not None else np.zeros(0, dtype=int)
+    product = m.product[rows]
+    price_scale, quantity_scale = _scales(results, product)
+    frame = pd.DataFrame({"row": rows, "node": layout.demand_node if layout is not None else rows, "region": m.region[rows],
+                          "product": product, "quantity": solution.group("demand") if solution is not None else np.zeros(0),
+                          "price": solution.price[layout.demand_node] if solution is not None else np.zeros(0),
+                          "intercept": m.intercept[rows], "slope": m.slope[rows],
+                          "price_scale": price_scale, "quantity_scale": quantity_scale})
+    frame["consumer_surplus"] = area_under_demand(frame["intercept"], frame["slope"], frame["price"])
+    return frame
+
+
+def _refining_piece(results, layout, solution) -> pd.DataFrame:
+    m = results.policy.market.refining
+    rows = layout.refining_rows if layout is not None else np.zeros(0, dtype=int)
+    empty = np.zeros(0)
+    z = solution.group("refining") if solution is not None else empty
+    extra = solution.state.extra if solution is not None else {"refining_received": empty, "refining_payment": empty}
+    output = m.output[rows]
+    price_scale, quantity_scale = _scales(results, output)
+    frame = pd.DataFrame({
+        "row": rows, "input_node": layout.refining_input_node if layout is not None else rows,
+        "output_node": layout.refining_output_node if layout is not None else rows,
+        "region": m.region[rows], "input": m.input[rows], "output": output, "product": output,
+        "output_quantity": z, "input_quantity": z / m.yield_[rows], "yield": m.yield_[rows],
+        "input_price": solution.price[layout.refining_input_node] if solution is not None else empty,
+        "market_price": solution.price[layout.refining_output_node] if solution is not None else empty,
+        "received_price": extra["refining_received"], "deficiency_payment": extra["refining_payment"],
+        "subsidy": m.subsidy[rows], "floor_price": m.floor[rows], "floor_id": m.floor_id[rows],
+        "intercept": m.intercept[rows], "slope": m.slope[rows], "constant_cost": m.constant_cost[rows],
+        "unit_cost": m.unit_cost[rows], "capacity": m.capacity[rows], "nameplate_capacity": results._nameplate("processing")[rows],
+        "price_scale": price_scale, "quantity_scale": quantity_scale})
+    frame["margin"] = frame["received_price"] - frame["input_price"] / frame["yield"]
+    curve_rent, curve_cap = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["margin"])
+    flat = frame["constant_cost"].to_numpy(dtype=bool)
+    at_cap = flat & (frame["output_quantity"] >= frame["capacity"] * (1 - 1e-12)).to_numpy()
+    flat_rent = (frame["margin"] - frame["unit_cost"]) * frame["output_quantity"]
+    frame["refiner_rent"] = np.where(flat, np.where(at_cap, 0.0, flat_rent), curve_rent)
+    frame["capacity_rent"] = np.where(flat, np.where(at_cap, flat_rent, 0.0), curve_cap)
+    return frame
+
+
+def _route_piece(results, layout, solution) -> pd.DataFrame:
+    e = results.policy.market.routes
+    rows = layout.route_rows if layout is not None else np.zeros(0, dtype=int)
+    empty = np.zeros(0)
+    prices = solution.state.extra["route_prices"] if solution is not None else None
+    get = (lambda name: getattr(prices, name)) if prices is not None else (lambda name: empty)  # noqa: E731
+    product = e.product[rows]
+    price_scale, quantity_scale = _scales(results, product)
+    frame = pd.DataFrame({
+        "row": rows, "origin_node": layout.route_origin_node if layout is not None else rows,
+        "destination_node": layout.route_destination_node if layout is not None else rows,
+        "origin": e.origin[rows], "destination": e.destination[rows], "product": product, "home": e.home[rows],
+        "flow": solution.group("route") if solution is not None else empty, "transport_cost": e.terms.transport[rows],
+        "intercept": e.intercept[rows], "curvature": e.curvature[rows], "capacity": e.capacity[rows], "observed": e.observed[rows],
+        "exporter_price": solution.price[layout.route_origin_node] if solution is not None else empty,
+        "importer_price": solution.price[layout.route_destination_node] if solution is not None else empty,
+        "fob": get("fob"), "cif": get("cif"), **{kind: get(kind) for kind in CHARGE_KINDS},
+        "licence": solution.state.extra["licence"] if solution is not None else empty, "landed_price": get("landed"),
+        "levy_floor": e.terms.levy_floor[rows], "price_scale": price_scale, "quantity_scale": quantity_scale})
+    frame["trade_cost"] = frame["intercept"] + frame["curvature"] * frame["flow"]
+    frame["trade_rent"] = 0.5 * frame["curvature"] * frame["flow"] ** 2
+    return frame
+
+
+RESERVE_COLUMNS = ["label", "floor_id", "product", "origin", "node", "quantity", "producer_price", "bid", "floor", "budget",
+                   "price_scale", "quantity_scale"]
+
+
+def _reserve_piece(results, layout, solution) -> pd.DataFrame:
+    rows = []
+    if solution is not None and solution.problem.n_reserves:
+        quantities = solution.group("reserve")
+        bids = solution.bids
+        chain_reserves = [r for r in results.policy.market.reserves if r.product in layout.products]
+        k = 0
+        for r, nodes in enumerate(solution.problem.reserve_nodes):
+            res = chain_reserves[r]
+            for node in nodes:
+                rows.append((res.label, res.floor_id, res.product, layout.node_region[node], int(node), quantities[k],
+                             solution.price[node], bids[r], res.floor, res.budget, results.price_scale[res.product],
+                             results.quantity_scale[res.product]))
+                k += 1
+    return pd.DataFrame(rows, columns=RESERVE_COLUMNS)
 
 
 def _surplus(intercept, slope, capacity, price) -> tuple[np.ndarray, np.ndarray]:

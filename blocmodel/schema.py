@@ -2,7 +2,7 @@
 
 Each CSV table is a frozen pydantic model of one row: its fields carry type, unit,
 bounds and a description. Loading, validation messages and the reference docs
-(`schema_markdown`) all come from these declarations.
+(`reference_docs.py`, docs/reference.md) all come from these declarations.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class RegionRow(_Row):
     latitude: float | None = Field(None, ge=-90, le=90, description="Degrees north, for transport distances and maps.")
     longitude: float | None = Field(None, ge=-180, le=180, description="Degrees east.")
     data_status: Literal["no data"] | None = Field(None, description="'no data' where no source publishes any activity of the region: results show it as no data, never as a finding of zero (blank otherwise).")
+    gdp: float | None = Field(None, ge=0, description="GDP, USD bn (optional; used by burden_sharing = 'gdp').")
 
     @field_validator("groups", mode="before")
     @classmethod
@@ -55,8 +56,8 @@ class ProductRow(_Row):
 
 
 class SupplyRow(_Row):
-    region: str = Field(min_length=1)
-    product: str = Field(min_length=1)
+    region: str = Field(min_length=1, description="Region whose producers (mines, secondary supply) it is.")
+    product: str = Field(min_length=1, description="Product they make.")
     ref_price: float = Field(gt=0, description="Reference price, USD per unit.")
     ref_quantity: float = Field(gt=0, description="Quantity supplied at the reference price, units per year.")
     elasticity: float = Field(ge=0, description="Point price elasticity of supply at the reference point (>= 0).")
@@ -64,17 +65,17 @@ class SupplyRow(_Row):
 
 
 class DemandRow(_Row):
-    region: str = Field(min_length=1)
-    product: str = Field(min_length=1)
+    region: str = Field(min_length=1, description="Region whose buyers it is.")
+    product: str = Field(min_length=1, description="Product they use (refined products in the shipped data).")
     ref_price: float = Field(gt=0, description="Reference price, USD per unit.")
     ref_quantity: float = Field(gt=0, description="Quantity demanded at the reference price, units per year.")
     elasticity: float = Field(lt=0, description="Point price elasticity of demand at the reference point (< 0).")
 
 
 class RouteRow(_Row):
-    origin: str = Field(min_length=1)
-    destination: str = Field(min_length=1)
-    product: str = Field(min_length=1)
+    origin: str = Field(min_length=1, description="Region whose producers ship (goods keep their origin: only what it makes).")
+    destination: str = Field(min_length=1, description="Region whose buyers receive (not the origin: a region serves its own market by its home route).")
+    product: str = Field(min_length=1, description="Product shipped.")
     transport_cost: float = Field(ge=0, description="USD per unit shipped.")
     tariff_ad_valorem: float = Field(0.0, gt=-1, description="Importer's MFN ad valorem tariff as a fraction of the customs (CIF) value.")
     tariff_specific: float = Field(0.0, ge=0, description="Importer's MFN specific tariff, USD per unit.")
@@ -84,7 +85,7 @@ class RouteRow(_Row):
 
 
 class ProcessingRow(_Row):
-    region: str = Field(min_length=1)
+    region: str = Field(min_length=1, description="Region whose refineries it is.")
     input: str = Field(min_length=1, description="Mined product consumed.")
     output: str = Field(min_length=1, description="Refined product made.")
     yield_: float = Field(alias="yield", gt=0, description="Units of output per unit of input.")
@@ -135,14 +136,103 @@ TABLES: dict[str, Table] = {
 }
 
 
-def schema_markdown() -> str:
-    """Reference docs of the dataset contract, generated from the declarations above."""
-    lines = []
-    for table in TABLES.values():
-        lines.append(f"### `{table.file}`{'' if table.required else ' (optional)'}\n")
-        lines.append("| column | required | description |")
-        lines.append("|---|---|---|")
-        for name, f in table.row.model_fields.items():
-            lines.append(f"| `{f.alias or name}` | {'yes' if f.is_required() else 'no'} | {f.description or ''} |")
-        lines.append("")
-    return "\n".join(lines)
+# ------------------------------------------------------------------ outputs
+@dataclass(frozen=True)
+class Column:
+    name: str
+    unit: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output table: what each row is, and its columns in order."""
+
+    name: str
+    row: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*spec) for spec in specs)
+
+
+_WELFARE = _cols(
+    ("region", "", "Region code."),
+    ("consumer_surplus", "USD/yr", "Area under its demand curves above the buyers' price."),
+    ("producer_surplus", "USD/yr", "Area above its supply curves below the price producers receive (market price + deficiency payment + subsidy), below capacity."),
+    ("capacity_rent", "USD/yr", "What producers and refiners at capacity earn above their marginal cost (binding in the short run)."),
+    ("refiner_rent", "USD/yr", "Refineries' surplus in the refining margin."),
+    ("tariff_revenue", "USD/yr", "Border charges it collects as importer: tariffs, anti-dumping duties, levies, out-of-quota duties."),
+    ("quota_rent", "USD/yr", "Value of the quota licences it holds (export quotas, tariff-rate quotas)."),
+    ("trade_rent", "USD/yr", "Importers' rent on calibrated routes: ½·g·x² per route."),
+    ("stockpile_value", "USD/yr", "Stock bought (+) or released (−) by its reserves, at the product's reference price times STOCK_VALUATION, in its share of the reserve."),
+    ("fiscal_cost", "USD/yr", "What its treasury pays: deficiency payments and reserve purchases (its burden-sharing share), production and export subsidies, fixed stock purchases net of sales."),
+    ("dumping_cost", "USD/yr", "Discount its exporters give below their home price (export-price discrimination)."),
+    ("total", "USD/yr", "CS + PS + capacity rent + refiner rent + tariff revenue + quota rent + trade rent + stockpile value − fiscal cost − dumping cost. A level has no meaning of its own: compare two runs."),
+    ("deficiency_payments", "USD/yr", "Part of fiscal_cost."),
+    ("reserve_purchases", "USD/yr", "Part of fiscal_cost."),
+    ("production_subsidies", "USD/yr", "Part of fiscal_cost."),
+    ("export_subsidies", "USD/yr", "Part of fiscal_cost."),
+    ("stockpile_spending", "USD/yr", "Part of fiscal_cost: fixed stock purchases less sales."),
+)
+
+OUTPUTS: dict[str, Output] = {o.name: o for o in (
+    Output("prices", "one per region and product with a market", _cols(
+        ("region", "", "Region code."), ("product", "", "Product code."),
+        ("price", "USD/unit", "What buyers in the region pay; where the region buys none of the product, its producers' price."),
+        ("producer_price", "USD/unit", "The producers' market price in the region (before any deficiency payment; blank where none produce)."))),
+    Output("flows", "one per route that carries goods, the home route (origin = destination) included", _cols(
+        ("origin", "", "Where the goods were made (goods keep their origin)."), ("destination", "", "Where they are used."),
+        ("product", "", "Product code."), ("quantity", "unit/yr", "Flow."),
+        ("home", "", "True for a region's own market."), ("transport_cost", "USD/unit", "Freight."),
+        ("tariff", "USD/unit", "Tariff paid (ad valorem on the CIF value, plus specific)."),
+        ("anti_dumping", "USD/unit", "Anti-dumping duty paid."), ("levy", "USD/unit", "Variable levy paid (floors)."),
+        ("export_subsidy", "USD/unit", "Export subsidy received from the exporter's treasury."),
+        ("dumping_discount", "USD/unit", "Discount of the export price below the exporter's home price."),
+        ("quota_rent", "USD/unit", "Licence charge per unit under a quota or tariff-rate quota."),
+        ("trade_cost", "USD/unit", "Calibrated marginal trade cost a + g·x (negative where established relations are worth a premium)."),
+        ("exporter_price", "USD/unit", "Producers' price at origin."),
+        ("landed_price", "USD/unit", "Exporter price − discount − subsidy + freight + tariff + duty + levy."),
+        ("importer_price", "USD/unit", "Buyers' price at destination."))),
+    Output("markets", "one per region and product with a market", _cols(
+        ("region", "", "Region code."), ("product", "", "Product code."),
+        ("supply", "unit/yr", "Production: mines, secondary supply and refinery output."),
+        ("demand", "unit/yr", "Final demand."), ("price", "USD/unit", "Buyers' price (producers' where none buy)."),
+        ("producer_price", "USD/unit", "What producers receive on average (with deficiency payments and subsidies)."),
+        ("market_producer_price", "USD/unit", "Producers' market price."),
+        ("processing_in", "unit/yr", "Refinery input of this (mined) product."), ("processing_out", "unit/yr", "Refinery output of this (refined) product."),
+        ("imports", "unit/yr", "From other regions."), ("exports", "unit/yr", "To other regions."),
+        ("home_flow", "unit/yr", "From its own producers to its own buyers."),
+        ("stockpile", "unit/yr", "Fixed stockpile purchases (+) or releases (−) here."),
+        ("stock_purchases", "unit/yr", "Bought from its producers by price-holding reserves (not use)."),
+        ("use", "unit/yr", "Final demand + refinery input (what dependency is measured on; stock purchases excluded)."),
+        ("production", "unit/yr", "Supply plus releases."),
+        ("capacity", "unit/yr", "Dataset capacity of its mines and refineries (binds in the short run)."),
+        ("capacity_rent", "USD/yr", "Capacity rent earned here."))),
+    Output("welfare", "one per region (levels; see welfare_change)", _WELFARE),
+    Output("welfare_change", "one per region: this run minus the no-policy baseline of the same horizon", _WELFARE),
+    Output("welfare_change_by_product", "one per product: this run minus the baseline", (Column("product", "", "Product code."),) + _WELFARE[1:]),
+    Output("floors", "one per price floor and member market", _cols(
+        ("floor", "", "The floor as written (scenario key, mechanism, level)."), ("product", "", "Product code."),
+        ("mechanism", "", "variable_levy, deficiency_payment, stockpile or price_support."), ("market", "", "Member market."),
+        ("floor_price", "USD/unit", "The floor."), ("buyers_price", "USD/unit", "What buyers there pay (blank if none buy)."),
+        ("producers_price", "USD/unit", "What members' producers there get (blank if none produce)."),
+        ("status", "", "binds, prohibitive, cannot bind, budget-limited, slack or no producers (instruments/floors.py)."),
+        ("levy_status", "", "The status of the levy part (levy mechanisms)."),
+        ("levy_collected", "USD/yr", "Levy revenue on imports into this market."),
+        ("non_member_imports", "unit/yr", "Imports made outside the bloc."))),
+    Output("indicators", "one per member region and product", _cols(
+        ("region", "", "Member region."), ("product", "", "Product code."), ("use", "unit/yr", "Demand + refinery input."),
+        ("production", "unit/yr", "Production."), ("self_sufficiency", "share", "Production / use."),
+        ("non_member_share", "share", "Share of its supply made outside the bloc (stage origin)."),
+        ("non_member_content_share", "share", "Share whose mined content came from outside the bloc."),
+        ("focus_share", "share", "Share made in China."), ("focus_content_share", "share", "Share whose mined content came from China."),
+        ("imports", "unit/yr", "Imports."), ("imports_from_non_members", "unit/yr", "Imports made outside the bloc."),
+        ("import_hhi", "0–10,000", "Herfindahl index of import sources."),
+        ("baseline_non_member_share", "share", "The same in the baseline (and each indicator's baseline_ twin)."))),
+)}

@@ -101,7 +101,7 @@ class ChainSolver:
             self.u = self.x = None         # start afresh next time
             return self.solution
         self.u, self.x = outcome.u.copy(), outcome.x.copy()
-        state = outcome.state
+        state = _snap(system, outcome.state, self.options.newton.tolerance)
         if self.options.canonical_flows and system.n_vertical:
             from .backend import least_trade
             state = least_trade(system, state)
@@ -128,6 +128,26 @@ class ChainSolver:
         return ChainSolution(status=status, problem=self.problem, message=message, conflicts=conflicts, system=self.system,
                              residual=outcome.residual, exact_steps=outcome.exact_steps, dual_steps=outcome.dual_steps,
                              outer_steps=outcome.outer_steps, seconds=time.perf_counter() - start)
+
+
+def _snap(system: System, state: State, tolerance: float) -> State:
+    """Quantities of complementarity atoms within rounding of a bound (0 or capacity) set to
+    it, so that rounding never makes an idle market look active."""
+    if not system.n_vertical:
+        return state
+    v = system.vertical_atoms
+    scale = 1e-12 * system.atom_quantity_scale[v]
+    x = state.x.copy()
+    x[np.abs(x) <= scale] = 0.0
+    hi = system.hi[v]
+    near = np.isfinite(hi) & (np.abs(x - hi) <= scale)
+    x[near] = hi[near]
+    if np.array_equal(x, state.x):
+        return state
+    snapped = system.evaluate_exact(state.u, x)
+    if np.abs(system.exact_residual(snapped) / system.row_scale(exact=True)).max(initial=0.0) <= tolerance:
+        return snapped
+    return state
 
 
 # ------------------------------------------------------------------ idle prices

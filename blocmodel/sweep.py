@@ -269,7 +269,7 @@ def apply_factors(data: Dataset, factors: dict[str, float] | None) -> Dataset:
         frame[column] = pd.to_numeric(frame[column], errors="coerce") * scale     # a missing value stays missing
         tables[table] = frame
     digest = hashlib.sha256((data.data_hash + json.dumps(factors, sort_keys=True)).encode()).hexdigest()[:16]
-    return replace(data, **tables, data_hash=digest, cache={})
+    return replace(data, **tables, data_hash=digest)      # Dataset.cache is init=False: the copy starts empty
 
 
 def plan(sweep: Sweep, file: Path, data: Dataset) -> list[Task]:

@@ -189,18 +189,35 @@ class System:
         licence = np.zeros(len(lay.route_rows))
         d_licence_origin = np.zeros(len(lay.route_rows))
         pair_charge = pair_slope = np.zeros(0)
+        upper = np.full(self.n_u, np.inf)             # a licence price's upper bound (tariff-rate quotas)
+        d_upper: dict[int, tuple[int, float]] = {}
         if len(self.pair_route):
             e = self.pair_route
             cif = prices.cif[e]
             caps = self.pair_cap_specific + self.pair_cap_rate * np.maximum(cif, 0.0)
-            pair_charge, pair_slope = licence_price(u[self.pair_col], caps)
-            np.add.at(licence, e, pair_charge)
-            # where the cap binds the licence follows it, and the cap follows the customs value
             fob_slope = 1.0 - (p.route_terms.dumping_margin[e] + p.route_terms.subsidy_rate[e]) * (origin_price[e] > 0)
             d_cap = np.where(np.isfinite(self.pair_cap_rate), self.pair_cap_rate, 0.0) * (cif > 0) * fob_slope
+            # The licence price of a tariff-rate quota never exceeds the largest rate gap among its
+            # routes: beyond it importing outside the quota is cheaper everywhere. The routes with
+            # that largest gap always take licences first; a route with a smaller gap takes none
+            # once the licence price passes it (it imports outside the quota).
+            top = np.zeros(len(e), dtype=bool)
+            for col in np.unique(self.pair_col):
+                on = self.pair_col == col
+                if np.isfinite(caps[on]).any():
+                    k = np.flatnonzero(on)[np.argmax(caps[on])]
+                    upper[col] = caps[k]
+                    d_upper[int(col)] = (int(lay.route_origin_node[e[k]]), float(d_cap[k]))
+                    top[on] = caps[on] >= caps[k]
+            lam = u[self.pair_col]
+            pair_charge, pair_slope = licence_price(lam, caps)
+            pair_slope = np.where(top, 1.0, pair_slope)
+            pair_charge = np.where(top, np.minimum(lam, caps), pair_charge)
+            np.add.at(licence, e, pair_charge)
             np.add.at(d_licence_origin, e, (1.0 - pair_slope) * d_cap)
             route_atoms = self.atoms("route")
             rows.append(route_atoms[e]); cols.append(self.pair_col); vals.append(-pair_slope)  # noqa: E702
+        extra["upper"], extra["d_upper"] = upper, d_upper
         t[self.slice["route"]] = price[lay.route_destination_node] - prices.landed - p.route_intercept - licence
         slot("route", lay.route_destination_node, 1.0)
         slot("route", lay.route_origin_node, -(prices.slope + d_licence_origin))
@@ -274,7 +291,8 @@ class System:
         b = self.bounded
         if len(b):
             kappa = self.price_scale[b] / self.quantity_scale[b]
-            r[b] = (state.u[b] - np.maximum(0.0, state.u[b] - kappa * r[b])) / kappa
+            upper = state.extra["upper"][b]
+            r[b] = (state.u[b] - np.clip(state.u[b] - kappa * r[b], 0.0, upper)) / kappa
         return np.concatenate([r, self.vertical_residual(state)])
 
     def exact_jacobian(self, state: State) -> sp.csr_matrix:
@@ -298,11 +316,17 @@ class System:
         b = self.bounded
         if len(b):
             kappa = self.price_scale[b] / self.quantity_scale[b]
-            on = state.u[b] - kappa * state.residual[b] <= 0          # at the bound: u = 0
+            trial = state.u[b] - kappa * state.residual[b]
+            upper = state.extra["upper"][b]
             for k, row in enumerate(b):
-                if on[k]:
+                if trial[k] <= 0:                          # at the lower bound: u = 0
                     J.rows[row] = [row]
                     J.data[row] = [1.0 / kappa[k]]
+                elif trial[k] >= upper[k]:                 # at the upper bound: u = the largest rate gap
+                    origin, slope = state.extra["d_upper"][int(row)]
+                    J.rows[row] = sorted({row, origin})
+                    J.data[row] = [(1.0 / kappa[k] if c == row else 0.0) - (slope / kappa[k] if c == origin else 0.0)
+                                   for c in J.rows[row]]
         return J.tocsr()
 
     # ------------------------------------------------------------------- dual

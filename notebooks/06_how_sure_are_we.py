@@ -39,12 +39,13 @@ pd.set_option("display.width", 140, "display.max_columns", 12, "display.float_fo
 # The sweep: three designs from the library (the full bloc, the MSP bloc with a 25% external
 # tariff, the ministerial bloc with an NdPr levy floor), each under 16 draws. Each draw
 # multiplies, per mineral, the supply and demand elasticities by their own factors
-# (lognormal, median 1, 90% between 0.5 and 2), the refining elasticities by a factor
-# uniform on [0.6, 1.6] (the 0.3–0.8 range the shipped 0.5 was taken from) and the
-# substitution elasticities σ by a lognormal factor (90% between 0.56 and 1.78). A drawn σ
-# re-calibrates every route's cost, so each draw still reproduces 2024 trade without policy;
-# only the response to policy changes. The same distributions as
-# `data/sweeps/headline_uncertainty.toml`; seeded, so the notebook is reproducible.
+# (lognormal with median 1 and σ = 0.42: 90% between 0.5 and 2; uniform and triangular are
+# one word away), the refining elasticities by a factor uniform on [0.6, 1.6] (the 0.3–0.8
+# range the shipped 0.5 was taken from) and the substitution elasticities σ by a lognormal
+# factor (90% between 0.56 and 1.78). A drawn σ re-calibrates every route's cost, so each
+# draw still reproduces 2024 trade without policy; only the response to policy changes. The
+# distributions of `data/sweeps/headline_uncertainty.toml`; seeded, so the notebook is
+# reproducible.
 
 # %%
 sweep = """
@@ -90,8 +91,8 @@ assert again["ran"] == 0
 # %% [markdown]
 # ## The bands
 #
-# 5%, 50% and 95% quantiles over the draws (welfare in million USD/yr), beside the result
-# with the shipped elasticities.
+# 5%, 50% and 95% quantiles over the draws (welfare changes in USD m a year; shares as
+# fractions), beside the result with the shipped elasticities.
 
 # %%
 quantiles = pd.read_csv(folder / "out" / "quantiles.csv")
@@ -111,7 +112,8 @@ for ax, variable, unit in zip(axes, headline[:3], [1e6, 1e6, 1.0]):
     groups = [g["value"].to_numpy() / unit for _, g in data.groupby("design", sort=False)]
     ax.boxplot(groups, whis=(5, 95))
     ax.set_xticks(range(1, len(groups) + 1), [d.replace("+", "+\n") for d in data["design"].unique()], fontsize=7)
-    ax.set_title(variable + (" (million USD/yr)" if unit > 1 else ""), fontsize=9)
+    ax.set_title({"welfare|bloc|change": "members' welfare change, USD m/yr", "welfare|world|change": "world welfare change, USD m/yr",
+                  "non_member_share|ndpr_oxide": "members' NdPr oxide made outside the bloc"}[variable], fontsize=9)
     ax.axhline(0, color="grey", lw=0.6)
 plt.show()
 
@@ -137,20 +139,15 @@ for design in ["full_bloc", "bloc_msp+cet25", "bloc_ministerial+floor_ndpr_varia
 print(f"{len(robust)} of {len(full)} full-bloc members keep the sign of their welfare change in 90% of draws")
 
 # %% [markdown]
-# (Figures from the calibrated 2024 data with 16 draws, solved 2026-12-01; the shipped
-# sweep `data/sweeps/headline_uncertainty.toml` runs 100.)
-#
-# - The **signs of the headline results hold in 90% of the draws**: the full bloc gains the
-#   bloc about 870–2,400 million USD/yr (shipped values: 1,877), the MSP bloc with a 25%
-#   external tariff 860–2,340 million (1,561), both at a larger cost to the world, and the
-#   NdPr levy floor costs 42–117 million (77). The tariff designs are the most sensitive:
-#   their gain is a terms-of-trade gain, which grows as the rest of the world's supply and
-#   demand get steeper and as buyers switch suppliers less readily.
-# - The **NdPr levy floor's effect on dependency does depend on the parameters**: with
-#   calibrated trade, established non-member suppliers keep part of members' markets, and
-#   how much (48–67% of members' NdPr oxide use; 59% with the shipped values) turns on how
-#   readily buyers switch suppliers and how fast members' output responds.
-# - **Member-level results are less certain than the bloc total**: 47 of the full bloc's 56
-#   members keep the sign of their welfare change in 90% of draws (the others have small
-#   stakes or no data). The big winners (Australia, Peru, Canada, Japan, Norway) and losers
-#   (Italy, Germany, Thailand) are robust; report member results with their bands.
+# - The **signs of the headline results hold in 90% of the draws**: the full bloc and the MSP bloc
+#   with a 25% external tariff raise the members' welfare (a terms-of-trade gain, paid by
+#   the rest of the world), the NdPr levy floor costs the members a little; the printed
+#   bands above give the size, with the shipped elasticities' result beside them.
+# - The **NdPr levy floor cuts dependency at every draw**, but by how much depends on the
+#   parameters: the share of members' NdPr oxide made outside the bloc ends between about
+#   48% and 67% (59% with the shipped values, 86% before), because how far members' own
+#   refiners expand behind the levy, and how readily buyers leave established non-member
+#   suppliers, is exactly what the supply, refining and substitution elasticities set.
+# - **Member-level results are less certain than the bloc total**: the count above says how
+#   many of the full bloc's members keep the sign of their welfare change in 90% of draws;
+#   those that do not have small stakes. Report member results with their bands.

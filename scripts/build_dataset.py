@@ -100,6 +100,63 @@ COORDINATES = {
 ROW_LOCATOR_COUNTRIES = ("CIV", "CUB", "NAM", "PNG", "TUR", "TZA", "PRK", "LKA", "VNM", "IRN", "COL", "TWN")
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 
+# GDP 2024 (regions.csv `gdp`, USD bn; burden_sharing = "gdp"). World Bank WDI NY.GDP.MKTP.CD, current US$, 2024, as
+# transcribed (ISO3, year, value) in a public repository's SQL seed `09_rg_datos_economia.sql` found with the search
+# tool (search-index file id 56066503110; the index does not name the repository): verify against the WDI. Rows the
+# seed marks as 2023 fall-backs (GRL, SMR, IMN) are left out. The vintage is not stated: it differs from the WDI API
+# values of Dec 2025 by up to 4% for a few large economies (JPN 4,190 vs 4,028; IND 3,761 vs 3,910; USA 29,298 vs
+# 28,751 USD bn), which moves GDP shares by less than 1 point.
+WB_GDP_SOURCE = ("World Bank WDI NY.GDP.MKTP.CD 2024, current US$ (as transcribed in a public repository's SQL seed "
+                 "09_rg_datos_economia.sql, search-index file id 56066503110; vintage not stated: verify)")
+WB_GDP_2024_USD = {  # ISO3: GDP 2024, current USD (World Bank WDI NY.GDP.MKTP.CD; see WB_GDP_SOURCE)
+    "ABW": 4167588070.29, "AFG": 17778508875.74, "AGO": 103080538044.06, "ALB": 27037474263.3, "AND": 4044249678.66,
+    "ARE": 552324919095.87, "ARG": 638365455340.04, "ARM": 25955275380.03, "ATG": 2162366666.67,
+    "AUS": 1757022451652.83, "AUT": 534790720466.82, "AZE": 74426000000.0, "BDI": 3037579858.38,
+    "BEL": 670983130618.83, "BEN": 21482643706.42, "BFA": 23136514855.76, "BGD": 450119432068.85,
+    "BGR": 113349149166.79, "BHR": 47210732712.77, "BHS": 15832800000.0, "BIH": 29737363103.05,
+    "BLR": 78591839299.71, "BLZ": 3203631800.0, "BMU": 9194499000.0, "BOL": 54881327452.97, "BRA": 2185821610689.31,
+    "BRB": 7597571450.0, "BRN": 15340808592.48, "BTN": 3346603858.75, "BWA": 19286251067.51, "CAF": 2751494281.07,
+    "CAN": 2270076189683.46, "CHE": 969919786394.88, "CHL": 329260633698.73, "CHN": 18729668435848.0,
+    "CIV": 87113179149.28, "CMR": 53296694320.21, "COD": 75716176105.07, "COG": 15719986076.65,
+    "COL": 420504033143.21, "COM": 1610082688.27, "CPV": 2713721857.39, "CRI": 96715644330.66, "CUW": 3561178212.29,
+    "CYM": 7765336505.34, "CYP": 37634551820.74, "CZE": 347082562221.38, "DEU": 4685592577804.69,
+    "DJI": 4152145939.98, "DMA": 688881481.48, "DNK": 424524722037.05, "DOM": 124282245638.57,
+    "DZA": 269322281664.77, "ECU": 123802374000.0, "EGY": 389059910593.1, "ESP": 1725671652742.19,
+    "EST": 43130419829.35, "ETH": 149740297952.38, "FIN": 298729432711.72, "FJI": 5968125909.27,
+    "FRA": 3160442622465.08, "FRO": 4052937169.77, "FSM": 481121300.0, "GAB": 20895684425.68,
+    "GBR": 3695539513534.15, "GEO": 34189423333.14, "GHA": 83288585604.03, "GIN": 25008678293.41,
+    "GMB": 2404888737.55, "GNB": 2197777209.94, "GNQ": 13254388261.13, "GRC": 256238371778.12, "GRD": 1351270370.37,
+    "GTM": 113215575150.88, "GUY": 24662714628.3, "HKG": 408368682415.42, "HND": 36980171442.06,
+    "HRV": 92981894167.97, "HTI": 24255657481.25, "HUN": 222848211034.37, "IDN": 1396301788461.69,
+    "IND": 3760813470500.86, "IRL": 609157459747.2, "IRN": 475252089215.42, "IRQ": 279641257615.39,
+    "ISL": 33186621855.01, "ISR": 542284494490.78, "ITA": 2383435562458.12, "JAM": 22014429051.0,
+    "JOR": 58618380563.38, "JPN": 4190008188358.57, "KAZ": 291480274648.83, "KEN": 120397537849.83,
+    "KGZ": 18161630698.91, "KHM": 46352647037.24, "KIR": 343153235.08, "KNA": 1122388888.89, "KOR": 1875388209406.8,
+    "KWT": 160903106639.23, "LAO": 16502933121.34, "LBN": 25971643441.34, "LBR": 4779300900.0, "LBY": 48487151215.35,
+    "LCA": 2605148148.15, "LIE": 8905764270.41, "LKA": 99616111265.76, "LSO": 2391282547.8, "LTU": 85503938573.57,
+    "LUX": 93279851863.41, "LVA": 44001275012.61, "MAC": 49467258923.32, "MAR": 160610994054.73,
+    "MCO": 11125788838.28, "MDA": 18206842140.76, "MDG": 17592832696.13, "MDV": 7061608267.25,
+    "MEX": 1830489311088.89, "MHL": 285000000.0, "MKD": 16951682221.4, "MLI": 26761281076.77, "MLT": 25042712191.33,
+    "MMR": 74068349523.81, "MNE": 8274290505.96, "MNG": 23794540024.51, "MOZ": 22752244245.47, "MRT": 10879212033.48,
+    "MUS": 14938055690.36, "MWI": 11311971400.39, "MYS": 422227005428.69, "NAM": 13641190683.46,
+    "NCL": 8548919387.13, "NER": 19729786046.76, "NGA": 252261880140.27, "NIC": 19696311850.33,
+    "NLD": 1213936238063.28, "NOR": 500886328034.12, "NPL": 43298911699.93, "NRU": 167833414.85,
+    "NZL": 261497198363.91, "OMN": 107137198699.61, "PAK": 371747087751.31, "PAN": 86523959100.0,
+    "PER": 291751523018.9, "PHL": 461671157904.74, "PLW": 321501812.5, "PNG": 30803971189.41, "POL": 917767106146.76,
+    "PRI": 126029527033.71, "PRT": 313656884870.86, "PRY": 44738819362.33, "PSE": 16016900000.0,
+    "PYF": 6323716355.05, "QAT": 216294505494.51, "ROU": 382564217988.87, "RUS": 2186462268813.08,
+    "RWA": 15111064181.97, "SAU": 1254140800000.0, "SDN": 49672435513.11, "SEN": 32169996051.85,
+    "SGP": 572877260178.43, "SLB": 1583964703.75, "SLE": 6971127234.07, "SLV": 34879730000.0, "SOM": 11967000000.0,
+    "SRB": 90088366320.41, "STP": 824992558.05, "SUR": 4416775112.72, "SVK": 140934076532.38, "SVN": 72972015197.39,
+    "SWE": 604827393488.58, "SWZ": 4858885840.77, "SXM": 1797836648.04, "SYC": 2228608684.3, "TCA": 1745378000.0,
+    "TCD": 19906706689.76, "TGO": 10643440332.24, "THA": 529385520941.54, "TJK": 14425113699.79,
+    "TKM": 44249447717.23, "TLS": 1865608515.41, "TON": 647488243.85, "TTO": 25633544529.48, "TUN": 51412122479.85,
+    "TUR": 1359123768774.12, "TUV": 56752265.8, "TZA": 79235713444.98, "UGA": 53911907079.05, "UKR": 190833835445.1,
+    "URY": 82322859144.28, "USA": 29298013000000.0, "UZB": 121356065241.23, "VCT": 1157207407.41,
+    "VEN": 120566112397.06, "VNM": 476324572783.81, "VUT": 1297956614.78, "WSM": 1175749785.65,
+    "XKX": 11203038332.34, "ZAF": 401144998373.59, "ZMB": 25303185342.25, "ZWE": 41521975830.24,
+}
+
 # ---------------------------------------------------------------------------------------
 # Products
 # ---------------------------------------------------------------------------------------
@@ -130,7 +187,7 @@ REFINED_OF = {"lithium": "lithium_refined", "cobalt": "cobalt_refined", "nickel"
               "manganese": "manganese_refined", "gallium": "gallium_refined", "germanium": "germanium_refined"}
 PRODUCT_IDS_ORDER = [p for p, _, _, _ in PRODUCTS]
 CONSTRUCTED = ("lithium_mined", "cobalt_mined", "nickel_mined", "graphite_mined", "rare_earths_mined", "copper_mined",
-               "cobalt_refined", "graphite_refined", "ndpr_oxide", "manganese_refined")
+               "graphite_refined", "ndpr_oxide", "manganese_refined")
 TWO_STAGE = ("lithium", "cobalt", "nickel", "graphite", "rare_earths", "copper", "manganese")
 REFINED_ONLY = ("gallium", "germanium")
 IEA_MINERAL = {"lithium": "lithium", "cobalt": "cobalt", "nickel": "nickel", "graphite": "graphite",
@@ -224,6 +281,16 @@ STEEL_2024_KT = {
     "IDN": 17000, "MEX": 13720, "CAN": 12180, "ESP": 11822, "FRA": 10755, "EGY": 10731,
 }
 STEEL_SOURCE = "worldsteel crude steel 2024 via https://www.steelorbis.com/steel-production-by-country/"
+# Manganese refined: China's 2024 exports of manganese metal and alloys (BACI exporter totals, apparent_consumption.csv
+# section c; no importer split) in t Mn. Grades: electrolytic manganese metal >= 99.7% Mn (the EMM grade China trades);
+# SiMn 65% Mn (the price specification above); assumption: HC ferromanganese (7202.11) 78% and MC/LC ferromanganese
+# (7202.19) 80% Mn, the middle of the usual 74-82% grades (no grade in the references).
+CHINA_MN_EXPORT_CODES = (("811100", 0.997, "EMM"), ("720211", 0.78, "HC FeMn"), ("720219", 0.80, "MC/LC FeMn"),
+                         ("720230", MN_ALLOY_MN_FRACTION, "SiMn"))
+# assumption: China imports no manganese alloys or metal (no import figure in the references; IMnI notes China's
+# alloy self-sufficiency, Fastmarkets 'IMnI conf: ten things we learned', 2015), so its use = output - exports.
+CHINA_MN_SELF_SUFFICIENT_SOURCE = ("assumption: China imports no Mn alloys/metal (no import figure in the references; China 'more "
+                                   "self-sufficient' in Mn alloys, IMnI via Fastmarkets 2015)")
 
 # ---------------------------------------------------------------------------------------
 # Elasticities (assumptions: elasticity_literature.csv has no readable numeric values;
@@ -310,6 +377,23 @@ TARIFF_LABEL = {"USA": "USITC HTS", "EU": "EU TARIC", "GBR": "UK tariff", "CAN":
 LI_IN_LIOH_H2O = LI_MASS / (LI_MASS + O_MASS + 1.008 + (2 * 1.008 + O_MASS))  # 0.1654 t Li per t LiOH.H2O
 BACI_SOURCE = "CEPII BACI HS17 V202601 2024 (trade_flows_baci_2024.csv)"
 COMTRADE_LIOH_SOURCE = "UN Comtrade 2024 exporter-declared HS 282520 (trade_flows_extra.csv section 1)"
+# Cobalt refined: BACI 282200 (cobalt oxides and hydroxides, every bilateral flow) and 810520 (unwrought cobalt, mattes
+# and intermediates: BACI exporter totals, destinations from the exporters' declared 8105 flows >= USD 10 m).
+CO_MASS = 58.933  # standard atomic weight of cobalt
+CO_IN_CO3O4 = 3 * CO_MASS / (3 * CO_MASS + 4 * O_MASS)  # 0.7342 t Co per t Co3O4, the traded battery-grade oxide
+CO_IN_METAL = 1.0  # unwrought cobalt (cathode, briquettes, powder) is >= 99.8% Co (LME cobalt contract grade)
+# assumption: no cobalt intermediate (hydroxide, MHP, matte) is worth more per gross tonne than 40% Co at the full
+# metal price; the traded hydroxide grades are 30-35% Co (Fastmarkets spec min 30%; China customs converts at 30-35%,
+# SMM/SunSirs) and is paid ~0.53 of the metal price (Fastmarkets, Jan 2024). Flows priced below this are
+# intermediates (cobalt_mined, whose flows stay constructed) or residues, not refined cobalt.
+COBALT_INTERMEDIATE_MAX_GRADE = 0.40
+COBALT_INTERMEDIATE_SOURCE = ("assumption: intermediates (hydroxide 30-35% Co, Fastmarkets spec and China customs conversions via SMM; "
+                              "payable ~0.53) are worth at most 40% Co at the full metal price per gross tonne")
+COBALT_8105_SOURCE = ("UN Comtrade 2024 exporter-declared HS 8105 flows >= USD 10 m (trade_flows_extra.csv section 1), "
+                      "scaled to the exporter's BACI 810520 total (apparent_consumption.csv section c)")
+COBALT_8105_REMAINDER_SOURCE = ("BACI 810520 exporter total (apparent_consumption.csv section c) not covered by declared flows; "
+                                "assumption: destinations in proportion to the observed refined-cobalt imports of every "
+                                "other region except China (China's refined imports are the declared and BACI flows)")
 # China's 2024 gallium and germanium exports (China customs via Rohstoff.net/TRADIUM, trade_flows_extra.csv
 # section 4) over China's BACI 2024 HS 811292 exports give the mass share of Ga and Ge in the 811292 basket.
 CHINA_GA_EXPORTS_2024_T = 69.44
@@ -353,16 +437,22 @@ MIN_CONCENTRATE_EXPORTS_USD = 10e6
 # Substitution elasticity per product (route cost curvature). GTAP's import-source Armington elasticity
 # ESUBM by GTAP sector; the product's HS chapter sets the sector.
 # ---------------------------------------------------------------------------------------
-GTAP_ESUBM = {  # sector: (value, label)
-    "omn": (1.8, "GTAP omn 'minerals nec' (ores and concentrates, HS 25-26)"),
-    "nfm": (8.4, "GTAP nfm 'non-ferrous metals' (unwrought metals, HS 74-81)"),
-    "crp": (6.6, "GTAP crp 'chemical, rubber, plastic products' (inorganic chemicals HS 28, artificial graphite HS 38)"),
-    "i_s": (5.9, "GTAP i_s 'ferrous metals' (ferro-alloys HS 7202)"),
+# GTAP's import-source elasticity ESUBM is twice the domestic/import elasticity ESUBD (the GTAP "rule of two"; the
+# OECD/IMF-ENV model applies the same rule to GTAP's values: sigmaw = 2.0 * sigmamt). ESUBD by sector as given in the
+# OECD/IMF-ENV model code: nfm 4.2 and chemicals 3.3 are noted there as the GTAP values ("!! GTAP = 4.2",
+# fertilisers "!! GTAP = 3.3", bph/rpp 3.3: the GTAP 10 split of crp); i_s 2.95 and mining 0.9 are the values that
+# block sets, without a "GTAP =" note. The GTAP Data Base's own table (ch. 14, Behavioral Parameters) could not be read.
+GTAP_ESUBD = {  # sector: (ESUBD, label)
+    "omn": (0.9, "GTAP omn 'minerals nec' (ores and concentrates, HS 25-26)"),
+    "nfm": (4.2, "GTAP nfm 'non-ferrous metals' (unwrought metals, HS 74-81)"),
+    "crp": (3.3, "GTAP crp 'chemical, rubber, plastic products' (inorganic chemicals HS 28, artificial graphite HS 38)"),
+    "i_s": (2.95, "GTAP i_s 'ferrous metals' (ferro-alloys HS 7202)"),
 }
-GTAP_SOURCE = ("assumption: GTAP Data Base ESUBM (import-source Armington elasticity, from Hertel, Hummels, Ivanic & Keeney 2007 "
-               "'How confident can we be of CGE-based assessments of free trade agreements?', Economic Modelling 24(4); "
-               "GTAP Data Base documentation ch. 14 'Behavioral parameters'); value as recalled, the table itself was not "
-               "readable in this build's sources: verify")
+GTAP_ESUBM = {sector: (round(2.0 * v, 10), label) for sector, (v, label) in GTAP_ESUBD.items()}  # 1.8, 8.4, 6.6, 5.9
+GTAP_SOURCE = ("ESUBM = 2 x ESUBD (GTAP rule of two); ESUBD from the OECD/IMF-ENV model parameter file, github "
+               "rojasromagosa/IMF-ENVv11c @a95bcec model/25-IMF_Prm.gms ('!! GTAP = 4.2' for nfm; '!! GTAP = 3.3' for fertilisers, "
+               "bph and rpp 3.3 (crp); i_s 2.95 and mining 0.9 as set there); GTAP Data Base ch. 14 'Behavioral parameters' "
+               "(Hertel, McDougall, Narayanan & Aguiar; ESUBM from Hertel, Hummels, Ivanic & Keeney 2007) not readable here: verify")
 PRODUCT_SECTOR = {
     "lithium_mined": "omn", "cobalt_mined": "omn", "nickel_mined": "omn", "graphite_mined": "omn",
     "rare_earths_mined": "omn", "copper_mined": "omn", "manganese_mined": "omn",
@@ -373,7 +463,7 @@ PRODUCT_SECTOR = {
 PRODUCT_HS_CODE = {  # HS6 codes whose bilateral 2024 data calibrate the product's flows ('' = constructed)
     "copper_refined": "740311", "lithium_refined": "283691;282520", "nickel_refined": "750210;720260",
     "manganese_mined": "260200", "gallium_refined": "811292", "germanium_refined": "811292",
-    "graphite_refined": "380110;250410",
+    "graphite_refined": "380110;250410", "cobalt_refined": "282200;810520",
 }
 
 # ---------------------------------------------------------------------------------------
@@ -796,6 +886,25 @@ class Builder:
                     src = f"{why}; centroid: {COORDINATES_SOURCE}"
             rows.append({"region": r, "name": name, "customs_union": "EU" if r in eu_nodes else "",
                          "groups": ";".join(groups), "latitude": lat, "longitude": lon, "source": src})
+        self.gdp_members: dict[str, list[str]] = {}
+        for c in sorted(WB_GDP_2024_USD):
+            self.gdp_members.setdefault(self.region_of(c), []).append(c)
+        for row in rows:
+            r = row["region"]
+            members = self.gdp_members.get(r, [])
+            if not members:
+                row["gdp"] = None
+                row["source"] += "; gdp: blank (no World Bank 2024 figure)"
+                continue
+            row["gdp"] = sum(WB_GDP_2024_USD[c] for c in members) / 1e9
+            if r == "EU14":
+                how = "sum of the 14 members' "
+            elif r == "ROW":
+                how = (f"sum of the {len(members)} non-node economies with a 2024 figure (Taiwan, Cuba, North Korea and others "
+                       "without a World Bank 2024 figure are not in it); ")
+            else:
+                how = ""
+            row["source"] += f"; gdp (USD bn): {how}{WB_GDP_SOURCE}"
         self.coords = {row["region"]: (row["latitude"], row["longitude"]) for row in rows}
         self.groups = {row["region"]: set(row["groups"].split(";")) for row in rows}
         return pd.DataFrame(rows)
@@ -963,7 +1072,76 @@ class Builder:
             self.mn_grade[o] = g
         for (o, d), (q, v) in gross_mn.items():
             obs.setdefault("manganese_mined", {})[(o, d)] = [q * self.mn_grade[o], v, q]
+        self.obs_src: dict[tuple[str, tuple[str, str]], set[str]] = {}
+        self.cobalt_observed(obs)
         self.obs = obs
+
+    def cobalt_observed(self, obs: dict):
+        """Refined cobalt flows in t Co: BACI 282200 bilateral flows (Co3O4 content) and 810520 (unwrought metal):
+        each exporter's BACI total split over its declared 8105 destinations; what they do not cover goes to the
+        other regions in proportion to their observed refined imports (China excluded). Flows (282200) and exporters
+        (810520) priced below the intermediate bound are hydroxide/MHP/residues and are left out."""
+        product = "cobalt_refined"
+        threshold = COBALT_INTERMEDIATE_MAX_GRADE * self.price[product][0]
+        self.cobalt_threshold = threshold
+        flows = obs.setdefault(product, {})
+        self.cobalt_excluded: list[tuple] = []
+
+        def place(o: str, d: str, q: float, v: float, gross: float, src: str):
+            if o == d or q <= 0:
+                return
+            cell = flows.setdefault((o, d), [0.0, 0.0, 0.0])
+            cell[0] += q
+            cell[1] += v
+            cell[2] += gross
+            self.obs_src.setdefault((product, (o, d)), set()).add(src)
+
+        for hs, e, i, q, v, _, _ in self.trade_rows:
+            if hs != 282200:
+                continue
+            if q <= 0 or v / q < threshold:
+                self.cobalt_excluded.append((hs, e, i, q, v))
+                continue
+            place(self.region_of(e), self.region_of(i), q * CO_IN_CO3O4, v, q,
+                  f"{BACI_SOURCE} HS 282200 x {CO_IN_CO3O4:.4f} t Co/t (Co3O4)")
+        totals_t = self.ref.exporter_totals("810520", "t")
+        totals_v = self.ref.exporter_totals("810520", "USD")
+        ex = self.ref.extra
+        dec = ex[(ex["hs_code"] == "8105") & (ex["year"] == "2024") & ex["product_description"].str.contains("reporter-declared")]
+        dq = pd.to_numeric(dec["quantity_t"], errors="coerce").fillna(0.0)
+        dv = pd.to_numeric(dec["value_usd"], errors="coerce").fillna(0.0)
+        declared: dict[str, list[tuple[str, float, float]]] = {}
+        for e, i, q, v in zip(dec["exporter"], dec["importer"], dq, dv):
+            if q > 0 and v / q >= threshold and i != "WLD":
+                declared.setdefault(e, []).append((i, q, v))
+        remainders = []
+        self.cobalt_8105 = {}
+        for c in sorted(totals_t):
+            t, val = totals_t[c], totals_v.get(c, 0.0)
+            if t <= 0 or val / t < threshold:
+                self.cobalt_excluded.append((810520, c, "WLD", t, val))
+                continue
+            rows = declared.get(c, [])
+            dt = sum(q for _, q, _ in rows)
+            scale = min(1.0, t / dt) if dt > 0 else 0.0
+            for i, q, v in rows:
+                place(self.region_of(c), self.region_of(i), q * scale * CO_IN_METAL, v * scale, q * scale,
+                      COBALT_8105_SOURCE + (f" (x{scale:.4f})" if scale < 1 else ""))
+            rest = t - dt * scale
+            self.cobalt_8105[c] = (t, val, dt * scale)
+            if rest > 1e-9 * t:
+                remainders.append((c, rest, val * rest / t))
+        weights: dict[str, float] = {}
+        for (o, d), (q, _, _) in flows.items():
+            if d != "CHN":
+                weights[d] = weights.get(d, 0.0) + q
+        for c, rest, rv in remainders:
+            o = self.region_of(c)
+            w = {d: x for d, x in weights.items() if d != o}
+            total = sum(w.values())
+            for d in sorted(w):
+                place(o, d, rest * CO_IN_METAL * w[d] / total, rv * w[d] / total, rest * w[d] / total,
+                      COBALT_8105_REMAINDER_SOURCE)
 
     def china_totals_811292(self):
         b = [r for r in self.trade_rows if r[0] == 811292 and r[1] == "CHN"]
@@ -974,7 +1152,7 @@ class Builder:
         carved from the sourced world total's unattributed remainder (which sits in ROW)."""
         self.inferred: dict[str, dict[str, float]] = {}
         for product, mineral in (("copper_refined", "copper"), ("lithium_refined", "lithium"), ("nickel_refined", "nickel"),
-                                 ("gallium_refined", "gallium"), ("germanium_refined", "germanium")):
+                                 ("cobalt_refined", "cobalt"), ("gallium_refined", "gallium"), ("germanium_refined", "germanium")):
             qs = self.refined[mineral]
             P = self.node_values(qs)
             ex, im = {}, {}
@@ -1082,7 +1260,7 @@ class Builder:
     def observed_products(self):
         self.observed_demand: dict[str, dict[str, float]] = {}
         for product, mineral in (("copper_refined", "copper"), ("lithium_refined", "lithium"), ("nickel_refined", "nickel"),
-                                 ("gallium_refined", "gallium"), ("germanium_refined", "germanium")):
+                                 ("cobalt_refined", "cobalt"), ("gallium_refined", "gallium"), ("germanium_refined", "germanium")):
             P = self.node_values(self.refined[mineral])
             fl = self.transit(product, P)
             self.flows[product] = fl
@@ -1239,15 +1417,16 @@ class Builder:
         with a deficit in proportion to their deficits, after the published flows are placed."""
         self.constructed_demand: dict[str, dict[str, float]] = {}
         # refined products' demand
-        P_co, _ = self.positions("cobalt_refined")
-        china_co = P_co.get("CHN", 0.0) / sum(P_co.values())
-        self.constructed_demand["cobalt_refined"] = self.proxy_demand("cobalt_refined", china_co, self.copper_ac())
-        self.demand_src["cobalt_refined"] = (f"assumption: no consumption data: China uses its refinery share ({china_co:.1%}); other regions "
-                                             f"{1 - china_co:.1%} in proportion to refined-copper apparent consumption (a manufacturing proxy)")
         steel = self.steel_by_region()
         P_mn, _ = self.positions("manganese_refined")
-        self.constructed_demand["manganese_refined"] = self.proxy_demand("manganese_refined", None, steel)
-        self.demand_src["manganese_refined"] = f"assumption: Mn use in proportion to crude steel 2024 (~90% of Mn goes to steel; {STEEL_SOURCE})"
+        self.china_mn_exports = {label: self.ref.exporter_totals(hs, "t").get("CHN", 0.0) * k for hs, k, label in CHINA_MN_EXPORT_CODES}
+        e_mn = sum(self.china_mn_exports.values())
+        china_mn = (P_mn["CHN"] - e_mn) / sum(P_mn.values())
+        self.constructed_demand["manganese_refined"] = self.proxy_demand("manganese_refined", china_mn, steel)
+        self.demand_src["manganese_refined"] = (f"China: output - its 2024 exports of Mn metal and alloys ({e_mn:.0f} t Mn: BACI 811100/720211/"
+                                                f"720219/720230 exporter totals x grade, {README}#trade); {CHINA_MN_SELF_SUFFICIENT_SOURCE}; "
+                                                f"other regions: assumption: Mn use in proportion to crude steel 2024 (~90% of Mn goes to steel; "
+                                                f"{STEEL_SOURCE})")
         self.constructed_demand["ndpr_oxide"] = dict(self.ndpr_dem)
         self.demand_src["ndpr_oxide"] = (f"China {CHINA_NDPR_DEMAND_SHARE:.0%} ({CHINA_NDPR_SOURCE}); other regions in proportion to "
                                          "refined-copper apparent consumption (assumption: a manufacturing proxy)")
@@ -1265,8 +1444,10 @@ class Builder:
             fixed["ndpr_oxide"].append((o, "USA", s * self.us_ndpr_deficit,
                                         f"US NdPr imports ({self.us_ndpr_deficit:.0f} t = demand - output + exports) split by USGS MCS 2025 US rare-earth "
                                         f"import sources 2020-23 (China 70% + Japan 6% as Chinese re-exports, Malaysia 13%, Estonia 5%, other 6%)"))
-        # battery graphite: China's declared exports at battery-grade unit values
-        price = self.price["graphite_refined"][0]
+        # battery graphite: China's declared exports at battery-grade unit values: nearer (log scale) to the spherical
+        # price than to the flake price (assumption A32; KOR's and JPN's spherical imports sit at 1,480-1,730 USD/t)
+        price = math.sqrt(self.price["graphite_refined"][0] * self.price["graphite_mined"][0])
+        self.graphite_threshold = price
         ex = self.ref.extra
         g = ex[ex["hs_code"].isin(["380110", "250410"]) & (ex["year"] == "2024") & ex["product_description"].str.contains("China-declared")]
         gq = pd.to_numeric(g["quantity_t"], errors="coerce").fillna(0.0)
@@ -1282,7 +1463,8 @@ class Builder:
                 cell[1] += v
         for r, (q, v) in sorted(self.graphite_cn.items()):
             fixed["graphite_refined"].append(("CHN", r, q, f"China-declared 2024 exports of HS 380110/250410 at >= {price:.0f} USD/t "
-                                                           "(battery grade; trade_flows_extra.csv section 2)"))
+                                                           "(battery grade: nearer the spherical than the flake price; "
+                                                           "trade_flows_extra.csv section 2)"))
         Pg, _ = self.positions("graphite_refined")
         dg = {r: v for r, v in Pg.items()}
         for _, d, q, _ in fixed["graphite_refined"]:
@@ -1502,7 +1684,9 @@ class Builder:
                     flow_src = "no observed 2024 flow (potential route)"
                 elif p in PRODUCT_HS_CODE and p != "graphite_refined":
                     moved = q - (obs[0] if obs else 0.0)
-                    flow_src = (f"flow: {PRODUCT_HS_CODE[p]} 2024 converted to {p} units ({README}#trade)"
+                    how = ("; ".join(sorted(self.obs_src[(p, (o, d))])) if (p, (o, d)) in self.obs_src
+                           else f"{PRODUCT_HS_CODE[p]} 2024 converted to {p} units")
+                    flow_src = (f"flow: {how} ({README}#trade)"
                                 + ("" if abs(moved) <= 1e-9 * max(q, 1.0) else f"; transit rule {moved:+.6g} ({README}#transit)"))
                 else:
                     flow_src = "flow: " + "; ".join(sorted(fl.src.get((o, d), {"constructed"})))
@@ -1544,6 +1728,14 @@ class Builder:
         print(f"dropped below unit-value floor: {len(self.dropped_low_value)} rows, {sum(r[3] for r in self.dropped_low_value):.0f} t, "
               f"USD {sum(r[4] for r in self.dropped_low_value):.0f}")
         print(f"imputed tonnages: {len(self.imputed)} rows, USD {sum(r[4] for r in self.imputed):.0f}")
+        exc = self.cobalt_excluded
+        print(f"cobalt intermediate bound {self.cobalt_threshold:.0f} USD/t gross: 282200 rows left out {sum(1 for e in exc if e[0] == 282200)} "
+              f"({sum(e[3] for e in exc if e[0] == 282200):.0f} t, USD {sum(e[4] for e in exc if e[0] == 282200):.0f}); 810520 exporters left out: "
+              + ", ".join(f"{e[1]} {e[3]:.0f} t" for e in exc if e[0] == 810520 and e[4] >= 5e6))
+        print("810520 refined exporters (BACI t, placed on declared flows t): "
+              + ", ".join(f"{c} {t:.0f}/{placed:.0f}" for c, (t, _, placed) in sorted(self.cobalt_8105.items()) if t >= 500))
+        print(f"China Mn exports (t Mn): " + ", ".join(f"{k} {v:.0f}" for k, v in self.china_mn_exports.items()))
+        print(f"battery-graphite unit-value threshold {self.graphite_threshold:.0f} USD/t")
         for product, given in sorted(self.inferred.items()):
             print(f"inferred {product}: " + ", ".join(f"{r} {v:.1f}" for r, v in sorted(given.items(), key=lambda x: -x[1])))
         for p, _, _, _ in PRODUCTS:
@@ -1574,7 +1766,7 @@ class Builder:
 # Output
 # =======================================================================================
 COLUMNS = {
-    "regions": ["region", "name", "customs_union", "groups", "latitude", "longitude", "data_status", "source"],
+    "regions": ["region", "name", "customs_union", "groups", "latitude", "longitude", "data_status", "gdp", "source"],
     "products": ["product", "mineral", "stage", "unit", "hs_code", "substitution_elasticity", "source"],
     "supply": ["region", "product", "ref_price", "ref_quantity", "elasticity", "capacity", "source"],
     "demand": ["region", "product", "ref_price", "ref_quantity", "elasticity", "source"],
@@ -1584,7 +1776,7 @@ COLUMNS = {
 }
 KEYS = {"regions": ["region"], "products": [], "supply": ["product", "region"], "demand": ["product", "region"],
         "routes": ["product", "origin", "destination"], "processing": ["output", "region"]}
-NUMERIC = ("capacity", "ref_quantity", "latitude", "longitude", "ref_value", "observed_quantity", "observed_value")
+NUMERIC = ("capacity", "ref_quantity", "latitude", "longitude", "ref_value", "observed_quantity", "observed_value", "gdp")
 
 
 def write(frame: pd.DataFrame, name: str, out: Path):

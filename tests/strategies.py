@@ -176,3 +176,85 @@ def scenarios(draw, spec: DatasetSpec, fixed_quantities: bool = True, subsidies:
         scenario["stockpile"] = [{"region": draw(region), "product": product,      # up to twice world output
                                   "quantity": _round(spec.quantity[product] * draw(factor(-2.0, 2.0)))}]
     return scenario
+
+
+@st.composite
+def calibrated_datasets(draw, max_regions: int = 4, max_minerals: int = 2) -> DatasetSpec:
+    """A dataset whose routes carry observed flows that balance (calibrated trade costs):
+    each product's producers ship a drawn share of their output on each route, home flows
+    close the balance, and every user's reference quantity is what reaches it (apparent
+    consumption), through refineries in a two-stage chain."""
+    n = draw(st.integers(2, max_regions))
+    regions = [f"R{i}" for i in range(n)]
+    region_rows = [{"region": r, "groups": "even" if i % 2 == 0 else "odd"} for i, r in enumerate(regions)]
+    products, supply, demand, routes, processing = [], [], [], [], []
+    price_of, quantity_of = {}, {}
+
+    def ship(product, made: dict[str, float], users: list[str], price: float) -> dict[str, float]:
+        """Observed routes from each maker to each user; returns what each user gets."""
+        got = {u: 0.0 for u in users}
+        for o, q in made.items():
+            targets = [u for u in users if u != o]
+            weights = [draw(factor(0.0, 1.0)) for _ in targets]
+            keep_home = o in users
+            home = draw(factor(0.1, 1.0)) if keep_home else 0.0
+            total = sum(weights) + home
+            if total <= 0:
+                weights, total = [1.0] + [0.0] * (len(targets) - 1), 1.0
+            for u, w in zip(targets, weights):
+                flow = q * w / total
+                routes.append({"origin": o, "destination": u, "product": product, "transport_cost": _round(price * draw(factor(0.0, 0.2))),
+                               "tariff_ad_valorem": draw(factor(0.0, 0.2)), "tariff_specific": 0.0,
+                               "ref_quantity": flow if flow > 0 else None})
+                got[u] += flow
+            if keep_home:
+                got[o] += q - sum(q * w / total for w in weights)
+        return got
+
+    for k in range(draw(st.integers(1, max_minerals))):
+        mineral = f"m{k}"
+        price = draw(log_uniform(1e-2, 1e6))
+        scale = draw(log_uniform(1.0, 1e6))
+        sigma = draw(factor(0.5, 10.0))
+        two_stage = draw(st.booleans())
+        metal, ore = f"{mineral}_metal", f"{mineral}_ore"
+        yield_ = draw(factor(0.5, 1.0))
+        ore_price = _round(price * yield_ / 2)
+        miners = draw(st.lists(st.sampled_from(regions), min_size=1, max_size=n, unique=True))
+        mined = {}
+        first = ore if two_stage else metal
+        first_price = ore_price if two_stage else price
+        for r in miners:
+            q = _round(scale * draw(factor(0.1, 1.0)))
+            mined[r] = q
+            supply.append({"region": r, "product": first, "ref_price": first_price, "ref_quantity": q,
+                           "elasticity": draw(log_uniform(0.05, 5.0))})
+        products.append({"product": first, "mineral": mineral, "stage": "mined" if two_stage else "refined",
+                         "substitution_elasticity": sigma})
+        price_of[first], quantity_of[first] = first_price, sum(mined.values())
+        if two_stage:
+            refiners = draw(st.lists(st.sampled_from(regions), min_size=1, max_size=n, unique=True))
+            fed = ship(ore, mined, refiners, ore_price)
+            made = {}
+            for r in refiners:
+                if fed[r] <= 0:
+                    continue
+                out = fed[r] * yield_
+                made[r] = out
+                processing.append({"region": r, "input": ore, "output": metal, "yield": yield_,
+                                   "unit_cost": _round(price - ore_price / yield_), "ref_quantity": out,
+                                   "elasticity": draw(log_uniform(0.05, 5.0))})
+            products.append({"product": metal, "mineral": mineral, "stage": "refined", "substitution_elasticity": sigma})
+            price_of[metal], quantity_of[metal] = price, sum(made.values())
+        else:
+            made = mined
+        buyers = draw(st.lists(st.sampled_from(regions), min_size=1, max_size=n, unique=True))
+        got = ship(metal, made, buyers, price)
+        for r, q in got.items():
+            if q > 0:
+                demand.append({"region": r, "product": metal, "ref_price": price, "ref_quantity": q,
+                               "elasticity": -draw(log_uniform(0.05, 5.0))})
+    tables = {"regions": region_rows, "products": products, "supply": supply, "demand": demand, "routes": routes}
+    if processing:
+        tables["processing"] = processing
+    return DatasetSpec(tables, regions, [p["product"] for p in products], price_of, quantity_of, True)

@@ -42,3 +42,48 @@ def test_concentration_and_trade_effects(ko):
     t = trade_effects(tariff, free, {"HOME"}).set_index("product").loc["wheat"]
     assert t["change_extra_bloc"] == pytest.approx(-10)
     assert t["trade_diversion"] == pytest.approx(0.0)
+
+
+def test_dependency_equals_the_share_tables(shipped):
+    """`dependency` (one flow array per result) against a recomputation from the pandas share
+    tables `origin_shares` and `content_shares`, member by member, on the shipped data under a
+    design with a floor, a stockpile and a ban: equal to 1e-12. A cached `bloc_dependency` is
+    a copy: changing it changes no later answer."""
+    import numpy as np
+
+    from blocmodel.indicators import origin_shares
+
+    members = {"AUS", "CAN", "USA", "JPN", "CHL", "DEU"}
+    r = bm.solve(shipped, {"bloc": {"members": sorted(members)}, "horizon": "short_run",
+                           "price_floors": [{"product": "ndpr_oxide", "price": "100 USD/kg", "mechanism": "stockpile", "budget": 5e8}],
+                           "export_restrictions": [{"exporter": "CHN", "destinations": ["bloc"], "product": "gallium", "ban": True}]})
+    members |= {"BEL", "CZE", "EST", "EU14", "FIN", "FRA", "GRC", "ITA", "LTU", "NLD", "POL", "ROU", "SWE"}   # DEU brings the EU
+    d = dependency(r, members).set_index(["region", "product"])
+    flows = r.route_detail[r.route_detail["flow"] > 0]
+    checked = 0
+    for (region, product), row in d.iterrows():
+        stage, content = origin_shares(r, product), content_shares(r, product)
+        outside = lambda frame: float(frame.loc[region, ~frame.columns.isin(members)].sum()) if region in frame.index else 0.0  # noqa: E731
+        china = lambda frame: float(frame.loc[region].get("CHN", 0.0)) if region in frame.index else 0.0  # noqa: E731
+        into = flows[(flows["product"] == product) & (flows["destination"] == region) & (flows["origin"] != region)]
+        if row["use"] > 0:
+            assert row["non_member_share"] == pytest.approx(outside(stage), abs=1e-12)
+            assert row["non_member_content_share"] == pytest.approx(outside(content), abs=1e-12)
+            assert row["focus_share"] == pytest.approx(china(stage), abs=1e-12)
+            assert row["focus_content_share"] == pytest.approx(china(content), abs=1e-12)
+        assert row["imports"] == pytest.approx(into["flow"].sum(), rel=1e-12, abs=1e-12)
+        assert row["imports_from_non_members"] == pytest.approx(into.loc[~into["origin"].isin(members), "flow"].sum(), rel=1e-12, abs=1e-12)
+        shares = into.groupby("origin")["flow"].sum() / into["flow"].sum() if len(into) else None
+        assert (np.isnan(row["import_hhi"]) if shares is None else row["import_hhi"] == pytest.approx(((shares * 100) ** 2).sum(), rel=1e-12))
+        checked += 1
+    assert checked > 100
+    d = d.reset_index()
+    for product, row in bloc_dependency(r, members).set_index("product").iterrows():     # use-weighted means of the members'
+        g = d[d["product"] == product]
+        assert row["use"] == pytest.approx(g["use"].sum(), rel=1e-12)
+        assert row["self_sufficiency"] == pytest.approx(g["production"].sum() / g["use"].sum(), rel=1e-12)
+        for column in ("non_member_share", "non_member_content_share", "focus_share", "focus_content_share"):
+            assert row[column] == pytest.approx(float((g[column].fillna(0.0) * g["use"]).sum() / g["use"].sum()), abs=1e-12)
+    first = bloc_dependency(r, members)
+    first.loc[:, "non_member_share"] = -1.0
+    assert (bloc_dependency(r, members)["non_member_share"] >= 0).all()

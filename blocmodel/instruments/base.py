@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 class Strict(BaseModel):
     """Scenario tables: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _as_list(value):
@@ -53,7 +53,7 @@ def parse_price(value: float | str, unit: str | None) -> tuple[float, str | None
     else:
         match = _PRICE.match(str(value))
         if not match:
-            raise ValueError(f"a price is a number or 'NUMBER USD/UNIT' such as '110 USD/kg' (got {value!r})")
+            raise ValueError("a price is a number or 'NUMBER USD/UNIT' such as '110 USD/kg'")
         number = float(match[1].replace(",", "").replace("_", ""))
         per = match[3].lower() if match[3] else None
     if unit is not None:
@@ -66,6 +66,15 @@ def parse_price(value: float | str, unit: str | None) -> tuple[float, str | None
     if per is not None and per not in _MASS:
         raise ValueError(f"unknown mass unit '{per}' (use t, kg, g, lb or oz)")
     return number, per
+
+
+def positive_price(value):
+    """A price as written: a number or 'NUMBER USD/UNIT', above zero (its scale is checked
+    against the dataset's reference price when the scenario is resolved)."""
+    number, _ = parse_price(value, None)
+    if not number > 0:
+        raise ValueError("must be greater than 0")
+    return value
 
 
 def product_mass_unit(unit: str) -> str | None:

@@ -44,7 +44,7 @@ class Tariff(Entry, AdValorem):
     exporter: str = Field("*", description="Where the goods are made: region, country name, group, 'non_members' or '*'.")
     importer: str = Field("*", description="Region, group, 'bloc' or '*' levying it (a customs-union member: the whole union).")
     product: str = Field("*", description="Product, mineral name, or '*'.")
-    ad_valorem: float | None = Field(None, ge=0, description="Fraction of the customs (CIF) value (0.25 for 25%).")
+    ad_valorem: float | None = Field(None, gt=-1, description="Fraction of the customs (CIF) value (0.25 for 25%; negative: an import subsidy).")
     specific: Price | None = Field(None, description="Per unit: USD per unit of the product, or e.g. '2 USD/kg'.")
     unit: str | None = Field(None, description="Unit of `specific` if not in the product's unit, e.g. 'USD/kg'.")
     prohibitive: bool = Field(False, description="Allow an ad valorem rate above 100%.")
@@ -59,6 +59,7 @@ class Tariff(Entry, AdValorem):
 class AntiDumping(Tariff):
     """An anti-dumping duty on goods made by an exporter, on top of the tariff."""
 
+    ad_valorem: float | None = Field(None, ge=0, description="Fraction of the customs (CIF) value (0.935 for 93.5%).")
     margin: bool = Field(False, description="Set the duty to the exporter's dumping margin (the discount of its export price below its home price; see [[dumping]]).")
 
     @model_validator(mode="after")
@@ -87,8 +88,7 @@ def apply(ctx) -> None:
     members = ctx.members
     if members and sc.bloc is not None:
         bloc = sc.bloc
-        origin_member = np.isin(ctx.route_origin, list(members))
-        destination_member = np.isin(ctx.route_destination, list(members))
+        origin_member, destination_member = ctx.member_routes(members)
         if bloc.internal_free_trade:
             internal = origin_member & destination_member
             terms.tariff_rate[internal] = 0.0

@@ -58,6 +58,8 @@ def apply(ctx) -> None:
         restricted_by[sel & (restricted_by < 0)] = i
         if r.ban:
             banned |= sel
+            for j in np.flatnonzero(sel):
+                ctx.market.closures.setdefault(int(j), f"export ban {routes.origin[j]}->{routes.destination[j]} ({routes.product[j]}) by {key}")
             continue
         for exporter in sorted(exporters):
             for product in sorted(products):
@@ -110,6 +112,9 @@ def coupling_check(results, kind: str) -> list[tuple]:
         if c["licence_price"] > 1e-9 * p_scale:
             rows.append(("quota rent", [c["holder"]], [c["product"]], [c["label"] + " (full when a rent is paid)"],
                          [abs(licensed - c["limit"]) / q_scale]))
+        if np.isfinite(c["cap"]).any():       # a licence is never worth more than the largest rate gap
+            rows.append(("quota rent", [c["holder"]], [c["product"]], [c["label"] + " (licence ≤ rate gap)"],
+                         [max(0.0, c["licence_price"] - float(np.max(c["cap"]))) / p_scale]))
         # each route pays min(licence price, cap): recomputed here from the cap rule
         expected = np.minimum(c["licence_price"], c["cap"])
         rows.append(("quota rent", [c["holder"]] * len(expected), [c["product"]] * len(expected),

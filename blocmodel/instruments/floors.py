@@ -32,17 +32,23 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..pricing import received_price, route_prices
 from ..problem import Reserve
-from .base import Entry, Family, Names, Price
+from .base import Entry, Family, Names, Price, positive_price
 
 MECHANISMS = ("variable_levy", "deficiency_payment", "stockpile", "price_support")
 # assumption: a reserve with no budget given may spend at most this share of the product's
 # world market at reference prices a year (Project Vault's ~US$12bn is ~3% of the modelled
 # minerals' world market; 10% leaves room for a single product).
 DEFAULT_BUDGET_SHARE = 0.10
+# Under price support the members' price sits at the floor and non-member goods land at it
+# too; with constant trade costs importers are then indifferent and any import volume is an
+# equilibrium (each unit imported the reserve buys back from members). The levy lands
+# non-member goods this fraction above the floor, so the reserve never buys room for
+# imports: the equilibrium with the fewest imports (prices move by at most 1e-9 of the floor).
+SUPPORT_LEVY_MARGIN = 1e-9
 
 
 class PriceFloor(Entry):
@@ -59,6 +65,11 @@ class PriceFloor(Entry):
     origins: Names | None = Field(None, description="Reserve: whose producers it buys from (default: the bloc, else the markets).")
     burden_sharing: Literal["own", "gdp", "consumption"] | dict[str, float] | None = Field(
         None, description="Who funds payments and purchases: 'own', 'gdp', 'consumption', or shares {region = share}.")
+
+    @field_validator("price")
+    @classmethod
+    def _positive(cls, value):
+        return positive_price(value)
 
     @model_validator(mode="after")
     def _fits_mechanism(self):
@@ -109,7 +120,7 @@ def apply(ctx) -> None:
                 ctx.problem(f"two levy floors on {product} imports into {routes.destination[clash[0]]} "
                             f"(also {ctx.where(f'price_floors[{levied_by[clash[0]]}]', key)})", f"{key}.markets")
             levied_by[sel] = i
-            terms.levy_floor[sel] = price
+            terms.levy_floor[sel] = price * (1.0 + SUPPORT_LEVY_MARGIN) if f.mechanism == "price_support" else price
         if payment:
             for table, column in ((ctx.market.supply, "product"), (ctx.market.refining, "output")):
                 sel = np.isin(table.region, list(markets & members)) & (getattr(table, column) == product)
@@ -195,42 +206,55 @@ def check(results) -> list[tuple]:
 # ----------------------------------------------------------------------- report
 def floor_report(results) -> pd.DataFrame:
     """Per floor and market: the floor, what buyers pay, what members' producers get, and
-    whether it binds, is prohibitive (non-member goods shut out, price below the floor),
-    cannot bind (the markets are net exporters), is limited by its budget, or is slack."""
+    its status for the price it promises to hold:
+    - levies hold the landed price of non-member goods: `binds` (they enter at the floor),
+      `prohibitive` (shut out, the member price below the floor), `cannot bind` (the markets
+      export the product, so their price is set abroad), `slack` (they land above it anyway);
+    - deficiency payments hold what producers get: `binds` (a payment is made) or `slack`;
+    - reserves (stockpile, price support by purchase) hold the producers' price of their
+      origins: `binds` (buying at the floor), `budget-limited` (the budget is spent and the
+      bid has fallen below the floor) or `slack`;
+    - price support holds members' producers at the floor: `binds` (the support pays or
+      buys), `budget-limited`, or `slack`; its levy's own status is `levy_status`.
+    A market with no producers of the product shows producers' price as blank."""
     rows = []
     m = results.markets.set_index(["region", "product"])
     a = results.route_detail
+    reserves = results.reserve_detail
     for f in results.policy.floors:
-        levied = a[(a["product"] == f.product) & a["destination"].isin(f.markets) & (a["levy_floor"].notna())]
+        levied = a[(a["product"] == f.product) & a["destination"].isin(f.markets) & a["levy_floor"].notna() & ~a["home"]]
         markets = [r for r in f.markets if (r, f.product) in m.index]
         sub = m.loc[[(r, f.product) for r in markets]] if markets else m.iloc[0:0]
-        net_exporter = bool(len(sub)) and float(sub["production"].sum()) >= float(sub["use"].sum())
-        reserve = results.reserve_detail
-        reserve = reserve[reserve["floor_id"] == f.index] if len(reserve) else reserve
-        budget_out = bool(len(reserve)) and float(reserve["bid"].iloc[0]) < f.price * (1 - 1e-9)
+        # the markets are net exporters (even with non-member goods shut out; at autarky, production = use: prohibitive)
+        exporter = bool(len(sub)) and float(sub["production"].sum()) > float(sub["use"].sum()) * (1 + 1e-9)
+        reserve = reserves[reserves["floor_id"] == f.index] if len(reserves) else reserves
+        bid = float(reserve["bid"].iloc[0]) if len(reserve) else f.price
+        bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
+        s, z = results.supply_detail, results.refining_detail
+        paid = set(s.loc[(s["product"] == f.product) & (s["deficiency_payment"] > 0), "region"]) | set(
+            z.loc[(z["output"] == f.product) & (z["deficiency_payment"] > 0), "region"])      # regions whose producers get a payment
         for region in markets:
             row = m.loc[(region, f.product)]
             into = levied[levied["destination"] == region]
             levy_on = bool((into["levy"] > 1e-9 * f.price).any())
-            imports_enter = bool((into["flow"] > 0).any())
-            buyers, producers = row["price"], row["producer_price"]
-            if f.mechanism == "deficiency_payment" or f.support == "deficiency_payment" and not levy_on:
-                status = "binds" if producers >= f.price * (1 - 1e-9) and row["market_producer_price"] < f.price * (1 - 1e-9) else "slack"
-            elif f.mechanism == "stockpile" or (f.support == "purchase" and not levy_on):
-                bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
-                status = "budget-limited" if budget_out else ("binds" if bought > 0 else "slack")
-            elif levy_on and imports_enter:
-                status = "binds"
-            elif levy_on:
-                status = "cannot bind" if net_exporter else "prohibitive"
+            enter = bool((into["flow"] > 0).any())
+            below = row["price"] < f.price * (1 - 1e-9)
+            levy_status = ("binds" if levy_on and enter else "cannot bind" if exporter and below else
+                           "prohibitive" if levy_on else "slack") if f.mechanism in ("variable_levy", "price_support") else ""
+            makes = row["supply"] > 0
+            pays = region in paid
+            if f.mechanism == "variable_levy":
+                status = levy_status
+            elif f.mechanism == "deficiency_payment" or f.support == "deficiency_payment":
+                status = "binds" if pays else ("slack" if makes else "no producers")
             else:
-                status = "slack"
+                status = "budget-limited" if bid < f.price * (1 - 1e-9) else ("binds" if bought > 0 else "slack")
             rows.append({"floor": f.label, "product": f.product, "mechanism": f.mechanism, "market": region,
-                         "floor_price": f.price, "buyers_price": buyers, "producers_price": producers,
-                         "status": status, "levy_collected": float((into["levy"] * into["flow"]).sum()),
+                         "floor_price": f.price, "buyers_price": row["price"] if row["use"] > 0 else np.nan, "producers_price": row["producer_price"] if makes else np.nan,
+                         "status": status, "levy_status": levy_status, "levy_collected": float((into["levy"] * into["flow"]).sum()),
                          "non_member_imports": float(into["flow"].sum())})
     return pd.DataFrame(rows, columns=["floor", "product", "mechanism", "market", "floor_price", "buyers_price", "producers_price",
-                                       "status", "levy_collected", "non_member_imports"])
+                                       "status", "levy_status", "levy_collected", "non_member_imports"])
 
 
 FAMILY = Family(

@@ -44,6 +44,7 @@ def apply(ctx) -> None:
                             "buy where the product is used")
                 continue
             market.purchases[node] = market.purchases.get(node, 0.0) + s.quantity
+            market.purchase_keys[node] = key
         elif node in producers:
             market.releases[node] = market.releases.get(node, 0.0) - s.quantity
         elif node in buyers:

@@ -1,0 +1,189 @@
+"""Policy as negotiators mean it (issue 14) and tariff-rate quotas (issue 15's proof of an
+instrument added in one module), each against a hand-derived answer.
+
+Krugman & Obstfeld's market (conftest): Home D = 100 − 20P, S = 20 + 20P; Foreign
+D* = 80 − 20P, S* = 40 + 20P; free trade P = 1.5, Home imports 20; autarky prices Home 2,
+Foreign 1. Import demand of Home M(p) = 80 − 40p, export supply of Foreign X(p) = 40p − 40.
+"""
+
+import pytest
+
+import blocmodel as bm
+from blocmodel.testing import linear, write_dataset
+
+TOL = 1e-9
+
+
+def price(r, region):
+    return float(r.prices.set_index("region").loc[region, "price"])
+
+
+def imports(r):
+    f = r.flows
+    return float(f.loc[~f["home"], "quantity"].sum())
+
+
+def welfare(r, region, column):
+    return float(r.welfare.set_index("region").loc[region, column])
+
+
+# --------------------------------------------------------------------- floors
+def test_a_levy_floor_above_autarky_is_prohibitive(ko):
+    """Floor 2.2 by levy in Home: Foreign's goods would land at 2.2, above Home's autarky
+    price 2: none enter, Home settles at 2 < 2.2, Foreign at 1. The floor is prohibitive."""
+    r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 2.2, "markets": ["HOME"]}]})
+    assert price(r, "HOME") == pytest.approx(2.0, abs=TOL) and price(r, "FOREIGN") == pytest.approx(1.0, abs=TOL)
+    assert imports(r) == pytest.approx(0.0, abs=TOL)
+    row = r.floors.iloc[0]
+    assert row["status"] == "prohibitive" and row["buyers_price"] == pytest.approx(2.0, abs=TOL)
+
+
+def test_price_support_by_purchase_holds_the_member_price(ko):
+    """Price support at 2.2 in Home, by purchase: the levy keeps Foreign's goods out; the
+    reserve buys Home's output at 2.2: S(2.2) − D(2.2) = 64 − 56 = 8 units, 17.6 a year,
+    stock worth 8 × 1.5 = 12 at reference prices. Buyers and producers both at 2.2."""
+    r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 2.2, "markets": ["HOME"], "mechanism": "price_support",
+                                        "budget": 100}]})
+    assert price(r, "HOME") == pytest.approx(2.2, abs=1e-8)
+    assert r.reserve_detail.set_index("origin").loc["HOME", "quantity"] == pytest.approx(8.0, abs=1e-6)
+    assert welfare(r, "HOME", "fiscal_cost") == pytest.approx(17.6, abs=1e-6)
+    assert welfare(r, "HOME", "stockpile_value") == pytest.approx(12.0, abs=1e-6)
+    row = r.floors.iloc[0]
+    assert row["status"] == "binds" and row["producers_price"] == pytest.approx(2.2, abs=1e-8)
+
+
+def test_price_support_by_deficiency_payment(ko):
+    """Price support at 2.2 by payment: producers get 2.2 and supply S(2.2) = 64; the levy
+    keeps Foreign out; Home buyers clear 64 at p = 1.8; the treasury pays 0.4 × 64 = 25.6."""
+    r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 2.2, "markets": ["HOME"], "mechanism": "price_support",
+                                        "support": "deficiency_payment"}]})
+    assert price(r, "HOME") == pytest.approx(1.8, abs=TOL)
+    assert welfare(r, "HOME", "fiscal_cost") == pytest.approx(25.6, abs=1e-7)
+    row = r.floors.iloc[0]
+    assert row["producers_price"] == pytest.approx(2.2, abs=TOL) and row["buyers_price"] == pytest.approx(1.8, abs=TOL)
+
+
+def test_stockpile_buys_within_its_budget_and_only_from_its_origins(ko):
+    """Floor 1.7 held by a reserve buying only Foreign's goods: with free trade both prices
+    rise to 1.7 and the reserve takes 128 − 112 = 16 units, all made in Foreign, for 27.2.
+    With a budget of 20 it spends exactly 20: P·(80P − 120) = 20, P = (6 + √52)/8."""
+    floor = {"product": "wheat", "price": 1.7, "markets": ["HOME"], "mechanism": "stockpile", "origins": ["FOREIGN"]}
+    r = bm.solve(ko, {"price_floors": [{**floor, "budget": 1000}]})
+    bought = r.reserve_detail.set_index("origin")["quantity"]
+    assert list(bought.index) == ["FOREIGN"] and bought["FOREIGN"] == pytest.approx(16.0, abs=1e-7)
+    assert welfare(r, "HOME", "fiscal_cost") == pytest.approx(27.2, abs=1e-6)
+    budgeted = bm.solve(ko, {"price_floors": [{**floor, "budget": 20}]})
+    p = (6 + 52 ** 0.5) / 8
+    assert price(budgeted, "HOME") == pytest.approx(p, abs=TOL)
+    spent = (budgeted.reserve_detail["quantity"] * budgeted.reserve_detail["producer_price"]).sum()
+    assert spent == pytest.approx(20.0, abs=1e-7)
+    assert budgeted.floors.iloc[0]["status"] == "budget-limited"
+
+
+@pytest.mark.parametrize("sharing, home_share", [({"HOME": 0.25, "FOREIGN": 0.75}, 0.25), ("own", 1.0)])
+def test_burden_sharing_splits_the_payment_and_sums_to_it(ko, sharing, home_share):
+    """A deficiency payment of 1.9 for Home's producers: P = 82/60, paid (1.9 − P)·58 in all;
+    shares split it exactly, and the parts sum to the whole."""
+    r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 1.9, "markets": ["HOME"], "mechanism": "deficiency_payment",
+                                        "burden_sharing": sharing}]})
+    total = (1.9 - 82 / 60) * 58
+    w = r.welfare.set_index("region")["fiscal_cost"]
+    assert w.sum() == pytest.approx(total, abs=1e-7)
+    assert w["HOME"] == pytest.approx(home_share * total, abs=1e-7)
+
+
+def test_burden_sharing_shares_must_sum_to_one(ko):
+    with pytest.raises(bm.InputError) as exc:
+        bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 1.9, "markets": ["HOME"], "mechanism": "deficiency_payment",
+                                        "burden_sharing": {"HOME": 0.5, "FOREIGN": 0.3}}]})
+    assert "shares sum to 0.8, not 1" in str(exc.value)
+
+
+def test_floor_prices_take_units_and_catch_slips(ko):
+    """A floor written '1900 USD/t' on a product in tonnes is 1,900 per unit; a bare 190 on a
+    product priced 1.5 is 127 times the reference price: an error saying so."""
+    from blocmodel.scenario import scenario_from_dict
+    assert scenario_from_dict({"price_floors": [{"product": "wheat", "price": "1.9 USD/t"}]}).price_floors[0].price == "1.9 USD/t"
+    with pytest.raises(bm.InputError) as exc:
+        bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 190, "markets": ["HOME"]}]})
+    assert "127 times the reference price" in str(exc.value)
+
+
+# -------------------------------------------------------------------- dumping
+def test_export_price_discrimination(ko_one_way):
+    """Foreign sells abroad 20% below its home price: Home pays 0.8·π. Home's imports
+    80 − 40·0.8π equal Foreign's exports 40π − 40: π = 5/3 (Foreign's price *rises*),
+    Home 4/3, trade 80/3; the discount 0.2·5/3·80/3 = 80/9 is Foreign's cost. (A production
+    subsidy lowers the exporter's price instead: see test_textbook.)"""
+    r = bm.solve(ko_one_way, {"dumping": [{"exporter": "FOREIGN", "product": "wheat", "margin": 0.2}]})
+    assert price(r, "FOREIGN") == pytest.approx(5 / 3, abs=TOL) and price(r, "HOME") == pytest.approx(4 / 3, abs=TOL)
+    assert imports(r) == pytest.approx(80 / 3, abs=1e-8)
+    assert welfare(r, "FOREIGN", "dumping_cost") == pytest.approx(80 / 9, abs=1e-8)
+
+
+def test_anti_dumping_duty_at_the_margin_undoes_dumping(ko_one_way):
+    """A duty equal to the dumping margin lands Foreign's goods at its home price again:
+    both prices back at 1.5, trade 20; the discount 0.2·1.5·20 = 6 becomes Home's revenue."""
+    r = bm.solve(ko_one_way, {"dumping": [{"exporter": "FOREIGN", "product": "wheat", "margin": 0.2}],
+                              "anti_dumping": [{"exporter": "FOREIGN", "importer": "HOME", "margin": True}]})
+    assert price(r, "HOME") == pytest.approx(1.5, abs=TOL) and price(r, "FOREIGN") == pytest.approx(1.5, abs=TOL)
+    assert welfare(r, "HOME", "tariff_revenue") == pytest.approx(6.0, abs=1e-8)
+    assert welfare(r, "FOREIGN", "dumping_cost") == pytest.approx(6.0, abs=1e-8)
+
+
+def test_overcapacity_adds_supply_at_every_price(ko):
+    """Foreign adds 30% of its reference output (70 × 0.3 = 21) at every price: world
+    180 − 40P = 60 + 40P + 21, P = 99/80."""
+    r = bm.solve(ko, {"dumping": [{"exporter": "FOREIGN", "product": "wheat", "kind": "overcapacity", "capacity_added": 0.3}]})
+    assert price(r, "HOME") == pytest.approx(99 / 80, abs=TOL)
+
+
+# ------------------------------------------------------------- short run
+def test_capacity_binds_in_a_ban_in_the_short_run(tmp_path):
+    """Home's mines can produce at most 50. Foreign bans exports to Home: in the medium run
+    Home reaches its autarky price 2 (output 60); in the short run output stops at 50, so
+    Home's buyers clear 50 at 100 − 20p = 50, p = 2.5, and the capacity earns (2.5 − 1.5)·50
+    = 50 above the marginal cost at 50 (S⁻¹(50) = 1.5)."""
+    write_dataset(tmp_path / "k", regions=[{"region": "HOME"}, {"region": "FOREIGN"}], products=[{"product": "wheat"}],
+                  supply=[{"region": "HOME", "product": "wheat", **linear(20, 20, 1.5), "capacity": 50},
+                          {"region": "FOREIGN", "product": "wheat", **linear(40, 20, 1.5)}],
+                  demand=[{"region": "HOME", "product": "wheat", **linear(100, -20, 1.5)},
+                          {"region": "FOREIGN", "product": "wheat", **linear(80, -20, 1.5)}],
+                  routes=[{"origin": "FOREIGN", "destination": "HOME", "product": "wheat", "transport_cost": 0.0}])
+    data = bm.load_dataset(tmp_path / "k")
+    ban = {"export_restrictions": [{"exporter": "FOREIGN", "destinations": ["HOME"], "ban": True}]}
+    assert price(bm.solve(data, ban), "HOME") == pytest.approx(2.0, abs=TOL)
+    short = bm.solve(data, {**ban, "horizon": "short_run"})
+    assert price(short, "HOME") == pytest.approx(2.5, abs=TOL)
+    assert welfare(short, "HOME", "capacity_rent") == pytest.approx(50.0, abs=1e-7)
+
+
+# ------------------------------------------------------- tariff-rate quotas
+TRQ = {"importer": "HOME", "exporters": "FOREIGN", "product": "wheat", "out_of_quota_specific": 0.5}
+
+
+def test_tariff_rate_quota_filled(ko_one_way):
+    """Quota 15, in-quota free, out of quota 0.5 a unit: free trade would bring 20, so the
+    quota fills: 80 − 40p = 15 gives Home 1.625, 40π − 40 = 15 gives Foreign 1.375; the
+    licence is worth 0.25 < 0.5, and Home's licence holders earn 0.25 × 15 = 3.75."""
+    r = bm.solve(ko_one_way, {"tariff_quotas": [{**TRQ, "quota": 15}]})
+    assert price(r, "HOME") == pytest.approx(1.625, abs=TOL) and price(r, "FOREIGN") == pytest.approx(1.375, abs=TOL)
+    assert welfare(r, "HOME", "quota_rent") == pytest.approx(3.75, abs=1e-8)
+    assert welfare(r, "HOME", "tariff_revenue") == pytest.approx(0.0, abs=1e-8)
+
+
+def test_tariff_rate_quota_with_imports_beyond_it(ko_one_way):
+    """Quota 5: at 5 units the gap would be 0.75 > 0.5, so imports go beyond the quota at the
+    out-of-quota rate: as Krugman–Obstfeld's 0.5 tariff, prices 1.75 / 1.25, imports 10.
+    5 units hold licences worth 0.5 (rent 2.5), 5 pay the 0.5 tariff (revenue 2.5)."""
+    r = bm.solve(ko_one_way, {"tariff_quotas": [{**TRQ, "quota": 5}]})
+    assert price(r, "HOME") == pytest.approx(1.75, abs=TOL) and imports(r) == pytest.approx(10.0, abs=1e-8)
+    assert welfare(r, "HOME", "quota_rent") == pytest.approx(2.5, abs=1e-8)
+    assert welfare(r, "HOME", "tariff_revenue") == pytest.approx(2.5, abs=1e-8)
+
+
+def test_tariff_rate_quota_not_filled(ko_one_way):
+    """Quota 30 above the free-trade 20: no rent, free-trade prices."""
+    r = bm.solve(ko_one_way, {"tariff_quotas": [{**TRQ, "quota": 30, "rent_to": "exporter"}]})
+    assert price(r, "HOME") == pytest.approx(1.5, abs=TOL) and imports(r) == pytest.approx(20.0, abs=1e-8)
+    assert r.welfare["quota_rent"].abs().sum() == pytest.approx(0.0, abs=1e-9)
