@@ -13,6 +13,24 @@ scenario in its own transaction with its key, so a crash or Ctrl-C loses at most
 in flight and never leaves half a scenario. Re-running the same command skips the keys that
 are stored and runs the rest. A scenario that fails (bad input, no equilibrium, a failed
 check) is stored with its error and the batch goes on.
+
+Outputs per scenario (the sweep's `outputs`), every welfare figure a change against the
+no-policy baseline of the same draw (levels mean nothing):
+- `designs`: the key outcomes of `blocmodel compare` (`Collection.design_rows`), plus the
+  bloc's dependency on China (`focus_share|P`, `focus_content_share|P`, from
+  `indicators.bloc_dependency`) and, per floor, the use-weighted price members' buyers pay
+  (`floor|P|buyers_price`), the floor (`floor|P|floor_price`) and how many of its markets
+  are in each state (`floor|P|markets|binds`, `...|prohibitive`, `...|cannot bind`,
+  `...|budget-limited`, `...|slack`; `Results.floors`);
+- `members`: each region's welfare change;
+- `prices`: buyers' prices by region and product;
+- `floors`: `Results.floors` per floor market (floor, buyers' and producers' prices, levy
+  collected, non-member imports, and `status|<state>` = 1).
+
+Interrupts. The worker processes never see Ctrl-C: they start with SIGINT blocked (the
+signal mask of the threads that spawn them), so only this process stops, closes the
+cluster with Dask's logging silenced, and `blocmodel batch` prints how many scenarios are
+stored and the command that resumes the batch. Nothing half-done is stored.
 """
 
 from __future__ import annotations
@@ -21,13 +39,17 @@ import json
 import logging
 import math
 import os
+import signal
 import sqlite3
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from .dataset import Dataset, load_dataset
 from .errors import EquilibriumCheckError, InfeasibleError, InputError, Problem
@@ -58,7 +80,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
 
-    def bind(self, sweep_text: str, data_hash: str, versions: dict[str, str]) -> None:
+    def bind(self, sweep_text: str, data_hash: str, versions: dict[str, str], units: dict[str, str] | None = None) -> None:
         """Tie the store to one sweep on one dataset: a different one must use another folder."""
         stored = dict(self.db.execute("SELECT name, value FROM meta"))
         if stored and (stored.get("sweep") != sweep_text or stored.get("data_hash") != data_hash):
@@ -67,10 +89,16 @@ class Store:
                                       hint="use a new --out folder, or delete this one")])
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                [("sweep", sweep_text), ("data_hash", data_hash), ("versions", json.dumps(versions, sort_keys=True))])
+                                [("sweep", sweep_text), ("data_hash", data_hash), ("versions", json.dumps(versions, sort_keys=True)),
+                                 ("product_units", json.dumps(units or {}, sort_keys=True))])
 
     def done(self) -> set[str]:
         return {k for (k,) in self.db.execute("SELECT key FROM scenarios")}
+
+    def count(self) -> tuple[int, int]:
+        """(scenarios stored, of which failed)."""
+        stored, failed = self.db.execute("SELECT count(*), coalesce(sum(status != 'optimal'), 0) FROM scenarios").fetchone()
+        return int(stored), int(failed)
 
     def write(self, record: dict[str, Any]) -> bool:
         """Store one finished scenario atomically; False if it was already there."""
@@ -91,21 +119,34 @@ class Store:
 
 
 # ---------------------------------------------------------------- the worker side
-_WORKER: dict[str, Any] = {}    # per worker process: the last draw's session and baseline
+_WORKER: dict[str, Any] = {}    # per worker process: the last draw's sessions and baselines
 
 
 def _session_for(data: Dataset, factors: dict[str, float]):
-    """The Session and baseline of this draw, kept between tasks on the same worker."""
+    """The Session of this draw, kept between tasks on the same worker."""
     from .api import Session
-    from .compare import Collection
 
     key = (data.data_hash, json.dumps(factors, sort_keys=True))
     if _WORKER.get("key") != key:
         _WORKER.clear()
-        session = Session(apply_factors(data, factors))
-        base = session.solve(None)
-        _WORKER.update(key=key, session=session, collection=Collection({"baseline": base}, data=session.data))
-    return _WORKER["session"], _WORKER["collection"]
+        _WORKER.update(key=key, session=Session(apply_factors(data, factors)), collections={})
+    return _WORKER["session"]
+
+
+def _collection_for(session, horizon: str):
+    """The no-policy baseline of this draw at `horizon` (welfare changes are measured against
+    the baseline of the scenario's own horizon), solved cold in a session of its own, so the
+    tasks' warm starts never depend on which baselines a worker happened to need."""
+    from .api import Session
+    from .compare import Collection
+    from .scenario import Scenario
+
+    collections = _WORKER["collections"]
+    if horizon not in collections:
+        name = "baseline" if horizon == "medium_run" else f"baseline_{horizon}"
+        base = Session(session.data).solve(Scenario(name=name, horizon=horizon))
+        collections[horizon] = Collection({name: base}, baseline=name, data=session.data)
+    return collections[horizon]
 
 
 def run_chunk(data: Dataset, tasks: list[dict[str, Any]], outputs: list[str]) -> list[dict[str, Any]]:
@@ -123,7 +164,8 @@ def _run_task(data: Dataset, task: dict[str, Any], outputs: list[str], cold: boo
     start = time.perf_counter()
     record = {**task, "status": "optimal", "error": None, "max_residual": None, "rows": []}
     try:
-        session, collection = _session_for(data, task["factors"])
+        session = _session_for(data, task["factors"])
+        collection = _collection_for(session, task["scenario"].get("horizon", "medium_run"))
         if cold:
             session.reset()    # a chunk starts cold: its results do not depend on what this worker ran before
         result = session.solve(task["scenario"])
@@ -149,7 +191,10 @@ def _output_rows(collection, result, outputs: list[str]) -> list[tuple]:
     try:
         base = collection.results[collection.baseline]
         if "designs" in outputs:
-            rows += [("designs", "", "", variable, _round(value)) for _, variable, value, _ in collection.design_rows(name)]
+            designed = [("designs", "", "", variable, _round(value)) for _, variable, value, _ in collection.design_rows(name)]
+            have = {row[3] for row in designed}
+            rows += designed + [("designs", "", "", variable, _round(value))
+                                for variable, value in _extra_design_rows(collection, result, have)]
         if "members" in outputs:
             members = set(collection.members(name))
             change = result.welfare_change(base)
@@ -158,8 +203,51 @@ def _output_rows(collection, result, outputs: list[str]) -> list[tuple]:
                              _round(total)))
         if "prices" in outputs:
             rows += [("prices", r, p, "price", _round(v)) for r, p, v in result.prices[["region", "product", "price"]].itertuples(index=False)]
+        if "floors" in outputs and result.policy.floors:
+            for f in result.floors.itertuples(index=False):
+                for variable in ("floor_price", "buyers_price", "producers_price", "levy_collected", "non_member_imports"):
+                    rows.append(("floors", f.market, f.product, variable, _round(getattr(f, variable))))
+                rows.append(("floors", f.market, f.product, f"status|{f.status}", 1.0))
     finally:
         del collection.results[name]
+    return rows
+
+
+FLOOR_STATES = ("binds", "prohibitive", "cannot bind", "budget-limited", "slack")
+
+
+def _extra_design_rows(collection, result, have: set[str]) -> list[tuple[str, float]]:
+    """What the batch adds to `design_rows` (the variables it does not give already, in
+    `have`): the bloc's dependency on China (the focus columns of `bloc_dependency`) and
+    what each floor holds (`Results.floors`)."""
+    from .indicators import bloc_dependency
+
+    rows: list[tuple[str, float]] = []
+    members = result.reference_members()
+    if members and not any(v.startswith("focus_share|") for v in have):
+        after = bloc_dependency(result, members)
+        key = ("batch_focus_baseline", *members)
+        if key not in collection._cache:
+            collection._cache[key] = bloc_dependency(collection.results[collection.baseline], members).set_index("product")
+        before = collection._cache[key]
+        for row in after.itertuples(index=False):
+            for indicator in ("focus_share", "focus_content_share"):
+                rows.append((f"{indicator}|{row.product}", getattr(row, indicator)))
+                rows.append((f"{indicator}|{row.product}|baseline",
+                             before.at[row.product, indicator] if row.product in before.index else math.nan))
+    if result.policy.floors:
+        floors = result.floors
+        use = result.markets.set_index(["region", "product"])["use"]
+        for product, g in floors.groupby("product", sort=True):
+            price = g["buyers_price"].to_numpy(dtype=float)
+            buying = np.isfinite(price)                    # markets where no one buys show no buyers' price
+            weight = np.array([use.get((m, product), 0.0) for m in g["market"]])[buying]
+            price = price[buying]
+            mean = float((price * weight).sum() / weight.sum()) if weight.sum() > 0 else float(price.mean()) if len(price) else math.nan
+            rows.append((f"floor|{product}|floor_price", float(g["floor_price"].max())))
+            rows.append((f"floor|{product}|buyers_price", mean))
+            for state in FLOOR_STATES:
+                rows.append((f"floor|{product}|markets|{state}", float((g["status"] == state).sum())))
     return rows
 
 
@@ -171,20 +259,83 @@ def _round(value) -> float | None:
 
 
 # ---------------------------------------------------------------- the driver side
+QUIET_LOGGERS = ("distributed", "tornado", "asyncio", "bokeh")
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread meanwhile: threads started here (Dask's event loop) and the
+    worker processes they spawn inherit the mask, so Ctrl-C reaches this process alone; one
+    pressed meanwhile is delivered when the block ends. (multiprocessing's resource tracker,
+    when it starts, unblocks SIGINT in the thread that starts it: it is started first.)"""
+    main = threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask")
+    if main:
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's loggers silenced (closing a cluster after an interrupt logs CommClosedError and
+    the like, which say nothing to a user)."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _close_quietly(*things) -> None:
+    with _quiet_dask(), _sigint_blocked():
+        for thing in things:
+            if thing is None:
+                continue
+            try:
+                thing.close()
+            except Exception:   # a connection already gone: nothing to close
+                pass
+
+
+def local_cluster(workers: int, **options):
+    """A LocalCluster of single-threaded worker processes with no dashboard, whose HTTP
+    endpoints take a free port (the scheduler's default, 8787, may be another cluster's)."""
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"}, **options)
+
+
 @contextmanager
 def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
-    """A client on an existing scheduler, or on a LocalCluster of single-threaded processes."""
-    from dask.distributed import Client, LocalCluster
+    """A client on an existing scheduler, or on a LocalCluster of single-threaded processes
+    that never see Ctrl-C (see the module docstring); closed quietly however the block ends."""
+    from dask.distributed import Client
 
-    if scheduler:
-        with Client(scheduler, timeout="30s") as client:
-            yield client
-        return
-    os.environ.setdefault("OMP_NUM_THREADS", "1")    # inherited by the worker processes
-    n = workers or max(1, os.cpu_count() or 1)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    cluster = client = None
+    try:
+        if scheduler:
+            with _sigint_blocked():
+                client = Client(scheduler, timeout="30s")
+        else:
+            os.environ.setdefault("OMP_NUM_THREADS", "1")    # inherited by the worker processes
+            n = workers or max(1, os.cpu_count() or 1)
+            with _sigint_blocked():
+                cluster = local_cluster(n, silence_logs=logging.ERROR)
+                client = Client(cluster)
         yield client
+    finally:
+        _close_quietly(client, cluster)
 
 
 def chunks(tasks: list[Task], size: int | None = None) -> list[list[Task]]:
@@ -201,9 +352,18 @@ def chunks(tasks: list[Task], size: int | None = None) -> list[list[Task]]:
     return out
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch: what is stored stays stored; `stored` of `total` scenarios."""
+
+    def __init__(self, stored: int, total: int, ran: int):
+        super().__init__(f"{stored} of {total} scenarios stored")
+        self.stored, self.total, self.ran = stored, total, ran
+
+
 def run_batch(sweep_file: str | Path, out: str | Path, *, data: str | Path | None = None, workers: int | None = None,
               scheduler: str | None = None, progress: bool | None = None, log=None) -> dict[str, Any]:
-    """Run every task of a sweep not yet in `out`'s store; returns counts and timing."""
+    """Run every task of a sweep not yet in `out`'s store; returns counts and timing. Ctrl-C
+    raises `BatchInterrupted` (a KeyboardInterrupt) with the stored count."""
     from .api import versions
 
     sweep, file = load_sweep(sweep_file)
@@ -212,8 +372,9 @@ def run_batch(sweep_file: str | Path, out: str | Path, *, data: str | Path | Non
     tasks = plan(sweep, file, dataset)
     out = Path(out)
     store = Store(out)
+    counts = {"stored": 0, "failed": 0}
     try:
-        store.bind(file.read_text(encoding="utf-8-sig"), dataset.data_hash, versions())
+        store.bind(file.read_text(encoding="utf-8-sig"), dataset.data_hash, versions(), dict(dataset.unit))
         done = store.done()
         todo = [t for t in tasks if t.key not in done]
         # whole chunks of the full plan: a chunk cut short by a crash re-runs from its start
@@ -221,7 +382,6 @@ def run_batch(sweep_file: str | Path, out: str | Path, *, data: str | Path | Non
         say = log or (lambda line: print(line, file=sys.stderr, flush=True))
         say(f"batch '{sweep.name}': {len(tasks)} scenarios, {len(tasks) - len(todo)} already stored, {len(todo)} to run")
         start = time.perf_counter()
-        counts = {"stored": 0, "failed": 0}
         if todo:
             with dask_client(workers, scheduler) as client:
                 with _Progress(len(todo), progress, say) as bar:
@@ -229,6 +389,10 @@ def run_batch(sweep_file: str | Path, out: str | Path, *, data: str | Path | Non
         seconds = time.perf_counter() - start
         say(f"batch '{sweep.name}': {counts['stored']} stored ({counts['failed']} failed) in {seconds:.1f} s")
         return {"scenarios": len(tasks), "ran": len(todo), **counts, "seconds": seconds, "store": str(store.path)}
+    except KeyboardInterrupt:
+        with _sigint_blocked():     # a second Ctrl-C must not cut the count short
+            stored, _ = store.count()
+        raise BatchInterrupted(stored, len(tasks), counts["stored"]) from None
     finally:
         store.close()
 
@@ -313,4 +477,5 @@ class _Progress:
             self.bar.__exit__(*exc)
 
 
-__all__ = ["run_batch", "run_chunk", "solve_scenarios", "Store", "dask_client", "chunks", "STORE"]
+__all__ = ["run_batch", "run_chunk", "solve_scenarios", "Store", "dask_client", "local_cluster", "chunks", "STORE",
+           "BatchInterrupted"]

@@ -233,17 +233,39 @@ def batch(
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the summary tables and plots when done.")] = True,
 ) -> None:
-    """Run every scenario of a sweep (resumable: a re-run skips what is stored), then summarise it."""
-    from .batch import run_batch
+    """Run every scenario of a sweep (resumable: a re-run skips what is stored), then summarise it.
+    Ctrl-C stops it cleanly and prints how many scenarios are stored and the command to resume."""
+    from .batch import BatchInterrupted, Store, run_batch
+
+    def resume_command() -> str:
+        import shlex
+
+        words = ["blocmodel", "batch", str(sweep), "--out", str(out)]
+        words += ["--data", str(data)] if data is not None else []
+        words += ["--workers", str(workers)] if workers else []
+        words += ["--scheduler", scheduler] if scheduler else []
+        words += [] if report else ["--no-report"]
+        return shlex.join(words)
 
     def run():
-        outcome = run_batch(sweep, out, data=data, workers=workers, scheduler=scheduler)
+        try:
+            outcome = run_batch(sweep, out, data=data, workers=workers, scheduler=scheduler)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, BatchInterrupted):
+                count = f"{exc.stored} of {exc.total} scenarios are stored ({exc.ran} in this run)"
+            else:
+                stored = Store(out).count()[0] if (out / "results.sqlite").is_file() else 0
+                count = f"{stored} scenarios are stored"
+            typer.echo(f"interrupted: {count} in {out / 'results.sqlite'}; none is half-written.", err=True)
+            typer.echo(f"resume with: {resume_command()}", err=True)
+            raise typer.Exit(130) from None
         if report:
             from .batch_report import write_batch_report
-            files = write_batch_report(out)
+            files = write_batch_report(out, log=lambda line: typer.echo(line, err=True))
             typer.echo(f"summary: {', '.join(sorted(p.name for p in files))} -> {out}")
         if outcome.get("lost_chunks"):
-            _fail([f"{outcome['lost_chunks']} chunk(s) were lost with their worker; run the same command again to finish"], 5)
+            _fail([f"{outcome['lost_chunks']} chunk(s) were lost with their worker; run the same command again to finish: "
+                   f"{resume_command()}"], 5)
 
     _guarded(run)
 
@@ -259,24 +281,38 @@ def optimize(
     import json
 
     from .api import Session
-    from .optimize import optimize as find_optimum
+    from .optimize import optimize as find_optimum, solve_with_retry
     from .results import _jsonable
     from .scenario import compose, load_scenario
 
     def run():
         session = Session(data)
         scen = compose([load_scenario(p) for p in scenario])
-        baseline = session.solve(None)
+        baseline = solve_with_retry(session, scen.baseline_scenario())
         optimum = find_optimum(scen, session=session, baseline=baseline)
         text = json.dumps(optimum.to_dict(), indent=2, default=_jsonable) + "\n"
         if optimum.results is None:
             write_atomically(out / "optimum.json", text)
         else:
             write_equilibrium(optimum.results, baseline, out, {"optimum.json": text})
-        levers = ", ".join(f"{k} = {v:,.6g}" if v is not None else f"{k}: none" for k, v in optimum.levers.items())
-        objective = "n/a" if optimum.objective is None else f"{optimum.objective:,.6g}"
+        levers = ", ".join(f"{k} = {v:,.10g}" if v is not None else f"{k}: none" for k, v in optimum.levers.items())
+        objective = "n/a" if optimum.objective is None else f"{optimum.objective:,.10g}"
         typer.echo(f"{scen.name}: {optimum.status}; {levers}; {optimum.sense} {optimum.objective_name} = {objective} "
                    f"({optimum.evidence.get('evaluations')} equilibria) -> {out}")
+        cert = optimum.certificate
+        for path, c in ({"": cert} if cert and "kind" in cert else (cert or {})).items():
+            if c:
+                if c["kind"] == "target binds":
+                    detail = f"{c['constraint']}, relative residual {c['relative_residual']:.1e}"
+                elif c["kind"] == "lever bound binds":
+                    detail = f"the {c['bound']} bound"
+                elif c.get("relative_derivative") is not None:
+                    detail = f"relative derivative {c['relative_derivative']:.1e}"
+                else:
+                    detail = c.get("note", c.get("condition", ""))
+                typer.echo(f"certificate{' ' + path if path else ''}: {c['kind']} ({detail})")
+        for line in optimum.evidence.get("why", []):
+            typer.echo(f"why: {line}", err=True)
         if optimum.status == "infeasible":
             raise typer.Exit(5)
 
@@ -289,7 +325,7 @@ def batch_report(out: Annotated[Path, typer.Argument(help="A folder written by `
     from .batch_report import write_batch_report
 
     def run():
-        files = write_batch_report(out)
+        files = write_batch_report(out, log=lambda line: typer.echo(line, err=True))
         typer.echo(f"summary: {', '.join(sorted(p.name for p in files))} -> {out}")
 
     _guarded(run)
@@ -301,7 +337,7 @@ def frontier(
     out: Annotated[Path, typer.Option("--out", help="Folder for frontier.csv, frontier.png and frontier.json.")],
     product: Annotated[str, typer.Option("--product", help="The product whose non-member share is targeted.")] = "ndpr_oxide",
     targets: Annotated[str, typer.Option("--targets", help="Comma-separated non-member shares to reach.")] = "0.45,0.4,0.35,0.3,0.25,0.2",
-    mechanisms: Annotated[str, typer.Option("--mechanisms", help="Comma-separated floor mechanisms.")] = "variable_levy,deficiency_payment,stockpile",
+    mechanisms: Annotated[str, typer.Option("--mechanisms", help="Comma-separated floor mechanisms.")] = "variable_levy,deficiency_payment,stockpile,price_support",
     bounds: Annotated[Optional[str], typer.Option("--bounds", help="LOWER,UPPER floor prices searched (default: 0.5-2.5x the reference price).")] = None,
     cost: Annotated[str, typer.Option("--cost", help="What is minimised: welfare_loss (of the bloc) or fiscal_cost; both are reported.")] = "welfare_loss",
     data: DataOption = None,
@@ -369,9 +405,12 @@ def coalition(
             shapley_table = tables["shapley"]
             shapley_table["exact_shapley"] = shapley_table["player"].map(values)
             rounding = 1e-9 * max(1.0, abs(summary["bloc_welfare_change"]))     # a zero-width interval still counts
+            modelled = shapley_table["data"] != "no data"
+            shapley_table.loc[~modelled, "exact_shapley"] = float("nan")          # no data: not a finding
             inside = ((shapley_table["exact_shapley"] >= shapley_table["ci95_low"] - rounding)
                       & (shapley_table["exact_shapley"] <= shapley_table["ci95_high"] + rounding))
-            summary["exact_inside_ci95"] = int(inside.sum())
+            summary["exact_inside_ci95"] = int(inside[modelled].sum())
+            summary["exact_compared"] = int(modelled.sum())
             summary["coalitions_solved"] = game.solves
         out.mkdir(parents=True, exist_ok=True)
         for name in ("members", "shapley", "side_payments"):

@@ -34,7 +34,14 @@ welfare changes: serially on a `Session`, or, given a Dask client (`blocmodel co
 --workers N` or `--scheduler ADDRESS`), on its workers through the batch machinery, in
 chunks of neighbouring coalitions (each order's prefixes differ by one player, so they
 re-solve from each other); v(S) is cached by frozenset of players. A solve that fails from a warm start is solved
-once more from a cold one (`optimize.solve_with_retry`); the summary counts them.
+once more from a cold one (`optimize.solve_with_retry`, through `Session.solve(retries=...)`);
+the summary counts them.
+
+Regions with no published data (regions.csv `data_status = "no data"`) are players like
+any other (a member's payments under a `gdp` burden-sharing rule can fall on them), but
+their own welfare figures are not findings: the tables mark them (`data` = "no data") and
+leave their welfare columns empty, and the counts of members gaining or losing leave them
+out.
 Cost: one solve per distinct coalition, about n·m for n players and m orders once n is
 large (the full ministerial bloc, 43 players × 200 orders: 8,047 solves).
 """
@@ -81,24 +88,30 @@ def coalition_scenarios(design: Scenario, coalitions: list[list[str]]) -> list[S
     return out
 
 
-def evaluate_scenarios(scenarios: list[Scenario], session: Session, baseline: Results, client=None) -> list[pd.Series]:
+def evaluate_scenarios(scenarios: list[Scenario], session: Session, baseline: Results, client=None,
+                       counter: dict | None = None) -> list[pd.Series]:
     """Welfare change (total, by region, against `baseline`) of each scenario, each an exact,
     checked equilibrium: serially on `session`, or with a Dask `client` on its workers
     through the batch machinery (`batch.solve_scenarios`); a scenario that fails there is
-    solved again here."""
-    base = baseline.welfare.set_index("region")["total"]
+    solved again here. `counter["retried"]` counts solves retried from a cold start."""
+    def change(scenario: Scenario) -> pd.Series:
+        return solve_with_retry(session, scenario, counter).welfare_change(baseline).set_index("region")["total"]
+
     if client is None:
-        return [solve_with_retry(session, s).welfare.set_index("region")["total"] - base for s in scenarios]
+        return [change(s) for s in scenarios]
     from .batch import solve_scenarios
 
+    regions = pd.Index(session.data.region_codes, name="region")
     trees = [s.model_dump(exclude={"optimize"}, exclude_defaults=True) for s in scenarios]
     out = []
     for scenario, record in zip(scenarios, solve_scenarios(client, session.data, trees, ["members"])):
         if record["status"] == "optimal":
-            change = pd.Series({region: value for _, region, _, _, value in record["rows"]}, name="total")
-            out.append(change.reindex(base.index).rename_axis("region"))
+            values = pd.Series({region: value for _, region, _, _, value in record["rows"]}, name="total")
+            out.append(values.reindex(regions))
         else:
-            out.append(solve_with_retry(session, scenario).welfare.set_index("region")["total"] - base)
+            if counter is not None:
+                counter["retried"] = counter.get("retried", 0) + 1
+            out.append(change(scenario))
     return out
 
 
@@ -110,11 +123,14 @@ class CoalitionGame:
         self.design = as_scenario(design)
         self.client = client     # a dask.distributed Client: coalitions are solved on its workers
         self.session = session or Session(data)
-        self.baseline = baseline if baseline is not None else self.session.solve(None)
+        self.counter: dict[str, int] = {"retried": 0}
+        self.baseline = baseline if baseline is not None else solve_with_retry(self.session, self.design.baseline_scenario(),
+                                                                               self.counter)
         members = resolve(self.session.data, self.design, source=self.design.name).members
         if not members:
             raise InputError([Problem(self.design.name, "the design has no [bloc] members to form coalitions of", field="bloc.members")])
         self.players = players_of(self.session.data, members)
+        self.no_data = set(self.session.data.no_data_regions)
         self.changes: dict[frozenset[str], pd.Series] = {frozenset(): self.baseline.welfare.set_index("region")["total"] * 0.0}
         self.solves = 0
         self.seconds = 0.0
@@ -133,7 +149,7 @@ class CoalitionGame:
             return
         start = time.perf_counter()
         scenarios = coalition_scenarios(self.design, [self.regions(c) for c in todo])
-        for coalition, change in zip(todo, evaluate_scenarios(scenarios, self.session, self.baseline, self.client)):
+        for coalition, change in zip(todo, evaluate_scenarios(scenarios, self.session, self.baseline, self.client, self.counter)):
             self.changes[coalition] = change
         self.solves += len(todo)
         self.seconds += time.perf_counter() - start
@@ -171,7 +187,8 @@ def shapley(game: CoalitionGame, permutations: int = 200, seed: int = 0, chunk: 
         sample = np.array(marginals[p])
         se = float(sample.std(ddof=1) / math.sqrt(len(sample))) if len(sample) > 1 else math.nan
         mean = float(sample.mean())
-        rows.append({"player": p, "regions": " ".join(game.players[p]), "shapley": mean, "standard_error": se,
+        rows.append({"player": p, "regions": " ".join(game.players[p]), "data": _data_status(game, game.players[p]),
+                     "shapley": mean, "standard_error": se,
                      "ci95_low": mean - Z95 * se, "ci95_high": mean + Z95 * se, "permutations": len(sample)})
     return pd.DataFrame(rows)
 
@@ -207,9 +224,16 @@ def member_gains(game: CoalitionGame) -> pd.DataFrame:
         regions = list(game.players[p])
         outside = float(game.change(grand - {p}).loc[regions].sum()) if len(grand) > 1 else 0.0
         here = float(inside.loc[regions].sum())
-        rows.append({"player": p, "regions": " ".join(regions), "welfare_change": here, "welfare_change_outside": outside,
+        rows.append({"player": p, "regions": " ".join(regions), "data": _data_status(game, regions),
+                     "welfare_change": here, "welfare_change_outside": outside,
                      "gain_from_joining": here - outside, "gains": here > 0, "gains_from_joining": here > outside})
     return pd.DataFrame(rows)
+
+
+def _data_status(game: CoalitionGame, regions) -> str:
+    """'no data' when none of a player's regions has published data, 'partial' when some lack it."""
+    missing = [r for r in regions if r in game.no_data]
+    return "no data" if len(missing) == len(regions) else ("partial: no data for " + " ".join(missing) if missing else "published")
 
 
 def minimal_transfers(gains: pd.Series) -> pd.Series:
@@ -225,7 +249,7 @@ def minimal_transfers(gains: pd.Series) -> pd.Series:
 
 
 def side_payments(members: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
-    frame = members.set_index("player")[["welfare_change", "gain_from_joining"]].join(values.set_index("player")["shapley"])
+    frame = members.set_index("player")[["data", "welfare_change", "gain_from_joining"]].join(values.set_index("player")["shapley"])
     frame["transfer_shapley"] = frame["shapley"] - frame["welfare_change"]
     frame["transfer_no_loser"] = minimal_transfers(frame["welfare_change"])
     frame["transfer_to_join"] = minimal_transfers(frame["gain_from_joining"])
@@ -235,19 +259,42 @@ def side_payments(members: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
 
 
 def coalition_analysis(game: CoalitionGame, permutations: int = 200, seed: int = 0) -> dict:
-    """Members' gains, Shapley values and side payments of a design, with a summary."""
+    """Members' gains, Shapley values and side payments of a design, with a summary. Players
+    without published data keep their values in the computation but show them empty."""
     start = time.perf_counter()
     members = member_gains(game)
     values = shapley(game, permutations, seed)
     total = game.value(game.grand)
+    modelled = members["data"] != "no data"
     summary = {
         "design": game.design.name, "players": len(game.players), "regions": sum(map(len, game.players.values())),
         "bloc_welfare_change": total, "shapley_sum": float(values["shapley"].sum()),
         "shapley_sum_error": float(values["shapley"].sum() - total), "permutations": permutations, "seed": seed,
         "confidence": "95% (±1.96 standard errors of the permutation mean)",
         "coalitions_solved": game.solves, "solve_seconds": round(game.seconds, 2),
-        "solves_retried_cold": getattr(game.session, "retries", 0),
+        "solves_retried_cold": game.counter.get("retried", 0),
         "seconds": round(time.perf_counter() - start, 2),
-        "members_gaining": int(members["gains"].sum()), "members_gaining_from_joining": int(members["gains_from_joining"].sum()),
+        "members_gaining": int(members.loc[modelled, "gains"].sum()),
+        "members_gaining_from_joining": int(members.loc[modelled, "gains_from_joining"].sum()),
+        "players_without_data": sorted(members.loc[~modelled, "player"]),
     }
-    return {"members": members, "shapley": values, "side_payments": side_payments(members, values), "summary": summary}
+    pay = side_payments(members, values)
+    return {"members": _blank_no_data(members), "shapley": _blank_no_data(values), "side_payments": _blank_no_data(pay),
+            "summary": summary}
+
+
+def _blank_no_data(frame: pd.DataFrame) -> pd.DataFrame:
+    """Welfare figures of players without published data left empty: a zero would read as a finding."""
+    frame = frame.copy()
+    none = frame["data"] == "no data"
+    if none.any():
+        for column in frame.columns:
+            if column in ("player", "regions", "data"):
+                continue
+            if pd.api.types.is_bool_dtype(frame[column]):
+                frame[column] = frame[column].astype(object)
+                frame.loc[none, column] = None
+            elif pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = frame[column].astype(float)
+                frame.loc[none, column] = np.nan
+    return frame

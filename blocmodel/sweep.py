@@ -4,7 +4,7 @@ A sweep is a TOML file:
 
     name = "ndpr_floor_x_cet"
     base = "full_bloc"                 # a library design ("a+b") or a scenario file; default: no policy
-    outputs = ["designs", "members"]   # also "prices"
+    outputs = ["designs", "members"]   # also "prices", "floors"
 
     [[axes]]                           # one axis per scenario field to vary; the grid is their product
     path = "bloc.external_tariff_ad_valorem"
@@ -22,10 +22,25 @@ A sweep is a TOML file:
     seed = 2026
     [[monte_carlo.elasticities]]       # a factor multiplying the elasticities it covers
     mineral = "*"                      # a mineral, or "*"
-    side = "supply"                    # supply | demand | both
+    side = "supply"                    # supply | demand | both | refining | substitution
     distribution = "uniform"           # uniform (low, high) | triangular (low, mode, high) | lognormal (sigma, median 1)
     low = 0.5
     high = 2.0
+
+What a factor multiplies, per side:
+- `supply`, `demand` (`both`: the two, each its own factor): supply.csv and demand.csv
+  `elasticity` of the mineral's products;
+- `refining`: processing.csv `elasticity` of the refineries making the mineral's refined
+  product (how output follows the refining margin; rows without one keep a constant unit
+  cost);
+- `substitution`: products.csv `substitution_elasticity` σ of the mineral's products (how
+  readily buyers switch suppliers). σ sets the curvature of the calibrated trade costs
+  (g = P/(σ·x⁰), `calibration.route_table`), so a drawn σ re-calibrates every route of
+  the product: the observed 2024 flows stay the no-policy equilibrium under every draw,
+  only the response to policy changes.
+A draw's dataset is a fresh `Dataset` (`apply_factors`): its own tables, data hash and
+an empty `cache`, so the no-policy market, calibrated routes and chain layouts are built
+for that draw and never shared with another (`policy.base_market` keeps them in the cache).
 
 `plan` turns a sweep into tasks in a fixed order (draw, then the axes with the last one
 changing fastest, so neighbouring tasks differ in one lever and re-solve quickly), each
@@ -46,6 +61,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from .dataset import Dataset
@@ -53,7 +69,7 @@ from .errors import InputError, Problem, suggest
 from .library import load_design
 from .scenario import Scenario, _problem, read_toml, scenario_from_dict
 
-OUTPUTS = ("designs", "members", "prices")
+OUTPUTS = ("designs", "members", "prices", "floors")
 
 
 class _Strict(BaseModel):
@@ -66,6 +82,10 @@ class Axis(_Strict):
     path: str = Field(description="Dotted path into the scenario, list items by index: 'price_floors.0.price'; "
                                   "or 'design': values are design specs that replace the base.")
     name: str | None = Field(None, description="Column name in the report tables (default: the path).")
+    title: str | None = Field(None, description="What the axis is, in words, for plots (default: from the path, "
+                                                "e.g. 'NdPr oxide floor' for price_floors.0.price).")
+    unit: str | None = Field(None, description="Unit of the values, for plots (default: from the path, e.g. USD/kg for a floor "
+                                               "on a product priced per tonne; values are then shown converted).")
     values: list[Any] | None = None
     start: float | None = None
     stop: float | None = None
@@ -92,9 +112,17 @@ class Axis(_Strict):
         return [float(v) for v in np.linspace(self.start, self.stop, self.num)]
 
 
+SIDES = {"supply": ("supply",), "demand": ("demand",), "both": ("supply", "demand"), "refining": ("refining",),
+         "substitution": ("substitution",)}
+
+
 class ElasticityDraw(_Strict):
-    mineral: str = "*"
-    side: Literal["supply", "demand", "both"] = "both"
+    """One factor per (mineral, side) and draw, multiplying the elasticities it covers."""
+
+    mineral: str = Field("*", description="A mineral, or '*' for every mineral.")
+    side: Literal["supply", "demand", "both", "refining", "substitution"] = Field(
+        "both", description="supply | demand (elasticities of supply.csv, demand.csv), both (each its own factor), "
+                            "refining (processing.csv elasticity), substitution (products.csv substitution_elasticity).")
     distribution: Literal["uniform", "triangular", "lognormal"] = "uniform"
     low: float | None = Field(None, gt=0)
     high: float | None = Field(None, gt=0)
@@ -132,7 +160,9 @@ class Sweep(_Strict):
     data: str | None = Field(None, description="Dataset folder, relative to the sweep file (default: the shipped data).")
     axes: list[Axis] = Field(default_factory=list)
     monte_carlo: MonteCarlo | None = None
-    outputs: list[Literal["designs", "members", "prices"]] = Field(default_factory=lambda: ["designs", "members"])
+    outputs: list[Literal["designs", "members", "prices", "floors"]] = Field(
+        default_factory=lambda: ["designs", "members"],
+        description="What to store per scenario: designs (key outcomes), members (welfare change per region), prices, floors.")
     chunk_size: PositiveInt | None = Field(None, description="Scenarios per worker task (default: about 4 tasks per worker).")
 
     @property
@@ -213,25 +243,33 @@ def elasticity_factors(sweep: Sweep, data: Dataset) -> list[dict[str, float] | N
         factors: dict[str, float] = {}
         for rule in mc.elasticities:
             for mineral in (minerals if rule.mineral == "*" else [rule.mineral]):
-                for side in (("supply", "demand") if rule.side == "both" else (rule.side,)):
+                for side in SIDES[rule.side]:
                     factors[f"{mineral}|{side}"] = rule.draw(rng)
         out.append(dict(sorted(factors.items())))
     return out
 
 
 def apply_factors(data: Dataset, factors: dict[str, float] | None) -> Dataset:
-    """The dataset with its elasticities multiplied by a draw's factors (signs unchanged)."""
+    """A fresh dataset with its elasticities multiplied by a draw's factors (signs unchanged):
+    its own tables, data hash and an empty cache, so nothing built for one draw (the
+    no-policy market, calibrated route costs, chain layouts) is used by another."""
     if not factors:
         return data
     tables = {}
-    for side in ("supply", "demand"):
-        frame = getattr(data, side).copy()
-        mineral = frame["product"].map(data.mineral_of)
+    for side, table, product_column, column in (("supply", "supply", "product", "elasticity"),
+                                                ("demand", "demand", "product", "elasticity"),
+                                                ("refining", "processing", "output", "elasticity"),
+                                                ("substitution", "products", "product", "substitution_elasticity")):
+        frame = getattr(data, table)
+        if column not in frame or not any(key.endswith(f"|{side}") for key in factors):
+            continue
+        frame = frame.copy()
+        mineral = frame[product_column].map(data.mineral_of)
         scale = np.array([factors.get(f"{m}|{side}", 1.0) for m in mineral])
-        frame["elasticity"] = frame["elasticity"] * scale
-        tables[side] = frame
+        frame[column] = pd.to_numeric(frame[column], errors="coerce") * scale     # a missing value stays missing
+        tables[table] = frame
     digest = hashlib.sha256((data.data_hash + json.dumps(factors, sort_keys=True)).encode()).hexdigest()[:16]
-    return replace(data, **tables, data_hash=digest)
+    return replace(data, **tables, data_hash=digest)      # Dataset.cache is init=False: the copy starts empty
 
 
 def plan(sweep: Sweep, file: Path, data: Dataset) -> list[Task]:

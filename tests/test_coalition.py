@@ -24,6 +24,7 @@ import pytest
 import blocmodel as bm
 from blocmodel.coalition import (CoalitionGame, coalition_analysis, exact_shapley, member_gains, minimal_transfers,
                                  players_of, shapley)
+from blocmodel.optimize import RETRIES, solve_with_retry
 from blocmodel.testing import linear, write_dataset
 
 CET = {"bloc": {"members": ["A", "B", "C"], "external_tariff_specific": 0.5}}
@@ -35,7 +36,7 @@ def ko_curves(region, product, scale=1.0, home=True):
     return {"region": region, "product": product, **supply}, {"region": region, "product": product, **demand}
 
 
-def dataset(folder, products_of):
+def dataset(folder, products_of, extra_regions=()):
     """Importers get K&O Home curves (scaled); X gets K&O Foreign curves, scaled by the
     importers' total, for each product (so free trade is at 1.5 everywhere)."""
     supply, demand, routes, scale_of = [], [], [], {}
@@ -52,7 +53,8 @@ def dataset(folder, products_of):
     products = set(scale_of)
     s, d = ko_curves("C", "tea")
     return bm.load_dataset(write_dataset(
-        folder, regions=[{"region": r} for r in ["A", "B", "C", "X"]], products=[{"product": p} for p in sorted(products | {"tea"})],
+        folder, regions=[{"region": r} for r in ["A", "B", "C", "X"]] + list(extra_regions),
+        products=[{"product": p} for p in sorted(products | {"tea"})],
         supply=supply + [s], demand=demand + [d], routes=routes))
 
 
@@ -145,12 +147,14 @@ def test_cli_coalition_writes_the_tables(additive, tmp_path):
 def test_coalitions_solved_on_dask_workers_equal_serial_solves():
     """The batch machinery (Dask workers, chunks of neighbouring coalitions) gives the same
     game as serial solves: US, Japan and the EU (one player) with a 25% external tariff."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
+
+    from blocmodel.batch import local_cluster
 
     design = bm.load_design("bloc_core+cet25")
     serial = CoalitionGame(design)
     expected = exact_shapley(serial)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
+    with local_cluster(1, host="127.0.0.1") as cluster, \
             Client(cluster) as client:
         remote = CoalitionGame(design, session=serial.session, baseline=serial.baseline, client=client)
         got = exact_shapley(remote)
@@ -158,3 +162,50 @@ def test_coalitions_solved_on_dask_workers_equal_serial_solves():
     for player in expected.index:
         assert got[player] == pytest.approx(expected[player], rel=1e-8, abs=1.0)
     assert got.sum() == pytest.approx(serial.value(serial.grand), rel=1e-9)
+
+
+def test_a_player_without_data_is_marked_and_never_a_finding_of_zero(tmp_path):
+    """N has no published data (regions.csv data_status = "no data"): in the game it is a null
+    player (v unchanged by it, φ_N = 0 internally, so the Shapley values still sum to v(N)),
+    but every table shows its welfare figures empty and marks it, and the counts of members
+    gaining leave it out."""
+    data = dataset(tmp_path / "nd", {"A": ("wheat", 1.0), "B": ("rice", 2.0)},
+                   extra_regions=[{"region": "N", "data_status": "no data"}])
+    design = {"bloc": {"members": ["A", "B", "C", "N"], "external_tariff_specific": 0.5}}
+    tables = coalition_analysis(CoalitionGame(design, data), permutations=6, seed=2)
+    for name in ("members", "shapley", "side_payments"):
+        row = tables[name].set_index("player").loc["N"]
+        assert row["data"] == "no data"
+        numbers = [c for c in tables[name].columns if c not in ("player", "regions", "data")]
+        assert row[numbers].isna().all(), (name, row)
+    summary = tables["summary"]
+    assert summary["players_without_data"] == ["N"] and summary["players"] == 4
+    assert summary["bloc_welfare_change"] == pytest.approx(3.75, abs=1e-7)
+    assert summary["shapley_sum"] == pytest.approx(3.75, abs=1e-7)          # N's zero is kept in the sum, not shown
+    assert summary["members_gaining"] == 2                                  # A and B; C gains nothing; N is not counted
+    assert tables["shapley"].set_index("player").loc[["A", "B"], "shapley"].to_dict() == pytest.approx({"A": 1.25, "B": 2.5}, abs=1e-7)
+
+
+class _FlakySession:
+    """A session whose first solve of a scenario fails from its warm start: records how it is called."""
+
+    def __init__(self, fail_first: bool):
+        self.calls, self.fail_first = [], fail_first
+
+    def solve(self, scenario, *, raise_on_failure=True, retries=1, **_):
+        self.calls.append({"raise_on_failure": raise_on_failure, "retries": retries})
+        failed = self.fail_first and len(self.calls) == 1
+        return type("R", (), {"status": "not_converged" if failed else "optimal", "messages": ["chain x: stalled"] if failed else []})()
+
+
+def test_a_failed_warm_solve_is_retried_through_session_solve_not_by_patching_the_session():
+    """`solve_with_retry` asks `Session.solve` for the cold retries (`retries=`) and counts
+    them; it sets nothing on the session (it used to raise `session.retries`)."""
+    counter = {"retried": 0}
+    flaky = _FlakySession(fail_first=True)
+    assert solve_with_retry(flaky, bm.Scenario(name="s"), counter).status == "optimal"
+    assert flaky.calls == [{"raise_on_failure": False, "retries": 0}, {"raise_on_failure": True, "retries": RETRIES}]
+    assert counter["retried"] == 1 and not hasattr(flaky, "retries")
+    steady = _FlakySession(fail_first=False)
+    solve_with_retry(steady, bm.Scenario(name="s"), counter)
+    assert len(steady.calls) == 1 and counter["retried"] == 1
