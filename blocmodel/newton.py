@@ -252,7 +252,7 @@ def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: N
         attempt.exact_steps += first.exact_steps
         return attempt
     log.debug("HiGHS and exact Newton did not finish; dual method")
-    mu = options.mu_start * system.kappa if system.n_vertical else np.zeros(0)
+    mu = options.mu_start * system.quantity_per_price if system.n_vertical else np.zeros(0)
     anchor = np.clip(x, 0.0, system.hi[system.vertical_atoms])
     total_dual = 0
     best = first
@@ -277,7 +277,7 @@ def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: N
                 best = attempt
         previous = residual
         if system.n_vertical:
-            mu = np.minimum(mu * options.mu_growth, options.mu_max * system.kappa)
+            mu = np.minimum(mu * options.mu_growth, options.mu_max * system.quantity_per_price)
     best.status = "not_converged"
     best.dual_steps, best.outer_steps = total_dual, options.max_outer
     best.message = f"no exact equilibrium found (largest scaled residual {best.residual:.2e})"
@@ -305,9 +305,11 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
             return attempt
         if best is None or attempt.residual < best.residual:
             best = attempt
-        if np.allclose(u_h, u, rtol=1e-12, atol=0.0):
+        # freeze again where Newton got to (its charges are the true ones there), else at HiGHS's prices
+        following = attempt.u if np.all(np.isfinite(attempt.u)) else u_h
+        if np.allclose(following, u, rtol=1e-13, atol=0.0):
             return best
-        u = u_h
+        u = following
     return best
 
 

@@ -138,8 +138,13 @@ class System:
         extra_nodes = np.array(coupling_node + budget_node, dtype=int)
         self.price_scale = np.concatenate([lay.price_scale, lay.price_scale[extra_nodes] if len(extra_nodes) else np.zeros(0)])
         self.quantity_scale = np.concatenate([lay.quantity_scale, lay.quantity_scale[extra_nodes] if len(extra_nodes) else np.zeros(0)])
-        # κ: quantity per unit of price, to compare a vertical atom's quantity with its argument
-        self.kappa = (self.atom_quantity_scale / self.atom_price_scale)[self.vertical_atoms] if self.n_vertical else np.zeros(0)
+        # κ: quantity per unit of price, to compare a vertical atom's quantity with its argument in
+        # x − clip(x + κ(t − θ), 0, hi). Large (1e4 markets per price), so that the sign of the
+        # argument decides whether the atom is at a bound unless the quantity is a real share of
+        # its market: a route a hair out of the money (t = −1e-9·p) with a crumb of flow from an
+        # earlier iterate is then closed, not kept open by the crumb.
+        self.quantity_per_price = (self.atom_quantity_scale / self.atom_price_scale)[self.vertical_atoms] if self.n_vertical else np.zeros(0)
+        self.kappa = 1e4 * self.quantity_per_price
 
     def atoms(self, group: str) -> np.ndarray:
         return np.arange(self.slice[group].start, self.slice[group].stop)

@@ -135,7 +135,7 @@ def test_unknown_names_in_scenario_are_errors(eu):
         resolve(eu, scenario_from_dict({"tariffs": [{"exporter": "CHA", "importer": "bloc", "product": "reee", "specific": 1}]}))
     text = " | ".join(messages(exc))
     # a code that is no region's gets the regions whose name it could abbreviate, named: never a bare code swap
-    assert "unknown region or group 'CHA'" in text and "regions whose name starts so" in text and "did you mean 'CHN'" not in text
+    assert "unknown region or group 'CHA'" in text and "Regions whose name starts with" in text and "did you mean 'CHN'" not in text
     assert "'bloc' is used but the scenario has no [bloc] members" in text
     assert "unknown product or mineral 'reee'" in text and "did you mean 'ree'" in text
 
@@ -320,4 +320,4 @@ def test_cli_validate_checks_scenarios_without_solving(eu, tmp_path):
     assert ok.exit_code == 0 and "good: valid (scenario hash" in ok.output
     failed = CliRunner().invoke(app, ["validate", "--data", eu.path, "--scenario", str(good), "--scenario", str(bad)])
     assert failed.exit_code == 2
-    assert f"error: {bad}, field 'tariffs[0].exporter': unknown region or group 'CHA' (region codes are ISO 3166 alpha-3" in failed.stderr
+    assert f"error: {bad}, field 'tariffs[0].exporter': unknown region or group 'CHA' (not a region code; codes are ISO 3166 alpha-3" in failed.stderr
