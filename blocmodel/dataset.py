@@ -21,7 +21,23 @@ from pydantic import ValidationError
 from .errors import InputError, Problem, plain_message, suggest
 from .schema import TABLES, Table
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data"
+
+def _shipped_data() -> Path:
+    """The shipped dataset: `data/` beside the package in a checkout (or an editable
+    install), else where a wheel installed it (<prefix>/share/blocmodel/data)."""
+    import sys
+
+    beside = Path(__file__).resolve().parent.parent / "data"
+    if (beside / "regions.csv").is_file():
+        return beside
+    for prefix in (sys.prefix, sys.base_prefix):
+        installed = Path(prefix) / "share" / "blocmodel" / "data"
+        if (installed / "regions.csv").is_file():
+            return installed
+    return beside
+
+
+DEFAULT_DATA = _shipped_data()
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,8 @@ def load_dataset(path: str | Path | None = None) -> Dataset:
     folder = Path(path) if path is not None else DEFAULT_DATA
     problems: list[Problem] = []
     if not folder.is_dir():
-        raise InputError([Problem(str(folder), "dataset folder not found")])
+        hint = None if path is not None else "the shipped data is not installed here: give a dataset folder with --data"
+        raise InputError([Problem(str(folder), "dataset folder not found", hint=hint)])
     digest = hashlib.sha256()
     tables: dict[str, pd.DataFrame] = {}
     for table in TABLES.values():
@@ -368,8 +385,13 @@ def _check_cross_references(tables: dict[str, pd.DataFrame], folder: Path, probl
                                     row=row, field="destination"))
 
     processing = tables["processing"]
+    supplied = set(tables["supply"]["product"])
     for record in processing.to_dict("records"):
         row = record["_row"]
+        if record["input"] in stage and record["input"] not in supplied:
+            # nothing to refine anywhere: the refineries idle at any input price, which leaves it undetermined
+            problems.append(Problem(name("processing"), f"input '{record['input']}' has no supply in supply.csv, so no refinery can run",
+                                    row=row, field="input", hint=f"add its mines to supply.csv, or drop the refineries of '{record['input']}'"))
         if record["input"] in stage and stage[record["input"]] != "mined":
             problems.append(Problem(name("processing"), f"input '{record['input']}' is not a mined product", row=row, field="input"))
         if record["output"] in stage and stage[record["output"]] != "refined":
@@ -383,7 +405,7 @@ def _check_cross_references(tables: dict[str, pd.DataFrame], folder: Path, probl
 
     reserved = {"*", "bloc", "non_members"}
     region_table = tables["regions"]
-    for region, groups, row in zip(region_table["region"], region_table["groups"], region_table["_row"]):
+    for groups, row in zip(region_table["groups"], region_table["_row"]):
         for g in groups:
             if g in regions:
                 problems.append(Problem(name("regions"), f"group '{g}' has the same name as a region", row=row, field="groups"))
