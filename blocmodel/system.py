@@ -235,8 +235,24 @@ class System:
         slot("reserve", self.reserve_col, -1.0)
         extra["reserve_bid"] = bid
 
-        D = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(self.n_atoms, self.n_u))
+        D = self._assemble(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals))
         return t, D, extra
+
+    def _assemble(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> sp.csr_matrix:
+        """∂t/∂u as CSR. Its pattern is the same at every evaluation: sorted once, reused
+        (building it from triplets each time cost more than the rest of an evaluation)."""
+        pattern = getattr(self, "_pattern", None)
+        if pattern is None or not (np.array_equal(pattern[0], rows) and np.array_equal(pattern[1], cols)):
+            order = np.lexsort((cols, rows))
+            key = rows[order] * (self.n_u + 1) + cols[order]
+            if len(key) > 1 and np.any(key[1:] == key[:-1]):      # repeated entries: let SciPy sum them
+                self._pattern = None
+                return sp.csr_matrix((vals, (rows, cols)), shape=(self.n_atoms, self.n_u))
+            indptr = np.zeros(self.n_atoms + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=self.n_atoms), out=indptr[1:])
+            pattern = self._pattern = (rows.copy(), cols.copy(), order, cols[order].astype(np.int64), indptr)
+        _, _, order, indices, indptr = pattern
+        return sp.csr_matrix((vals[order], indices, indptr), shape=(self.n_atoms, self.n_u))
 
     def incidence(self, D: sp.csr_matrix) -> sp.csr_matrix:
         """Node rows fixed; a quota's row counts licensed flows (−∂t/∂λ is 1 while the licence
@@ -270,7 +286,7 @@ class System:
         C = self.incidence(D)
         return State(u, x, t, D, q, dq, C, C @ q + self.constants(u), extra)
 
-    def evaluate_frozen(self, u: np.ndarray, frozen: "Frozen") -> State:
+    def evaluate_frozen(self, u: np.ndarray, frozen: Frozen) -> State:
         t = frozen.C.T @ u + frozen.offset
         q, dq = self._respond(t)
         if self.n_vertical:
@@ -302,7 +318,7 @@ class System:
 
     def exact_jacobian(self, state: State) -> sp.csr_matrix:
         """∂(exact residual)/∂(u, x) at `state`."""
-        n_u, nv = self.n_u, self.n_vertical
+        nv = self.n_vertical
         J_uu = (state.C @ sp.diags(state.dq) @ state.D).tocsr()
         if self.budget_col:    # what a budget buys rises as the bid is shaded
             p = self.problem
@@ -335,7 +351,7 @@ class System:
         return J.tocsr()
 
     # ------------------------------------------------------------------- dual
-    def potential_change(self, s0: State, s1: State, frozen: "Frozen") -> float:
+    def potential_change(self, s0: State, s1: State, frozen: Frozen) -> float:
         """Φ(u1) − Φ(u0) in the frozen evaluation, summed atom by atom (so it is accurate
         even when Φ itself is large)."""
         alpha, beta, hi = self.alpha.copy(), self.beta.copy(), self.hi
@@ -377,7 +393,7 @@ class Frozen:
     extra: dict
 
     @classmethod
-    def at(cls, system: System, u0: np.ndarray, anchor: np.ndarray, mu: np.ndarray) -> "Frozen":
+    def at(cls, system: System, u0: np.ndarray, anchor: np.ndarray, mu: np.ndarray) -> Frozen:
         t, D, extra = system.arguments(u0)
         C = system.incidence(D)
         offset = t - C.T @ u0
