@@ -20,17 +20,30 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
 
-def monolithic_model(results) -> pyo.ConcreteModel:
-    """The welfare QP of `results`' market with its border charges fixed at their values."""
-    market = results.policy.market
+def charges_at(results) -> np.ndarray:
+    """Each route's border charges per unit at `results`' equilibrium (ad valorem duties and
+    levies evaluated there), in the order of the market's route table."""
+    charge = results.route_detail.set_index("row")
+    per_unit = (charge["tariff"] + charge["anti_dumping"] + charge["levy"] - charge["export_subsidy"] - charge["dumping_discount"])
+    return per_unit.reindex(np.arange(len(results.policy.market.routes))).fillna(0.0).to_numpy()
+
+
+def specific_charges(market) -> np.ndarray:
+    """Each route's border charges per unit where none depends on a price (specific tariffs,
+    duties and export subsidies only), so the reference needs nothing from blocmodel's solve."""
+    t = market.routes.terms
+    if np.any(t.tariff_rate) or np.any(t.duty_rate) or np.any(t.subsidy_rate) or np.any(t.dumping_margin) \
+            or np.any(t.duty_matches_margin) or not np.all(np.isnan(t.levy_floor)):
+        raise NotImplementedError("charges that depend on prices: give them at an equilibrium (charges_at)")
+    return t.tariff_specific + t.duty_specific - t.subsidy_specific
+
+
+def monolithic_model(market, per_unit: np.ndarray, price: dict[str, float], quantity: dict[str, float]) -> pyo.ConcreteModel:
+    """The welfare QP of `market` with border charges `per_unit` (USD per unit, per route);
+    `price` and `quantity` scale each product's numbers near 1 for HiGHS."""
     s, d, r, e = market.supply, market.demand, market.refining, market.routes
     if market.reserves or market.couplings or market.purchases or market.releases:
         raise NotImplementedError("the reference covers tariffs, duties, levies (as given charges), bans, floors by payment, shocks")
-    charge = results.route_detail.set_index("row")
-    per_unit = (charge["tariff"] + charge["anti_dumping"] + charge["levy"] - charge["export_subsidy"] - charge["dumping_discount"])
-    per_unit = per_unit.reindex(np.arange(len(e))).fillna(0.0).to_numpy()
-    price = results.price_scale
-    quantity = results.quantity_scale
     value = max(price[p] * quantity[p] for p in price)
 
     m = pyo.ConcreteModel(name="monolithic reference")
@@ -92,11 +105,16 @@ def monolithic_model(results) -> pyo.ConcreteModel:
     return m
 
 
-def solve_monolithic(results, time_limit: float | None = None) -> tuple[pd.DataFrame, dict]:
-    """Build and solve the reference; returns node prices (region, product, side, price) and
-    timings. Raises RuntimeError if HiGHS does not reach the optimum."""
+def solve_monolithic(results=None, time_limit: float | None = None, *, market=None, per_unit=None,
+                     price: dict | None = None, quantity: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """Build and solve the reference of `results` (its market, its charges at equilibrium) or
+    of a `market` with `per_unit` charges; returns node prices (region, product, side, price)
+    and timings. Raises RuntimeError if HiGHS does not reach the optimum."""
     start = time.perf_counter()
-    m = monolithic_model(results)
+    if results is not None:
+        market, per_unit = results.policy.market, charges_at(results)
+        price, quantity = results.price_scale, results.quantity_scale
+    m = monolithic_model(market, per_unit, price, quantity)
     built = time.perf_counter()
     solver = Highs()
     solver.config.load_solutions = False
@@ -115,3 +133,29 @@ def solve_monolithic(results, time_limit: float | None = None) -> tuple[pd.DataF
             rows.append((region, product, side, -duals[con] * m._value / m._quantity[product]))
     prices = pd.DataFrame(rows, columns=["region", "product", "side", "price"])
     return prices, {"build_seconds": built - start, "solve_seconds": done - built, "seconds": done - start}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m blocmodel.reference DATA --out prices.csv`: the whole obvious process, the
+    benchmark's opponent: read the dataset, calibrate, build the QP, solve, write prices."""
+    import argparse
+
+    from .dataset import load_dataset
+    from .policy import resolve
+    from .scenario import Scenario
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("data", nargs="?", default=None)
+    parser.add_argument("--out", default="reference_prices.csv")
+    parser.add_argument("--time-limit", type=float, default=None)
+    args = parser.parse_args(argv)
+    policy = resolve(load_dataset(args.data), Scenario(name="baseline"))
+    market = policy.market
+    prices, timing = solve_monolithic(market=market, per_unit=specific_charges(market), time_limit=args.time_limit,
+                                      price=policy.reference.product_price, quantity=policy.reference.product_quantity)
+    prices.to_csv(args.out, index=False)
+    print(f"{len(prices)} prices; model built in {timing['build_seconds']:.2f} s, solved in {timing['solve_seconds']:.2f} s -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
