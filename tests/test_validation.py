@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import two_country
 
 from blocmodel.dataset import load_dataset
 from blocmodel.errors import InputError
-from conftest import two_country
 
 
 @pytest.fixture
@@ -283,6 +283,12 @@ def write_processing(folder, body):
 def test_processing_problems(folder, body, row, field, words):
     write_processing(folder, body)
     only(folder, "processing.csv", row, field, words)
+
+
+def test_a_refining_input_nobody_supplies(folder):
+    """Refineries of an ore no mine supplies would idle at any ore price, leaving it undetermined."""
+    write_processing(folder, "HOME,grain,wheat,1,1,,,,x\n")
+    only(folder, "processing.csv", 2, "input", "input 'grain' has no supply in supply.csv, so no refinery can run")
 
 
 def test_duplicate_route_and_region(folder):
