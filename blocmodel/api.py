@@ -7,13 +7,16 @@ import platform
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .check import TOLERANCE, check_equilibrium
 from .dataset import Dataset, load_dataset
 from .errors import EquilibriumCheckError, InfeasibleError
 from .scenario import Scenario, load_scenario, scenario_from_dict
 from .solver import ChainSolver, SolverOptions
+
+if TYPE_CHECKING:
+    from .results import Results
 
 
 def as_dataset(data: Dataset | str | Path | None) -> Dataset:
@@ -82,7 +85,7 @@ class Session:
         self._solvers.clear()
 
     def solve(self, scenario: Scenario | str | Path | dict | None = None, *, check: bool = True,
-              raise_on_failure: bool = True, tolerance: float = TOLERANCE, retries: int = 1) -> "Results":
+              raise_on_failure: bool = True, tolerance: float = TOLERANCE, retries: int = 1) -> Results:
         """Solve one scenario; see `blocmodel.solve`. `retries`: a chain that fails is solved
         again from a cold start this many times before its failure stands."""
         from .chains import chain_problem
@@ -128,7 +131,7 @@ class Session:
 
 def solve(data: Dataset | str | Path | None = None, scenario: Scenario | str | Path | dict | None = None, *,
           check: bool = True, raise_on_failure: bool = True, options: SolverOptions = SolverOptions(),
-          tolerance: float = TOLERANCE) -> "Results":
+          tolerance: float = TOLERANCE) -> Results:
     """Solve one scenario on a dataset and verify the equilibrium.
 
     `data`: a Dataset or a folder (default: the shipped data). `scenario`: a Scenario, a

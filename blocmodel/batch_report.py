@@ -32,9 +32,9 @@ import re
 import sqlite3
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -308,7 +308,7 @@ def _axis_text(axis: str, context: _Context, say) -> tuple[str, float]:
 
 def _plots(outcomes: pd.DataFrame, scenarios: pd.DataFrame, axes: list[str], monte_carlo: bool, folder: Path,
            context: _Context, say) -> list[Path]:
-    from matplotlib.figure import Figure    # no pyplot: no global backend switched under a notebook
+    from matplotlib.figure import Figure  # no pyplot: no global backend switched under a notebook
 
     numeric = _numeric(scenarios, axes)
     categories = [a for a in axes if a not in numeric and scenarios[a].nunique() > 1]

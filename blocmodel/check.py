@@ -70,7 +70,7 @@ def check_equilibrium(results, tolerance: float = TOLERANCE, reuse: bool = False
     Session's re-solve), a chain whose solution is the same object as at its last check
     (same equilibrium, same levers) keeps the residuals computed then."""
     frames = []
-    for k, (layout, solution) in enumerate(results.solved):
+    for k, (_layout, solution) in enumerate(results.solved):
         if reuse and "check" in solution.derived:
             frames.append(solution.derived["check"])
             continue

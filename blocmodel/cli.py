@@ -23,7 +23,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ from .errors import EquilibriumCheckError, InfeasibleError, InputError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="blocmodel: a partial-equilibrium model of a preferential trade bloc for critical minerals.")
 
-DataOption = Annotated[Optional[Path], typer.Option("--data", help="Dataset folder (default: the shipped data/).")]
+DataOption = Annotated[Path | None, typer.Option("--data", help="Dataset folder (default: the shipped data/).")]
 
 
 def _fail(lines: list[str], code: int) -> None:
@@ -99,7 +99,7 @@ def write_equilibrium(results, baseline, out: Path, extra_text: dict[str, str] |
 @app.command()
 def validate(
     data: DataOption = None,
-    scenario: Annotated[Optional[list[Path]], typer.Option("--scenario", help="Also check these scenario TOMLs (composed) against the data, without solving.")] = None,
+    scenario: Annotated[list[Path] | None, typer.Option("--scenario", help="Also check these scenario TOMLs (composed) against the data, without solving.")] = None,
 ) -> None:
     """Check a dataset against the contract and its trade graph, and optionally scenarios
     against the dataset; print a short summary."""
@@ -134,7 +134,7 @@ def validate(
 def solve(
     out: Annotated[Path, typer.Option("--out", help="Folder for prices.csv, flows.csv, markets.csv, welfare.csv, summary.json, run.json.")],
     data: DataOption = None,
-    scenario: Annotated[Optional[list[str]], typer.Option("--scenario", help="Scenario TOML or library name (e.g. full_bloc); repeat to compose (base + bloc + floor).")] = None,
+    scenario: Annotated[list[str] | None, typer.Option("--scenario", help="Scenario TOML or library name (e.g. full_bloc); repeat to compose (base + bloc + floor).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log the solver's progress.")] = False,
 ) -> None:
     """Solve one scenario (default: no policy) on a dataset and write its equilibrium tables
@@ -179,11 +179,11 @@ def solve(
 
 @app.command()
 def compare(
-    designs: Annotated[Optional[list[str]], typer.Argument(help="Designs: library names or TOML paths, composed with '+' (e.g. bloc_msp+cet25). Default: the --set.")] = None,
+    designs: Annotated[list[str] | None, typer.Argument(help="Designs: library names or TOML paths, composed with '+' (e.g. bloc_msp+cet25). Default: the --set.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder; the report goes into OUT/compare_<what was run>/.")] = Path("reports"),
     data: DataOption = None,
     set_name: Annotated[str, typer.Option("--set", help="Named set of designs in data/scenario_sets.toml (also gives the key products and focus region of the report).")] = "headline",
-    baseline: Annotated[Optional[str], typer.Option("--baseline", help="What designs are measured against: 'baseline' (no policy, the default) or a library scenario such as status_quo_2025, which every design is then applied on top of.")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="What designs are measured against: 'baseline' (no policy, the default) or a library scenario such as status_quo_2025, which every design is then applied on top of.")] = None,
     title: Annotated[str, typer.Option("--title")] = "Critical-minerals bloc designs compared",
 ) -> None:
     """Solve several bloc designs, compare them with a baseline (no policy, or e.g. the 2025
@@ -229,8 +229,8 @@ def batch(
     sweep: Annotated[Path, typer.Argument(help="Sweep TOML: a base design, axes and/or Monte Carlo draws (see data/sweeps/).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for results.sqlite and the summary tables and plots.")],
     data: DataOption = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes (default: one per core).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the summary tables and plots when done.")] = True,
 ) -> None:
     """Run every scenario of a sweep (resumable: a re-run skips what is stored), then summarise it.
@@ -281,7 +281,8 @@ def optimize(
     import json
 
     from .api import Session
-    from .optimize import optimize as find_optimum, solve_with_retry
+    from .optimize import optimize as find_optimum
+    from .optimize import solve_with_retry
     from .results import _jsonable
     from .scenario import compose, load_scenario
 
@@ -338,7 +339,7 @@ def frontier(
     product: Annotated[str, typer.Option("--product", help="The product whose non-member share is targeted.")] = "ndpr_oxide",
     targets: Annotated[str, typer.Option("--targets", help="Comma-separated non-member shares to reach.")] = "0.45,0.4,0.35,0.3,0.25,0.2",
     mechanisms: Annotated[str, typer.Option("--mechanisms", help="Comma-separated floor mechanisms.")] = "variable_levy,deficiency_payment,stockpile,price_support",
-    bounds: Annotated[Optional[str], typer.Option("--bounds", help="LOWER,UPPER floor prices searched (default: 0.5-2.5x the reference price).")] = None,
+    bounds: Annotated[str | None, typer.Option("--bounds", help="LOWER,UPPER floor prices searched (default: 0.5-2.5x the reference price).")] = None,
     cost: Annotated[str, typer.Option("--cost", help="What is minimised: welfare_loss (of the bloc) or fiscal_cost; both are reported.")] = "welfare_loss",
     data: DataOption = None,
 ) -> None:
@@ -347,7 +348,8 @@ def frontier(
 
     from .api import Session
     from .errors import InputError, Problem
-    from .frontier import frontier as trace, plot_frontier
+    from .frontier import frontier as trace
+    from .frontier import plot_frontier
     from .scenario import compose, load_scenario
 
     def numbers(text: str, name: str) -> list[float]:
@@ -381,8 +383,8 @@ def coalition(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sampled orders.")] = 0,
     exact: Annotated[bool, typer.Option("--exact", help="Also compute exact Shapley values by enumerating every coalition (≤ 14 players).")] = False,
     data: DataOption = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Solve coalitions on this many local Dask worker processes.")] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="...or on a running Dask scheduler, e.g. tcp://host:8786.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Solve coalitions on this many local Dask worker processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="...or on a running Dask scheduler, e.g. tcp://host:8786.")] = None,
 ) -> None:
     """Members' welfare changes, gains from joining, Shapley values (with 95% intervals) and side payments of a bloc design."""
     import json

@@ -51,8 +51,8 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd

@@ -91,7 +91,7 @@ class Collection:
     @classmethod
     def solve(cls, designs: list[str | Scenario], data: Dataset | str | Path | None = None,
               session: Session | None = None, baseline: str | Scenario | None = None,
-              key_products: list[str] | None = None, focus: str | None = None) -> "Collection":
+              key_products: list[str] | None = None, focus: str | None = None) -> Collection:
         """Solve every design (library specs, paths or Scenarios) and the baseline: no policy
         (None, the default) or a scenario (`"status_quo_2025"`), which every design is then
         applied on top of."""

@@ -8,8 +8,8 @@ numbers count the header as row 1, as a spreadsheet shows them.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,6 @@ def key_findings(results, baseline, members=None, products=None, focus: str | No
     bloc's, else the ministerial partners), on `products` (default: those whose dependency
     the design moves most), with `focus` the outsider to watch (default: the largest
     non-member producer of refined products)."""
-    data = results.data
     members = sorted(members or results.reference_members())
     focus = focus if focus is not None else default_focus(results, members)
     bloc_word = "the bloc" if results.policy.members else "the partners"

@@ -26,8 +26,8 @@ moves over the bounds. A reserve without a `budget` gets the documented default 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -128,7 +128,7 @@ def _share_without_floor(scenario: Scenario, product: str, session: Session, bas
 def plot_frontier(table: pd.DataFrame, path: str | Path) -> Path:
     """Cost against the non-member share reached, one line per mechanism: bloc welfare loss
     (left) and fiscal cost (right), in million USD per year."""
-    from matplotlib.figure import Figure    # no pyplot: no global backend switched under a notebook
+    from matplotlib.figure import Figure  # no pyplot: no global backend switched under a notebook
 
     from .batch_report import product_words
 

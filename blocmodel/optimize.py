@@ -102,15 +102,16 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .api import Session, as_scenario
 from .dataset import Dataset
-from .errors import InfeasibleError, InputError, Problem
+from .errors import InputError, Problem
 from .indicators import bloc_dependency
 from .results import Results
 from .scenario import Scenario, parse_constraint, parse_objective, scenario_from_dict
@@ -282,7 +283,7 @@ class Goal:
     constraints: list[tuple[str, str | None, str, float]]
 
     @classmethod
-    def of(cls, spec) -> "Goal":
+    def of(cls, spec) -> Goal:
         return cls(parse_objective(spec.maximize or spec.minimize), spec.maximize is not None,
                    [parse_constraint(c) for c in spec.constraints])
 

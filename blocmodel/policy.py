@@ -24,7 +24,7 @@ import pandas as pd
 from .calibration import Reference, reference_prices, route_table
 from .curves import intercept_slope
 from .dataset import Dataset
-from .errors import InputError, Problem, suggest
+from .errors import InputError, Problem
 from .instruments.base import convert_price, parse_price
 from .problem import DemandTable, Market, RefiningTable, SupplyTable
 from .scenario import Scenario

@@ -51,19 +51,19 @@ class RouteTerms:
     levy_floor: np.ndarray               # nan where no variable levy applies
 
     @classmethod
-    def free(cls, transport) -> "RouteTerms":
+    def free(cls, transport) -> RouteTerms:
         transport = np.asarray(transport, dtype=float)
         zero = np.zeros(len(transport))
         return cls(transport, zero.copy(), zero.copy(), zero.copy(), zero.copy(), np.zeros(len(transport), dtype=bool),
                    zero.copy(), zero.copy(), zero.copy(), np.full(len(transport), np.nan))
 
-    def take(self, index) -> "RouteTerms":
+    def take(self, index) -> RouteTerms:
         return RouteTerms(*(getattr(self, f.name)[index] for f in fields(self)))
 
-    def copy(self) -> "RouteTerms":
+    def copy(self) -> RouteTerms:
         return RouteTerms(*(getattr(self, f.name).copy() for f in fields(self)))
 
-    def equals(self, other: "RouteTerms") -> bool:
+    def equals(self, other: RouteTerms) -> bool:
         return all(np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True) for f in fields(self))
 
 

@@ -146,7 +146,7 @@ class Market:
     closures: dict[int, str] = field(default_factory=dict)    # route position -> the instrument that closed it
     purchase_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (region, product) -> scenario key of the purchase
 
-    def copy(self) -> "Market":
+    def copy(self) -> Market:
         """A copy a scenario may change (its arrays copied; string columns shared read-only)."""
         routes = self.routes
         return Market(supply=_copy_table(self.supply), demand=_copy_table(self.demand), refining=_copy_table(self.refining),
@@ -236,7 +236,7 @@ class ChainProblem:
     def n_reserves(self) -> int:
         return len(self.reserve_nodes)
 
-    def same_structure(self, other: "ChainProblem") -> bool:
+    def same_structure(self, other: ChainProblem) -> bool:
         """Whether `other` fits the same system: same layout and same structural fields."""
         for f in fields(self):
             if not f.metadata.get("structure"):
@@ -249,7 +249,7 @@ class ChainProblem:
                 return False
         return True
 
-    def same_levers(self, other: "ChainProblem") -> bool:
+    def same_levers(self, other: ChainProblem) -> bool:
         """Whether every lever is identical too (then so is the equilibrium)."""
         return self.same_structure(other) and all(
             _equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self) if not f.metadata.get("structure"))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure     # figures without pyplot: no global backend switched under a notebook
+from matplotlib.figure import Figure  # figures without pyplot: no global backend switched under a notebook
 from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
@@ -409,7 +409,7 @@ def _alluvial(ax, paths: pd.DataFrame, title: str, order: list[str], colours: di
                 y += size + gap
         lowest = max(lowest, y)
         placed = _spread([c for c, _, _ in labels], 0.075 * total)
-        for (centre, group, size), ypos in zip(labels, placed):
+        for (_centre, group, size), ypos in zip(labels, placed):
             if k == 1:          # the middle column: shares only, on a white box over the ribbons
                 ax.text(k * 2 + 0.14, ypos, f"{size / total:.0%}", fontsize=7, va="center", ha="left",
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": colours[group], "lw": 0.8})

@@ -32,7 +32,7 @@ The sum over regions is world surplus net of transport and calibrated trade cost
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -423,7 +423,7 @@ class Results:
             cache[by] = self._welfare_by(keys)
         return cache[by].copy()
 
-    def welfare_change(self, baseline: "Results", by: str = "region", unit: str = "USD") -> pd.DataFrame:
+    def welfare_change(self, baseline: Results, by: str = "region", unit: str = "USD") -> pd.DataFrame:
         """Each welfare component here minus the same in `baseline`, by 'region', 'product' or
         'region_product'; `unit` 'USD' or 'USD m'."""
         keys = {"region": ["region"], "product": ["product"], "region_product": ["region", "product"]}[by]
@@ -476,12 +476,12 @@ class Results:
             "data": str(Path(self.data.path).resolve()) if self.data.path else "",
             "data_hash": self.data.data_hash,
             "scenario_hash": self.scenario.hash,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **{k: self.meta[k] for k in RUN_ONLY if k in self.meta},
             "chain_seconds": {"/".join(lay.products): round(s.seconds, 4) for lay, s in zip(self.layouts, self.solutions)},
         }
 
-    def to_csv(self, out: str | Path, baseline: "Results | None" = None) -> list[Path]:
+    def to_csv(self, out: str | Path, baseline: Results | None = None) -> list[Path]:
         """Write prices, flows, markets, welfare (levels, with a note), floors, summary.json and
         run.json into `out`; with `baseline`, welfare_change.csv and welfare_change_by_product.csv."""
         folder = Path(out)

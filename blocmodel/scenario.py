@@ -122,7 +122,7 @@ class _ScenarioBase(_Strict):
         """No instrument set (the horizon is a setting of the baseline, not a policy)."""
         return not any(getattr(self, key) for key in INSTRUMENT_KEYS)
 
-    def baseline_scenario(self) -> "Scenario":
+    def baseline_scenario(self) -> Scenario:
         """The no-policy scenario this one is measured against: same horizon."""
         return Scenario(name="baseline" if self.horizon == "medium_run" else f"baseline_{self.horizon}", horizon=self.horizon)
 

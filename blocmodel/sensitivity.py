@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse.linalg as spla
 
 
 def tariff_sensitivity(results, origin: str, destination: str, product: str) -> pd.Series:

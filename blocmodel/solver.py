@@ -23,7 +23,7 @@ from threadpoolctl import ThreadpoolController
 
 from .newton import NewtonOptions, Outcome, solve_system
 from .pricing import route_prices
-from .problem import BUYER, ChainProblem
+from .problem import ChainProblem
 from .system import State, System
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class ChainSolver:
         return _restrict_vertical(self.system, sub, routes, self.x)
 
     def _failure(self, outcome: Outcome, start: float) -> ChainSolution:
-        from .explain import explain_failure   # only on failure
+        from .explain import explain_failure  # only on failure
 
         status, message, conflicts = explain_failure(self.problem, self.system, outcome)
         return ChainSolution(status=status, problem=self.problem, message=message, conflicts=conflicts, system=self.system,

@@ -113,7 +113,7 @@ def main() -> None:
                 break
             except OSError:
                 if proc.poll() is not None or time.perf_counter() - started > 300:
-                    raise SystemExit(f"blocmodel serve did not start: {proc.stdout.read()}")
+                    raise SystemExit(f"blocmodel serve did not start: {proc.stdout.read()}") from None
                 time.sleep(0.2)
         startup = time.perf_counter() - started
         memory_start = rss_mb(proc.pid)

@@ -1030,7 +1030,7 @@ class Builder:
                     282520: self.price["lithium_refined"][0] * LI_IN_LIOH_H2O, 750210: self.price["nickel_refined"][0],
                     260200: self.price["manganese_mined"][0] * MN_ORE_AVERAGE_GRADE}
         self.dropped_low_value = []
-        for hs, e, i, q, v, _, src in self.trade_rows:
+        for hs, e, i, q, v, _, _src in self.trade_rows:
             o, d = self.region_of(e), self.region_of(i)
             if o == d:
                 continue
@@ -1132,7 +1132,7 @@ class Builder:
             if rest > 1e-9 * t:
                 remainders.append((c, rest, val * rest / t))
         weights: dict[str, float] = {}
-        for (o, d), (q, _, _) in flows.items():
+        for (_o, d), (q, _, _) in flows.items():
             if d != "CHN":
                 weights[d] = weights.get(d, 0.0) + q
         for c, rest, rv in remainders:
@@ -1379,7 +1379,7 @@ class Builder:
                 cap = capacity.get(r)
                 supply_rows.append({"region": r, "product": p, "ref_price": price_r, "ref_quantity": v,
                                     "elasticity": REFINED_ONLY_SUPPLY_ELASTICITY, "capacity": cap,
-                                    "source": f"quantity: {src}" + (f"; capacity: USGS MCS 2025 gallium primary capacity 2024 (production.csv)" if cap else "")
+                                    "source": f"quantity: {src}" + ("; capacity: USGS MCS 2025 gallium primary capacity 2024 (production.csv)" if cap else "")
                                               + f"; price: {src_r}; elasticity: assumption: by-product supply, see {README}#elasticities"})
         self.supply = pd.DataFrame(supply_rows)
         self.processing = pd.DataFrame(processing_rows)
@@ -1453,7 +1453,7 @@ class Builder:
         gq = pd.to_numeric(g["quantity_t"], errors="coerce").fillna(0.0)
         gv = pd.to_numeric(g["value_usd"], errors="coerce").fillna(0.0)
         self.graphite_cn = {}
-        for d, q, v, hs in zip(g["importer"], gq, gv, g["hs_code"]):
+        for d, q, v in zip(g["importer"], gq, gv):
             if q > 0 and v / q >= price:
                 r = self.region_of(d)
                 if r == "CHN":
@@ -1461,7 +1461,7 @@ class Builder:
                 cell = self.graphite_cn.setdefault(r, [0.0, 0.0])
                 cell[0] += q
                 cell[1] += v
-        for r, (q, v) in sorted(self.graphite_cn.items()):
+        for r, (q, _v) in sorted(self.graphite_cn.items()):
             fixed["graphite_refined"].append(("CHN", r, q, f"China-declared 2024 exports of HS 380110/250410 at >= {price:.0f} USD/t "
                                                            "(battery grade: nearer the spherical than the flake price; "
                                                            "trade_flows_extra.csv section 2)"))
@@ -1734,7 +1734,7 @@ class Builder:
               + ", ".join(f"{e[1]} {e[3]:.0f} t" for e in exc if e[0] == 810520 and e[4] >= 5e6))
         print("810520 refined exporters (BACI t, placed on declared flows t): "
               + ", ".join(f"{c} {t:.0f}/{placed:.0f}" for c, (t, _, placed) in sorted(self.cobalt_8105.items()) if t >= 500))
-        print(f"China Mn exports (t Mn): " + ", ".join(f"{k} {v:.0f}" for k, v in self.china_mn_exports.items()))
+        print("China Mn exports (t Mn): " + ", ".join(f"{k} {v:.0f}" for k, v in self.china_mn_exports.items()))
         print(f"battery-graphite unit-value threshold {self.graphite_threshold:.0f} USD/t")
         for product, given in sorted(self.inferred.items()):
             print(f"inferred {product}: " + ", ".join(f"{r} {v:.1f}" for r, v in sorted(given.items(), key=lambda x: -x[1])))

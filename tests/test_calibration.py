@@ -13,7 +13,7 @@ import pytest
 
 import blocmodel as bm
 from blocmodel.sensitivity import tariff_sensitivity
-from blocmodel.testing import linear, write_dataset
+from blocmodel.testing import write_dataset
 
 P, SIGMA = 10.0, 4.0
 OBSERVED = {("A", "B"): 40.0, ("A", "C"): 30.0, ("B", "A"): 10.0, ("B", "C"): 20.0}

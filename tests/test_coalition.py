@@ -22,8 +22,7 @@ import pandas as pd
 import pytest
 
 import blocmodel as bm
-from blocmodel.coalition import (CoalitionGame, coalition_analysis, exact_shapley, member_gains, minimal_transfers,
-                                 players_of, shapley)
+from blocmodel.coalition import CoalitionGame, coalition_analysis, exact_shapley, member_gains, minimal_transfers, players_of, shapley
 from blocmodel.optimize import RETRIES, solve_with_retry
 from blocmodel.testing import linear, write_dataset
 

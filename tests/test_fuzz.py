@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 from blocmodel.cli import app
 from blocmodel.schema import TABLES
 from blocmodel.synthetic import synthetic_dataset
-from blocmodel.testing import write_dataset
 
 RUNNER = CliRunner()
 LINE = re.compile(r"^error: (?P<file>[^,:]+?\.(csv|toml))(, row (?P<row>\d+))?(, field '(?P<field>[^']+)')?: \S.*$")

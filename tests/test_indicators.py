@@ -1,10 +1,10 @@
 """Dependency indicators traced through trade and refining, on cases with known answers."""
 
 import pytest
+from test_processing import chain
 
 import blocmodel as bm
 from blocmodel.indicators import bloc_dependency, concentration, content_shares, dependency, trade_effects
-from test_processing import chain
 
 
 def test_two_country_shares(ko):

@@ -313,6 +313,7 @@ def test_goods_cannot_circle_for_profit(eu):
 
 def test_cli_validate_checks_scenarios_without_solving(eu, tmp_path):
     from typer.testing import CliRunner
+
     from blocmodel.cli import app
     good = write(tmp_path, '[bloc]\nmembers = ["eu"]\n', "good.toml")
     bad = write(tmp_path, '[[tariffs]]\nexporter = "CHA"\nspecific = 1\n', "bad.toml")

@@ -457,7 +457,7 @@ def test_reports_export(server):
     assert "summary" in book.sheetnames
     cells = [str(c) for row in book["summary"].iter_rows(values_only=True) for c in row if c is not None]
     assert any("g7_levy" in c or "G7 levy" in c for c in cells)
-    for k, tariff in enumerate(("5", "15")):
+    for tariff in ("5", "15"):
         client.post("/pin", Design(title=f"Quad tariff {tariff}", members=["quad"], external_tariff=tariff).fields())
     html, headers = client.get("/pinned/report.html")
     assert headers["content-type"].startswith("text/html") and "<img" in html

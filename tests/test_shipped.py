@@ -8,7 +8,6 @@ import blocmodel as bm
 from blocmodel.indicators import bloc_dependency
 
 
-
 @pytest.fixture(scope="module")
 def data():
     return bm.load_dataset()

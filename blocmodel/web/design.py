@@ -15,8 +15,9 @@ to the form field it came from (`field_of`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlencode
 
 MECHANISMS = ("variable_levy", "deficiency_payment", "stockpile", "price_support")
@@ -73,7 +74,7 @@ class Design:
 
     # ------------------------------------------------------------ reading
     @classmethod
-    def from_fields(cls, items: Iterable[tuple[str, str]]) -> "Design":
+    def from_fields(cls, items: Iterable[tuple[str, str]]) -> Design:
         """From form fields or a query string: (name, value) pairs; repeated names and
         comma-joined values both work for `members` and `ban`."""
         design = cls()
@@ -130,12 +131,12 @@ class Design:
     def to_query(self) -> str:
         return urlencode(self.fields(), safe=",*/")
 
-    def copy(self, **changes) -> "Design":
+    def copy(self, **changes) -> Design:
         return replace(self, members=list(self.members), floors=[replace(f) for f in self.floors],
                        duties=[replace(d) for d in self.duties], ban=list(self.ban), **changes)
 
     # ----------------------------------------------------------- scenario
-    def scenario(self, product_unit: dict[str, str] | None = None, description: str | None = None) -> tuple[dict[str, Any], "FieldMap"]:
+    def scenario(self, product_unit: dict[str, str] | None = None, description: str | None = None) -> tuple[dict[str, Any], FieldMap]:
         """The scenario dict of this design (the content a TOML file would have) and the map
         from its keys back to the form's fields. Blank floor and duty rows are left out."""
         name = slug(self.title) or "negotiation_table"

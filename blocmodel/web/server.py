@@ -36,7 +36,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .design import (BAN_DESTINATIONS, MAX_DUTIES, MAX_FLOORS, MECHANISMS, Design, DutyRow, FloorRow)
+from .design import BAN_DESTINATIONS, MAX_DUTIES, MAX_FLOORS, MECHANISMS, Design, DutyRow, FloorRow
 from .model import Outcome, SharedModel
 from .sessions import MAX_PINNED, Pin, SessionStore, UserState
 from .views import product_label, short_name, usd_m
@@ -48,7 +48,7 @@ BAN_MINERALS = ["rare_earths", "graphite", "gallium", "germanium", "lithium", "c
 log = logging.getLogger(__name__)
 
 
-def default_design(catalogue: "Catalogue") -> Design:
+def default_design(catalogue: Catalogue) -> Design:
     """What a first visit shows: the MSP / FORGE members as a bloc, no instrument yet."""
     return Design(members=list(catalogue.groups.get("msp", [])))
 
