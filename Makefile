@@ -1,6 +1,8 @@
 # Commands on a machine with only Python 3.11 and pip:
 #   make run    set up .venv, validate the shipped data and solve it, writing to reports/
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv and run the quick tier of the test suite (CI runs this)
+#   make test-all  every test, the slow tier too (2,000 random equilibria)
+#   make lint   ruff over the package, tests and scripts
 #   make optimize  optimal NdPr floors and MSP external tariff, the frontier, the full bloc's coalition analysis
 #   make batch     the NdPr floor x mechanism lines, the 1,000-scenario design grid and the Monte Carlo bands
 #   make notebooks run every notebook in notebooks/ and save it with its outputs (then `.venv/bin/jupyter lab`)
@@ -8,7 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup clean optimize batch notebooks
+.PHONY: run test test-all lint setup clean optimize batch notebooks
 
 setup: $(VENV)/.installed
 
@@ -22,6 +24,7 @@ run: setup
 	$(BIN)/blocmodel validate
 	$(BIN)/blocmodel solve --out reports/baseline
 	$(BIN)/blocmodel solve --scenario data/scenarios/full_bloc.toml --out reports/full_bloc
+	$(BIN)/blocmodel calibration --out reports/calibration
 	$(BIN)/blocmodel compare --out reports
 
 # The least-cost NdPr floors per mechanism (each answer refined until its first-order condition holds: optimum.json
@@ -52,7 +55,13 @@ notebooks: setup
 		--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; done
 
 test: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: setup
 	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check blocmodel tests scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache
