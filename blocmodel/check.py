@@ -119,7 +119,7 @@ class _ChainView:
         self.price_scale, self.quantity_scale = results.price_scale, results.quantity_scale
         self.products = set(layout.products)
         if own_pieces:
-            from .results import _demand_piece, _nodes_piece, _refining_piece, _reserve_piece, _route_piece, _supply_piece
+            from .result_pieces import _demand_piece, _nodes_piece, _refining_piece, _reserve_piece, _route_piece, _supply_piece
 
             tables = solution.derived.setdefault("tables", {})
             for name, build in (("nodes", _nodes_piece), ("supply", _supply_piece), ("demand", _demand_piece),

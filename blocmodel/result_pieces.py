@@ -1,0 +1,143 @@
+"""The row-level tables of one solved chain (supply, demand, refining, routes, reserves, nodes),
+built from its solution's arrays; `Results` concatenates them over chains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .curves import area_under_demand
+from .pricing import CHARGE_KINDS
+
+
+def _scales(results, products) -> tuple[np.ndarray, np.ndarray]:
+    ps = pd.Series(products, dtype=object)
+    return ps.map(results.price_scale).to_numpy(dtype=float), ps.map(results.quantity_scale).to_numpy(dtype=float)
+
+
+def _nodes_piece(results, layout, solution) -> pd.DataFrame:
+    if layout is None:
+        return pd.DataFrame(columns=["region", "product", "side", "price"])
+    return pd.DataFrame({"region": layout.node_region, "product": layout.node_product, "side": layout.node_side, "price": solution.price})
+
+
+def _supply_piece(results, layout, solution) -> pd.DataFrame:
+    m = results.policy.market.supply
+    rows = layout.supply_rows if layout is not None else np.zeros(0, dtype=int)
+    extra = solution.state.extra if solution is not None else {"supply_received": np.zeros(0), "supply_payment": np.zeros(0)}
+    price = solution.price[layout.supply_node] if solution is not None else np.zeros(0)
+    q = solution.group("supply") if solution is not None else np.zeros(0)
+    product = m.product[rows]
+    price_scale, quantity_scale = _scales(results, product)
+    frame = pd.DataFrame({
+        "row": rows, "node": layout.supply_node if layout is not None else rows, "region": m.region[rows], "product": product,
+        "quantity": q, "market_price": price, "received_price": extra["supply_received"], "deficiency_payment": extra["supply_payment"],
+        "subsidy": m.subsidy[rows], "floor_price": m.floor[rows], "floor_id": m.floor_id[rows], "capacity": m.capacity[rows],
+        "nameplate_capacity": results._nameplate("supply")[rows], "intercept": m.intercept[rows], "slope": m.slope[rows],
+        "price_scale": price_scale, "quantity_scale": quantity_scale})
+    frame["producer_surplus"], frame["capacity_rent"] = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["received_price"])
+    return frame
+
+
+def _demand_piece(results, layout, solution) -> pd.DataFrame:
+    m = results.policy.market.demand
+    rows = layout.demand_rows if layout is not None else np.zeros(0, dtype=int)
+    product = m.product[rows]
+    price_scale, quantity_scale = _scales(results, product)
+    frame = pd.DataFrame({"row": rows, "node": layout.demand_node if layout is not None else rows, "region": m.region[rows],
+                          "product": product, "quantity": solution.group("demand") if solution is not None else np.zeros(0),
+                          "price": solution.price[layout.demand_node] if solution is not None else np.zeros(0),
+                          "intercept": m.intercept[rows], "slope": m.slope[rows],
+                          "price_scale": price_scale, "quantity_scale": quantity_scale})
+    frame["consumer_surplus"] = area_under_demand(frame["intercept"], frame["slope"], frame["price"])
+    return frame
+
+
+def _refining_piece(results, layout, solution) -> pd.DataFrame:
+    m = results.policy.market.refining
+    rows = layout.refining_rows if layout is not None else np.zeros(0, dtype=int)
+    empty = np.zeros(0)
+    z = solution.group("refining") if solution is not None else empty
+    extra = solution.state.extra if solution is not None else {"refining_received": empty, "refining_payment": empty}
+    output = m.output[rows]
+    price_scale, quantity_scale = _scales(results, output)
+    frame = pd.DataFrame({
+        "row": rows, "input_node": layout.refining_input_node if layout is not None else rows,
+        "output_node": layout.refining_output_node if layout is not None else rows,
+        "region": m.region[rows], "input": m.input[rows], "output": output, "product": output,
+        "output_quantity": z, "input_quantity": z / m.yield_[rows], "yield": m.yield_[rows],
+        "input_price": solution.price[layout.refining_input_node] if solution is not None else empty,
+        "market_price": solution.price[layout.refining_output_node] if solution is not None else empty,
+        "received_price": extra["refining_received"], "deficiency_payment": extra["refining_payment"],
+        "subsidy": m.subsidy[rows], "floor_price": m.floor[rows], "floor_id": m.floor_id[rows],
+        "intercept": m.intercept[rows], "slope": m.slope[rows], "constant_cost": m.constant_cost[rows],
+        "unit_cost": m.unit_cost[rows], "capacity": m.capacity[rows], "nameplate_capacity": results._nameplate("processing")[rows],
+        "price_scale": price_scale, "quantity_scale": quantity_scale})
+    frame["margin"] = frame["received_price"] - frame["input_price"] / frame["yield"]
+    curve_rent, curve_cap = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["margin"])
+    flat = frame["constant_cost"].to_numpy(dtype=bool)
+    at_cap = flat & (frame["output_quantity"] >= frame["capacity"] * (1 - 1e-12)).to_numpy()
+    flat_rent = (frame["margin"] - frame["unit_cost"]) * frame["output_quantity"]
+    frame["refiner_rent"] = np.where(flat, np.where(at_cap, 0.0, flat_rent), curve_rent)
+    frame["capacity_rent"] = np.where(flat, np.where(at_cap, flat_rent, 0.0), curve_cap)
+    return frame
+
+
+def _route_piece(results, layout, solution) -> pd.DataFrame:
+    e = results.policy.market.routes
+    rows = layout.route_rows if layout is not None else np.zeros(0, dtype=int)
+    empty = np.zeros(0)
+    prices = solution.state.extra["route_prices"] if solution is not None else None
+    get = (lambda name: getattr(prices, name)) if prices is not None else (lambda name: empty)  # noqa: E731
+    product = e.product[rows]
+    price_scale, quantity_scale = _scales(results, product)
+    frame = pd.DataFrame({
+        "row": rows, "origin_node": layout.route_origin_node if layout is not None else rows,
+        "destination_node": layout.route_destination_node if layout is not None else rows,
+        "origin": e.origin[rows], "destination": e.destination[rows], "product": product, "home": e.home[rows],
+        "flow": solution.group("route") if solution is not None else empty, "transport_cost": e.terms.transport[rows],
+        "intercept": e.intercept[rows], "curvature": e.curvature[rows], "capacity": e.capacity[rows], "observed": e.observed[rows],
+        "exporter_price": solution.price[layout.route_origin_node] if solution is not None else empty,
+        "importer_price": solution.price[layout.route_destination_node] if solution is not None else empty,
+        "fob": get("fob"), "cif": get("cif"), **{kind: get(kind) for kind in CHARGE_KINDS},
+        "licence": solution.state.extra["licence"] if solution is not None else empty, "landed_price": get("landed"),
+        "levy_floor": e.terms.levy_floor[rows], "price_scale": price_scale, "quantity_scale": quantity_scale})
+    frame["trade_cost"] = frame["intercept"] + frame["curvature"] * frame["flow"]
+    frame["trade_rent"] = 0.5 * frame["curvature"] * frame["flow"] ** 2
+    return frame
+
+
+RESERVE_COLUMNS = ["label", "floor_id", "product", "origin", "node", "quantity", "producer_price", "bid", "floor", "budget",
+                   "price_scale", "quantity_scale"]
+
+
+def _reserve_piece(results, layout, solution) -> pd.DataFrame:
+    rows = []
+    if solution is not None and solution.problem.n_reserves:
+        quantities = solution.group("reserve")
+        bids = solution.bids
+        chain_reserves = [r for r in results.policy.market.reserves if r.product in layout.products]
+        k = 0
+        for r, nodes in enumerate(solution.problem.reserve_nodes):
+            res = chain_reserves[r]
+            for node in nodes:
+                rows.append((res.label, res.floor_id, res.product, layout.node_region[node], int(node), quantities[k],
+                             solution.price[node], bids[r], res.floor, res.budget, results.price_scale[res.product],
+                             results.quantity_scale[res.product]))
+                k += 1
+    return pd.DataFrame(rows, columns=RESERVE_COLUMNS)
+
+
+def _surplus(intercept, slope, capacity, price) -> tuple[np.ndarray, np.ndarray]:
+    """(surplus on the rising part of Q = a + b·p, rent at capacity) at `price`. A vertical
+    curve (b = 0) earns price × quantity, all of it on the rising part."""
+    a, b, cap, p = (np.asarray(v, dtype=float) for v in (intercept, slope, capacity, price))
+    flat = b <= 0
+    safe = np.where(flat, 1.0, b)
+    start = -a / safe
+    full = np.where(np.isfinite(cap), (cap - a) / safe, np.inf)
+    hi = np.clip(p, start, full)
+    rising = 0.5 * safe * (hi - start) ** 2
+    rent = np.where(np.isfinite(cap), cap, 0.0) * np.maximum(p - np.maximum(full, start), 0.0)
+    vertical = p * np.clip(a, 0.0, cap)
+    return np.where(flat, vertical, rising), np.where(flat, 0.0, rent)
