@@ -38,3 +38,33 @@ def test_full_bloc_cuts_dependency_on_non_member_ndpr(data, baseline):
     after = bloc_dependency(r, members).set_index("product").loc["ndpr_oxide", "non_member_share"]
     before = bloc_dependency(baseline, members).set_index("product").loc["ndpr_oxide", "non_member_share"]
     assert after < before
+
+
+def test_a_china_rare_earth_ban_is_not_undone_by_re_export(data, baseline):
+    """China bans NdPr oxide to every ministerial partner: goods keep their origin, so no
+    Chinese oxide reaches a member through a third region, and members' price rises."""
+    r = bm.solve(data, {"export_restrictions": [{"exporter": "CHN", "destinations": ["ministerial2026"],
+                                                 "product": "ndpr_oxide", "ban": True}]})
+    members = set(data.groups["ministerial2026"])
+    f = r.flows
+    reaching = f[(f["product"] == "ndpr_oxide") & (f["origin"] == "CHN") & f["destination"].isin(members)]
+    assert reaching["quantity"].sum() == 0.0
+    before = baseline.flows
+    assert before[(before["product"] == "ndpr_oxide") & (before["origin"] == "CHN")
+                  & before["destination"].isin(members)]["quantity"].sum() > 1000      # it did, in 2024
+    price = r.prices.set_index(["region", "product"])["price"]
+    price0 = baseline.prices.set_index(["region", "product"])["price"]
+    assert price[("USA", "ndpr_oxide")] > 1.5 * price0[("USA", "ndpr_oxide")]
+
+
+def test_an_anti_dumping_duty_cuts_us_imports_of_chinese_graphite(data, baseline):
+    """A 93.5% duty on Chinese anode graphite into the US: US imports of Chinese-origin graphite fall."""
+    r = bm.solve(data, {"anti_dumping": [{"exporter": "CHN", "importer": "USA", "product": "graphite_refined",
+                                          "ad_valorem": 0.935}]})
+
+    def chinese_into_us(results):
+        f = results.flows
+        return f[(f["product"] == "graphite_refined") & (f["origin"] == "CHN") & (f["destination"] == "USA")]["quantity"].sum()
+
+    assert chinese_into_us(baseline) > 0
+    assert chinese_into_us(r) < 0.9 * chinese_into_us(baseline)
