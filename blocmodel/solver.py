@@ -260,29 +260,30 @@ def _vertical_route_positions(system: System) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(on), v[on] - routes.start
 
 
+def _vertical_map(full: System, sub: System, routes: np.ndarray) -> np.ndarray:
+    """For each vertical atom of the working system, its index among the full system's:
+    route atoms by the route they stand for, refineries and reserves (the same atoms in the
+    same order) by position."""
+    full_idx, full_routes = _vertical_route_positions(full)
+    sub_idx, sub_routes = _vertical_route_positions(sub)
+    at = np.empty(sub.n_vertical, dtype=int)
+    position = np.full(len(full.problem.route_intercept), -1)
+    position[full_routes] = full_idx
+    at[sub_idx] = position[routes[sub_routes]]
+    at[np.setdiff1d(np.arange(sub.n_vertical), sub_idx)] = np.setdiff1d(np.arange(full.n_vertical), full_idx)
+    return at
+
+
 def _expand_vertical(full: System, sub: System, routes: np.ndarray, x_sub: np.ndarray) -> np.ndarray:
     """Vertical quantities of the full system from the working system's (left-out routes: 0)."""
     x = np.zeros(full.n_vertical)
-    full_idx, full_routes = _vertical_route_positions(full)
-    sub_idx, sub_routes = _vertical_route_positions(sub)
-    where = {int(r): i for i, r in zip(full_idx, full_routes)}
-    for i, r in zip(sub_idx, sub_routes):
-        x[where[int(routes[r])]] = x_sub[i]
-    other_full = np.setdiff1d(np.arange(full.n_vertical), full_idx)
-    other_sub = np.setdiff1d(np.arange(sub.n_vertical), sub_idx)
-    x[other_full] = x_sub[other_sub]               # refineries and reserves: the same atoms in the same order
+    x[_vertical_map(full, sub, routes)] = x_sub
     return x
 
 
 def _restrict_vertical(full: System, sub: System, routes: np.ndarray, x_full: np.ndarray) -> np.ndarray:
-    x = np.zeros(sub.n_vertical)
-    full_idx, full_routes = _vertical_route_positions(full)
-    sub_idx, sub_routes = _vertical_route_positions(sub)
-    where = {int(r): i for i, r in zip(full_idx, full_routes)}
-    for i, r in zip(sub_idx, sub_routes):
-        x[i] = x_full[where[int(routes[r])]]
-    x[np.setdiff1d(np.arange(sub.n_vertical), sub_idx)] = x_full[np.setdiff1d(np.arange(full.n_vertical), full_idx)]
-    return x
+    """The working system's vertical quantities, taken from the full system's."""
+    return x_full[_vertical_map(full, sub, routes)]
 
 
 # ------------------------------------------------------------------ idle prices
