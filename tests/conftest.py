@@ -22,9 +22,10 @@ settings.register_profile("explore", deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def two_country(folder, routes=("FOREIGN->HOME", "HOME->FOREIGN"), transport=0.0):
+def two_country(folder, routes=("FOREIGN->HOME", "HOME->FOREIGN"), transport=0.0, home_capacity=None):
     """Krugman & Obstfeld, International Economics, ch. 8: Home D = 100 − 20P, S = 20 + 20P;
-    Foreign D* = 80 − 20P, S* = 40 + 20P (curves written through the free-trade price 1.5)."""
+    Foreign D* = 80 − 20P, S* = 40 + 20P (curves written through the free-trade price 1.5).
+    `home_capacity` caps Home's mines (binding in the short run)."""
     arcs = []
     for route in routes:
         origin, destination = route.split("->")
@@ -33,7 +34,7 @@ def two_country(folder, routes=("FOREIGN->HOME", "HOME->FOREIGN"), transport=0.0
         folder,
         regions=[{"region": "HOME", "groups": "north"}, {"region": "FOREIGN", "groups": "south"}],
         products=[{"product": "wheat"}],
-        supply=[{"region": "HOME", "product": "wheat", **linear(20, 20, 1.5)},
+        supply=[{"region": "HOME", "product": "wheat", **linear(20, 20, 1.5), **({"capacity": home_capacity} if home_capacity else {})},
                 {"region": "FOREIGN", "product": "wheat", **linear(40, 20, 1.5)}],
         demand=[{"region": "HOME", "product": "wheat", **linear(100, -20, 1.5)},
                 {"region": "FOREIGN", "product": "wheat", **linear(80, -20, 1.5)}],

@@ -7,10 +7,11 @@ so that a levy, a payment and a capacity rent are all in play.
 """
 
 import pytest
+from conftest import two_country
 
 import blocmodel as bm
 from blocmodel.check import check_equilibrium
-from blocmodel.testing import linear, write_dataset
+from blocmodel.testing import write_dataset
 
 SCENARIO = {"horizon": "short_run",
             "price_floors": [{"product": "wheat", "price": 1.9, "markets": ["HOME"], "mechanism": "variable_levy"},
@@ -19,13 +20,8 @@ SCENARIO = {"horizon": "short_run",
 
 @pytest.fixture
 def solved(tmp_path):
-    write_dataset(tmp_path / "k", regions=[{"region": "HOME"}, {"region": "FOREIGN"}], products=[{"product": "wheat"}],
-                  supply=[{"region": "HOME", "product": "wheat", **linear(20, 20, 1.5), "capacity": 50},
-                          {"region": "FOREIGN", "product": "wheat", **linear(40, 20, 1.5)}],
-                  demand=[{"region": "HOME", "product": "wheat", **linear(100, -20, 1.5)},
-                          {"region": "FOREIGN", "product": "wheat", **linear(80, -20, 1.5)}],
-                  routes=[{"origin": "FOREIGN", "destination": "HOME", "product": "wheat", "transport_cost": 0.0}])
-    r = bm.solve(bm.load_dataset(tmp_path / "k"), SCENARIO)
+    data = two_country(tmp_path / "k", routes=("FOREIGN->HOME",), home_capacity=50)
+    r = bm.solve(data, SCENARIO)
     assert r.check_report.passed and r.check_report.max_residual < 1e-12
     # the case exercises what the perturbations touch
     assert r.route_detail.loc[~r.route_detail["home"], "levy"].iloc[0] > 0

@@ -7,9 +7,9 @@ Foreign 1. Import demand of Home M(p) = 80 − 40p, export supply of Foreign X(p
 """
 
 import pytest
+from conftest import two_country
 
 import blocmodel as bm
-from blocmodel.testing import linear, write_dataset
 
 TOL = 1e-9
 
@@ -144,13 +144,7 @@ def test_capacity_binds_in_a_ban_in_the_short_run(tmp_path):
     Home reaches its autarky price 2 (output 60); in the short run output stops at 50, so
     Home's buyers clear 50 at 100 − 20p = 50, p = 2.5, and the capacity earns (2.5 − 1.5)·50
     = 50 above the marginal cost at 50 (S⁻¹(50) = 1.5)."""
-    write_dataset(tmp_path / "k", regions=[{"region": "HOME"}, {"region": "FOREIGN"}], products=[{"product": "wheat"}],
-                  supply=[{"region": "HOME", "product": "wheat", **linear(20, 20, 1.5), "capacity": 50},
-                          {"region": "FOREIGN", "product": "wheat", **linear(40, 20, 1.5)}],
-                  demand=[{"region": "HOME", "product": "wheat", **linear(100, -20, 1.5)},
-                          {"region": "FOREIGN", "product": "wheat", **linear(80, -20, 1.5)}],
-                  routes=[{"origin": "FOREIGN", "destination": "HOME", "product": "wheat", "transport_cost": 0.0}])
-    data = bm.load_dataset(tmp_path / "k")
+    data = two_country(tmp_path / "k", routes=("FOREIGN->HOME",), home_capacity=50)
     ban = {"export_restrictions": [{"exporter": "FOREIGN", "destinations": ["HOME"], "ban": True}]}
     assert price(bm.solve(data, ban), "HOME") == pytest.approx(2.0, abs=TOL)
     short = bm.solve(data, {**ban, "horizon": "short_run"})
