@@ -173,8 +173,11 @@ def scenarios(draw, spec: DatasetSpec, fixed_quantities: bool = True, subsidies:
                                          "product": draw(product_or_all), "ad_valorem": draw(factor(0.0, 0.3))}]
     if fixed_quantities and draw(st.booleans()):
         product = draw(st.sampled_from(products))
-        scenario["stockpile"] = [{"region": draw(region), "product": product,      # up to twice world output
-                                  "quantity": _round(spec.quantity[product] * draw(factor(-2.0, 2.0)))}]
+        users = sorted({row["region"] for row in spec.tables["demand"] if row["product"] == product}
+                       | {row["region"] for row in spec.tables.get("processing", []) if row["input"] == product})
+        if users:                  # a stock is held where the product is used (scenario rule)
+            scenario["stockpile"] = [{"region": draw(st.sampled_from(users)), "product": product,      # up to twice world output
+                                      "quantity": _round(spec.quantity[product] * draw(factor(-2.0, 2.0)))}]
     return scenario
 
 
