@@ -43,6 +43,8 @@ import pandas as pd
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
+NOT_RUN = "reference not run (--calibrated-reference runs it)"
+
 # The goals of issue 16, printed beside the figures.
 GOALS = {"whole_process_ratio": 40.0, "resolve_median_ms": 20.0, "sweep_1000_s": 30.0, "scale_250x30_s": 60.0, "scale_peak_mb": 2048.0}
 
@@ -91,10 +93,10 @@ def case_whole_process(regions: int, products: int, calibrated: bool, repeats: i
         theirs = [sys.executable, "-m", "blocmodel.reference", str(folder), "--out", str(Path(tmp) / "reference.csv")]
         times: dict[str, list[float]] = {"ours": [], "theirs": []}
         memory: dict[str, float] = {"ours": 0.0, "theirs": 0.0}
-        note = "" if with_reference else "reference not run (--calibrated-reference runs it)"
+        note = "" if with_reference else NOT_RUN
         for _ in range(repeats):                    # alternately, so drift in the machine's load hits both
             for name, command in (("theirs", theirs), ("ours", ours)):
-                if name == "theirs" and (note or not with_reference):
+                if name == "theirs" and note:       # not run, or it failed on an earlier repeat
                     continue
                 try:
                     seconds, mb = _timed_process(command)
@@ -130,7 +132,7 @@ def case_in_process(regions: int, products: int, calibrated: bool, time_limit: f
            "routes": len(data.routes), "load_s": load, "blocmodel_s": cold, "max_residual": results.check_report.max_residual}
     market = results.policy.market
     if not with_reference:
-        row.update(reference_s=float("nan"), note="reference not run (--calibrated-reference runs it)", peak_mb=_peak_mb())
+        row.update(reference_s=float("nan"), note=NOT_RUN, peak_mb=_peak_mb())
         return row
     try:
         prices, timing = solve_monolithic(market=market, per_unit=specific_charges(market), time_limit=time_limit,
@@ -165,7 +167,7 @@ def case_shipped(sweep: int, workers: int, time_limit: float, with_reference: bo
     session = bm.Session(data)
     base = session.solve()
     cold = time.perf_counter() - start
-    reference = {"reference_s": float("nan"), "note": "reference not run (--calibrated-reference runs it)"}
+    reference = {"reference_s": float("nan"), "note": NOT_RUN}
     try:
         if with_reference:
             prices, timing = solve_monolithic(base, time_limit=time_limit)
