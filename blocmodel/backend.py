@@ -102,48 +102,83 @@ def frozen_qp(system: System, frozen) -> tuple[np.ndarray, np.ndarray] | None:
     response (q²/2β − αq/β on a curve, θ·q for a complementarity atom), subject to market
     clearing C·q + c = 0 (and licence rows C·q + c >= 0). By Fenchel duality this is the
     dual of minimising Φ; its row duals are the prices. Returns (prices u, vertical
-    quantities) or None if HiGHS does not reach the optimum."""
+    quantities) or None if HiGHS does not reach the optimum.
+
+    A route under a tariff-rate quota pays its out-of-quota rate here, and a licensed flow
+    y ≤ the route's flow, counted by the quota, earns the rate gap back (cost −cap·y): the
+    licence price is the quota row's dual, and a route whose gap equals it splits between
+    in and out of quota, which the frozen Φ (each route wholly in or out) cannot. Its
+    licensed share y/flow is returned in the share unknowns."""
     import highspy
 
-    C = frozen.C.tocsc()
     n_atoms = system.n_atoms
     alpha, beta, hi = system.alpha, system.beta, system.hi
-    o = frozen.offset
+    o = frozen.offset.copy()
+    e = system.share_pair
+    route_atom = system.atoms("route")[system.pair_route[e]]
+    C = frozen.C.tolil() if len(e) else frozen.C
+    if len(e):
+        ex = frozen.extra
+        lam0 = frozen.u0[system.pair_col[e]]
+        for k, a in enumerate(route_atom):     # the route no longer counts in the quota row itself
+            C[system.pair_col[e[k]], a] = 0.0
+        np.add.at(o, route_atom, -ex["pair_slope"][e] * lam0 + ex["pair_charge"][e] - ex["pair_cap"][e])
+        C = sp.hstack([C.tocsr(), sp.csr_matrix((np.concatenate([-np.ones(len(e)), -np.ones(len(e))]),
+                                                 (np.concatenate([system.pair_col[e], system.share_col]),
+                                                  np.concatenate([np.arange(len(e)), np.arange(len(e))]))),
+                                                shape=(system.n_u, len(e)))]).tolil()
+        for k, a in enumerate(route_atom):     # licensed flow ≤ the route's flow
+            C[system.share_col[k], a] = 1.0
+    C = C.tocsc()
     vertical = system.vertical
     curve = (beta > 0) & ~vertical
     fixed = (beta <= 0) & ~vertical
     qscale = system.atom_quantity_scale                      # variables in units of the product's market
-    V = float(np.max(system.price_scale * system.quantity_scale))    # one value unit for the objective
+    priced = system.n_u - len(e)                             # unknowns that are prices (shares are fractions)
+    V = float(np.max(system.price_scale[:priced] * system.quantity_scale[:priced]))    # one value unit for the objective
     safe_beta = np.where(curve, beta, 1.0)
     linear = np.where(vertical, system.theta - o, np.where(curve, -alpha / safe_beta - o, -o))
-    cost = linear * qscale / V
-    hessian = np.where(curve, qscale**2 / safe_beta / V, 0.0)
-    lower = np.where(fixed, np.clip(alpha, 0.0, hi), 0.0) / qscale
-    upper = np.where(fixed, np.clip(alpha, 0.0, hi), hi) / qscale
+    y_scale = qscale[route_atom]
+    cost = np.concatenate([linear * qscale, -frozen.extra["pair_cap"][e] * y_scale if len(e) else np.zeros(0)]) / V
+    # a licensed flow carries a tiny curvature: without it HiGHS's QP method cycled to its time
+    # limit on a one-route quota (measured); this answer is only Newton's start, so the
+    # perturbation never reaches a reported number
+    hessian = np.concatenate([np.where(curve, qscale**2 / safe_beta / V, 0.0), np.full(len(e), 1e-8)])
+    lower = np.concatenate([np.where(fixed, np.clip(alpha, 0.0, hi), 0.0) / qscale, np.zeros(len(e))])
+    upper = np.concatenate([np.where(fixed, np.clip(alpha, 0.0, hi), hi) / qscale, np.full(len(e), np.inf)])
     upper = np.where(np.isfinite(upper), upper, highspy.kHighsInf)
-    rows_scale = system.quantity_scale
-    A = (sp.diags(1.0 / rows_scale) @ C @ sp.diags(qscale)).tocsc()
+    rows_scale = system.quantity_scale.copy()
+    rows_scale[system.share_col] = y_scale                  # a licensed-flow row is in the route's units
+    A = (sp.diags(1.0 / rows_scale) @ C @ sp.diags(np.concatenate([qscale, y_scale]))).tocsc()
     rhs = -frozen.c / rows_scale
     row_lower = rhs.copy()
     row_upper = rhs.copy()
     row_upper[system.bounded] = highspy.kHighsInf        # licence and budget rows: C·q + c >= 0
+    row_upper[system.share_col] = highspy.kHighsInf      # licensed flow ≤ flow
     h = _highs()
     h.setOptionValue("time_limit", 60.0)
     _pass_lp(h, cost, lower, upper, A, row_lower, row_upper)
+    n_cols = n_atoms + len(e)
     diag = np.flatnonzero(hessian > 0)
     if len(diag):
-        start = np.zeros(n_atoms + 1, dtype=np.int32)
-        counts = np.zeros(n_atoms, dtype=np.int32)
+        start = np.zeros(n_cols + 1, dtype=np.int32)
+        counts = np.zeros(n_cols, dtype=np.int32)
         counts[diag] = 1
         start[1:] = np.cumsum(counts)
-        h.passHessian(n_atoms, len(diag), highspy.HessianFormat.kTriangular, start, diag.astype(np.int32), hessian[diag])
+        h.passHessian(n_cols, len(diag), highspy.HessianFormat.kTriangular, start, diag.astype(np.int32), hessian[diag])
     h.run()
     if not _optimal(h):
         return None
     solution = h.getSolution()
-    q = np.asarray(solution.col_value) * qscale
+    values = np.asarray(solution.col_value)
+    q = values[:n_atoms] * qscale
     # row duals are in objective units per scaled row: u = V·λ / row scale (HiGHS's sign: minimisation)
     u = np.asarray(solution.row_dual) * V / rows_scale
+    if len(e):
+        flow, licensed = q[route_atom], values[n_atoms:] * y_scale
+        below = u[system.pair_col[e]] < frozen.extra["pair_cap"][e]
+        u[system.share_col] = np.where(flow > 1e-12 * y_scale, np.clip(licensed / np.where(flow > 0, flow, 1.0), 0.0, 1.0),
+                                       below.astype(float))
     return u, q[system.vertical_atoms]
 
 

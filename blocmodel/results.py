@@ -244,10 +244,15 @@ class Results:
                 flow = rd["flow"].to_numpy()[idx]
                 lam = float(licence[j])
                 top = cap >= cap.max() if len(cap) and np.isfinite(cap).any() else np.ones(len(cap), dtype=bool)
-                below = (cap > lam) & ~top if np.isfinite(cap).any() else np.ones(len(cap), dtype=bool)
-                in_quota = np.where(below, flow, 0.0)
-                if len(cap) and (lam < cap.max() if np.isfinite(cap).any() else True):
-                    in_quota = np.where(top | below, flow, 0.0)
+                # below the largest gap a route's licensed share is solved for: 1 while the licence is
+                # cheaper than its gap, 0 once dearer, and in between where they are equal
+                share = s.licensed_shares(j)[keep] if len(keep) else np.zeros(0)
+                below = np.where(np.isnan(share), cap > lam, np.clip(share, 0.0, 1.0))
+                in_quota = np.where(top, 0.0, below * flow)
+                # at the largest gap (to rounding: the cap is recomputed here from the reported CIF)
+                at_top = np.isfinite(cap).any() and lam >= cap.max() - 1e-9 * self.price_scale[c.product]
+                if len(cap) and not at_top:
+                    in_quota = np.where(top, flow, in_quota)
                 else:      # the licence price is at the largest gap: over-quota units enter on the top routes
                     room = max(c.limit - float(in_quota.sum()), 0.0)
                     top_flow = float(flow[top].sum())

@@ -66,6 +66,17 @@ class ChainSolution:
         n = self.system.n_nodes
         return self.state.u[n: n + self.problem.n_couplings]
 
+    def licensed_shares(self, coupling: int) -> np.ndarray:
+        """Each route's licensed share of its flow under tariff-rate quota `coupling` (in the
+        order of its routes; NaN for an export quota, whose every unit is licensed)."""
+        system = self.system
+        on = np.flatnonzero(system.pair_col == system.n_nodes + coupling)
+        shares = np.full(system.n_u, np.nan)
+        shares[system.share_col] = self.state.u[system.share_col]
+        of_pair = np.full(len(system.pair_route), -1)
+        of_pair[system.share_pair] = system.share_col
+        return np.where(of_pair[on] >= 0, shares[np.maximum(of_pair[on], 0)], np.nan)
+
     @property
     def bids(self) -> np.ndarray:
         """Each reserve's bid (its floor, shaded when its budget binds)."""

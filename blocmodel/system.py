@@ -11,7 +11,8 @@ function of the unknowns, with a quantity clip(α + β·t, 0, hi):
     reserve     bid − π_o,  bid = floor − shading                   purchase
 
 The unknowns u are one price per node (producers' and buyers'), one licence price λ ≥ 0
-per quota (`Coupling`) and one bid shading ≥ 0 per budgeted reserve. The residual is
+per quota (`Coupling`), one bid shading ≥ 0 per budgeted reserve and, for each route under
+a tariff-rate quota, its licensed share s ∈ [0, 1]. The residual is
 
     R(u) = C · response(t(u)) + c
 
@@ -23,10 +24,17 @@ Equilibrium is R = 0 on node rows and complementarity on λ and shading rows. An
 buying at its bid — responds by complementarity: its quantity x is an unknown, at a bound
 or with t = θ.
 
+A route under a tariff-rate quota pays min(λ, cap) per unit (cap: the out-of-quota rate
+gap). Where λ equals a route's cap that route is indifferent between importing inside and
+outside the quota, and the quota row can only hold with part of its flow licensed: the
+share s is the unknown that makes it hold (s = 1 while λ < cap, s = 0 once λ > cap). The
+routes with the largest cap always count as licensed (s = 1); at λ = largest cap the quota
+row gives way to λ's upper bound and the excess enters outside the quota on them.
+
 Two evaluations share this code:
 - exact: the true arguments, vertical quantities as unknowns. The Jacobian is
   C·diag(β)·D (D = ∂t/∂u) plus the vertical rows; semismooth Newton on it is exact once
-  the pieces are right (`newton.exact_newton`).
+  the pieces are right (`newton.exact_newton`). The licensed shares are unknowns here only.
 - frozen: t = Cᵀu + offset, the offset fixing every price-dependent charge, payment and
   cap at a reference point, and every vertical atom given curvature μ about an anchor (a
   proximal point). R is then the gradient of a convex, continuously differentiable,
@@ -74,8 +82,8 @@ class System:
         n = self.n_nodes = lay.n_nodes
         budgeted = [r for r, b in enumerate(p.reserve_budgeted) if b]
         self.budget_col = {r: n + p.n_couplings + k for k, r in enumerate(budgeted)}
-        self.n_u = n + p.n_couplings + len(budgeted)
-        self.bounded = np.arange(n, self.n_u)
+        n_bounded = n + p.n_couplings + len(budgeted)
+        self.bounded = np.arange(n, n_bounded)
 
         # atoms, group by group
         counts = {"supply": len(lay.supply_rows), "demand": len(lay.demand_rows), "refining": len(lay.refining_rows),
@@ -95,6 +103,10 @@ class System:
         self.pair_col = np.concatenate([np.full(len(r), n + j) for j, r in enumerate(p.coupling_routes)]) if p.n_couplings else np.zeros(0, dtype=int)
         self.pair_cap_specific = np.concatenate(p.coupling_cap_specific) if p.n_couplings else np.zeros(0)
         self.pair_cap_rate = np.concatenate(p.coupling_cap_rate) if p.n_couplings else np.zeros(0)
+        # a licensed share per pair with a finite cap (tariff-rate quotas; an export quota's cap is infinite)
+        self.share_pair = np.flatnonzero(np.isfinite(self.pair_cap_specific) & np.isfinite(self.pair_cap_rate))
+        self.share_col = n_bounded + np.arange(len(self.share_pair))
+        self.n_u = n_bounded + len(self.share_pair)
 
         # the node part of the incidence, fixed
         rows, cols, vals = [], [], []
@@ -138,6 +150,11 @@ class System:
         extra_nodes = np.array(coupling_node + budget_node, dtype=int)
         self.price_scale = np.concatenate([lay.price_scale, lay.price_scale[extra_nodes] if len(extra_nodes) else np.zeros(0)])
         self.quantity_scale = np.concatenate([lay.quantity_scale, lay.quantity_scale[extra_nodes] if len(extra_nodes) else np.zeros(0)])
+        # a share is a fraction (scale 1); its row, λ − cap, is a price (the route's origin price scale)
+        share_price = lay.price_scale[lay.route_origin_node[self.pair_route[self.share_pair]]] if len(self.share_pair) else np.zeros(0)
+        self.price_scale = np.concatenate([self.price_scale, np.ones(len(self.share_pair))])
+        self.quantity_scale = np.concatenate([self.quantity_scale, share_price])
+        self.share_kappa = 1e4 / share_price if len(share_price) else np.zeros(0)
         # κ: quantity per unit of price, to compare a vertical atom's quantity with its argument in
         # x − clip(x + κ(t − θ), 0, hi). Large (1e4 markets per price), so that the sign of the
         # argument decides whether the atom is at a bound unless the quantity is a real share of
@@ -193,7 +210,8 @@ class System:
         prices = route_prices(origin_price, p.route_terms)
         licence = np.zeros(len(lay.route_rows))
         d_licence_origin = np.zeros(len(lay.route_rows))
-        pair_charge = pair_slope = np.zeros(0)
+        pair_charge = pair_slope = caps = d_cap = np.zeros(0)
+        top = np.zeros(0, dtype=bool)
         upper = np.full(self.n_u, np.inf)             # a licence price's upper bound (tariff-rate quotas)
         d_upper: dict[int, tuple[int, float]] = {}
         if len(self.pair_route):
@@ -226,7 +244,8 @@ class System:
         t[self.slice["route"]] = price[lay.route_destination_node] - prices.landed - p.route_intercept - licence
         slot("route", lay.route_destination_node, 1.0)
         slot("route", lay.route_origin_node, -(prices.slope + d_licence_origin))
-        extra.update(route_prices=prices, licence=licence, pair_charge=pair_charge, pair_slope=pair_slope)
+        extra.update(route_prices=prices, licence=licence, pair_charge=pair_charge, pair_slope=pair_slope, pair_cap=caps,
+                     pair_d_cap=d_cap, pair_top=top)
 
         shading = np.where(self.reserve_col >= 0, u[np.maximum(self.reserve_col, 0)], 0.0)
         bid = p.reserve_floor[self.reserve_id] - shading if len(self.reserve_id) else np.zeros(0)
@@ -254,16 +273,18 @@ class System:
         _, _, order, indices, indptr = pattern
         return sp.csr_matrix((vals[order], indices, indptr), shape=(self.n_atoms, self.n_u))
 
-    def incidence(self, D: sp.csr_matrix) -> sp.csr_matrix:
-        """Node rows fixed; a quota's row counts licensed flows (−∂t/∂λ is 1 while the licence
-        is cheaper than importing outside the quota): the transposed λ columns of ∂t/∂u."""
+    def incidence(self, extra: dict, shares: np.ndarray | None = None) -> sp.csr_matrix:
+        """Node rows fixed; a quota's row counts licensed flows. Frozen: a route counts while
+        its licence is cheaper than importing outside the quota (−∂t/∂λ = 1), so the quota rows
+        are the transposed λ columns of ∂t/∂u. Exact (`shares` given): a route under a
+        tariff-rate quota below the largest cap counts its licensed share."""
         if not len(self.pair_route):
             return self.C_fixed
-        lam = np.arange(self.n_nodes, self.n_nodes + self.problem.n_couplings)
-        part = D[:, lam].T.tocsr()
-        pad = sp.csr_matrix((self.n_nodes, self.n_atoms))
-        rest = sp.csr_matrix((self.n_u - self.n_nodes - len(lam), self.n_atoms))
-        return (self.C_fixed + sp.vstack([pad, part, rest]).tocsr()).tocsr()
+        weight = extra["pair_slope"].copy()
+        if shares is not None and len(self.share_pair):
+            weight[self.share_pair] = np.where(extra["pair_top"][self.share_pair], 1.0, shares)
+        part = sp.csr_matrix((-weight, (self.pair_col, self.atoms("route")[self.pair_route])), shape=(self.n_u, self.n_atoms))
+        return (self.C_fixed + part).tocsr()
 
     def constants(self, u: np.ndarray, bids: np.ndarray | None = None) -> np.ndarray:
         """c: fixed purchases (−) and releases (+) at nodes, quota limits, what each budget
@@ -283,7 +304,7 @@ class System:
         q, dq = self._respond(t)
         q[self.vertical_atoms] = x
         dq[self.vertical_atoms] = 0.0
-        C = self.incidence(D)
+        C = self.incidence(extra, u[self.share_col])
         return State(u, x, t, D, q, dq, C, C @ q + self.constants(u), extra)
 
     def evaluate_frozen(self, u: np.ndarray, frozen: Frozen) -> State:
@@ -314,7 +335,24 @@ class System:
             kappa = self.price_scale[b] / self.quantity_scale[b]
             upper = state.extra["upper"][b]
             r[b] = (state.u[b] - np.clip(state.u[b] - kappa * r[b], 0.0, upper)) / kappa
+        if len(self.share_pair):
+            r[self.share_col] = self._share_rows(state)[0]
         return np.concatenate([r, self.vertical_residual(state)])
+
+    def _share_rows(self, state: State):
+        """Each licensed share's condition, in price units: s = 1 on the top routes; elsewhere
+        (s − mid(0, s − κ(λ − cap), 1))/κ, i.e. λ = cap where the share is strictly between 0
+        and 1. κ is 1e4 per price scale P, so that the sign of λ − cap decides unless it is
+        within 1e-4 P (as for the vertical atoms). Returns (residual, free, top)."""
+        e = self.share_pair
+        share = state.u[self.share_col]
+        kappa = self.share_kappa
+        gap = state.u[self.pair_col[e]] - state.extra["pair_cap"][e]
+        top = state.extra["pair_top"][e]
+        trial = share - kappa * gap
+        free = (trial > 0) & (trial < 1) & ~top
+        residual = np.where(top, share - 1.0, share - np.clip(trial, 0.0, 1.0)) / kappa
+        return residual, free, top
 
     def exact_jacobian(self, state: State) -> sp.csr_matrix:
         """∂(exact residual)/∂(u, x) at `state`."""
@@ -326,6 +364,11 @@ class System:
             bids = np.array([p.reserve_floor[r] - state.u[c] for r, c in self.budget_col.items()])
             budgets = np.array([p.reserve_budget[r] for r in self.budget_col])
             J_uu = J_uu + sp.csr_matrix((budgets / np.maximum(bids, 1e-9 * self.price_scale[cols]) ** 2, (cols, cols)),
+                                        shape=J_uu.shape)
+        if len(self.share_pair):   # a quota row counts s × flow on the routes below the largest cap
+            e = self.share_pair
+            below = ~state.extra["pair_top"][e]
+            J_uu = J_uu + sp.csr_matrix((-state.q[self.atoms("route")[self.pair_route[e]]][below], (self.pair_col[e][below], self.share_col[below])),
                                         shape=J_uu.shape)
         v = self.vertical_atoms
         J_ux = state.C[:, v]
@@ -348,6 +391,21 @@ class System:
                     J.rows[row] = sorted({row, origin})
                     J.data[row] = [(1.0 / kappa[k] if c == row else 0.0) - (slope / kappa[k] if c == origin else 0.0)
                                    for c in J.rows[row]]
+        if len(self.share_pair):
+            _, free, _ = self._share_rows(state)
+            e = self.share_pair
+            origin = self.problem.layout.route_origin_node[self.pair_route[e]]
+            d_cap = state.extra["pair_d_cap"][e]
+            for k, row in enumerate(self.share_col):
+                if free[k]:                                # λ = cap: the share is what the quota row needs
+                    lam = int(self.pair_col[e[k]])
+                    entries = {lam: 1.0}
+                    entries[int(origin[k])] = entries.get(int(origin[k]), 0.0) - d_cap[k]
+                    J.rows[row] = sorted(entries)
+                    J.data[row] = [entries[c] for c in J.rows[row]]
+                else:                                      # at 0, at 1, or a top route (1)
+                    J.rows[row] = [int(row)]
+                    J.data[row] = [1.0 / self.share_kappa[k]]
         return J.tocsr()
 
     # ------------------------------------------------------------------- dual
@@ -391,12 +449,13 @@ class Frozen:
     anchor: np.ndarray
     mu: np.ndarray
     extra: dict
+    u0: np.ndarray
 
     @classmethod
     def at(cls, system: System, u0: np.ndarray, anchor: np.ndarray, mu: np.ndarray) -> Frozen:
         t, D, extra = system.arguments(u0)
-        C = system.incidence(D)
+        C = system.incidence(extra)
         offset = t - C.T @ u0
         bids = system.problem.reserve_floor - np.array([u0[system.budget_col[r]] if r in system.budget_col else 0.0
                                                         for r in range(system.problem.n_reserves)])
-        return cls(C, C.T.tocsr(), offset, system.constants(u0, bids), anchor, mu, extra)
+        return cls(C, C.T.tocsr(), offset, system.constants(u0, bids), anchor, mu, extra, u0.copy())

@@ -123,10 +123,10 @@ def test_two_thousand_random_two_stage_cases_all_solve(tmp_path):
 #  33: an ad valorem anti-dumping duty on an exporter whose price a glut drives below zero;
 #      the duty's kink at a zero customs value makes HiGHS's frozen answers and exact Newton
 #      cycle (free disposal at a zero price would remove the glut's negative prices).
-#  59: a tariff-rate quota whose routes' out-of-quota duties differ: the equilibrium licence
-#      price equals one route's duty and splits that route between in- and out-of-quota,
-#      a set-valued response the system has no unknown for (needs a licensed-share unknown).
-KNOWN_FAILURES = {33, 59}
+# (59, 549, 1189, 1368, 1465, 1627 — tariff-rate quotas whose routes' out-of-quota duties
+# differ, the licence price equal to one route's duty — solve since each route under a
+# tariff-rate quota has a licensed-share unknown.)
+KNOWN_FAILURES = {33}
 
 
 def test_a_hundred_random_two_stage_cases_all_solve(tmp_path):

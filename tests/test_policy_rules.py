@@ -9,6 +9,8 @@ Foreign 1. Import demand of Home M(p) = 80 − 40p, export supply of Foreign X(p
 import pytest
 from conftest import two_country
 
+from blocmodel.testing import linear, write_dataset
+
 import blocmodel as bm
 
 TOL = 1e-9
@@ -174,6 +176,33 @@ def test_tariff_rate_quota_with_imports_beyond_it(ko_one_way):
     assert price(r, "HOME") == pytest.approx(1.75, abs=TOL) and imports(r) == pytest.approx(10.0, abs=1e-8)
     assert welfare(r, "HOME", "quota_rent") == pytest.approx(2.5, abs=1e-8)
     assert welfare(r, "HOME", "tariff_revenue") == pytest.approx(2.5, abs=1e-8)
+
+
+def test_tariff_rate_quota_splits_the_route_whose_gap_equals_the_licence_price(tmp_path):
+    """Two exporters A, B (S = 10π each, transport 1) to Home (D = 200 − 10p); a specific
+    anti-dumping duty of 1 on A; a tariff-rate quota of 80 at 0% in quota, 50% (of CIF) out.
+    A's duty makes its CIF 1 below B's, so A's rate gap is the smaller one: the licence price
+    settles at A's gap and A imports partly in and partly out of quota.
+    With c = A's CIF: λ = 0.5c, p = 1.5c + 1 = B's CIF + λ, so B's CIF = c + 1;
+    200 − 10p = 10(c − 1) + 10c gives c = 40/7, p = 67/7, λ = 20/7 (B's gap 47/14 > λ:
+    B all in quota); B brings 400/7, A 330/7 of which 160/7 hold licences (quota 80)."""
+    write_dataset(tmp_path / "trq", regions=[{"region": r} for r in ("HOME", "A", "B")], products=[{"product": "wheat"}],
+                  supply=[{"region": r, "product": "wheat", **linear(0, 10, 5)} for r in ("A", "B")],
+                  demand=[{"region": "HOME", "product": "wheat", **linear(200, -10, 10)}],
+                  routes=[{"origin": r, "destination": "HOME", "product": "wheat", "transport_cost": 1.0} for r in ("A", "B")])
+    data = bm.load_dataset(tmp_path / "trq")
+    r = bm.solve(data, {"anti_dumping": [{"exporter": "A", "importer": "HOME", "specific": 1.0}],
+                        "tariff_quotas": [{"importer": "HOME", "exporters": "*", "product": "wheat", "quota": 80,
+                                           "out_of_quota_ad_valorem": 0.5}]})
+    assert price(r, "HOME") == pytest.approx(67 / 7, abs=TOL)
+    (quota,) = r.coupling_detail
+    assert quota["licence_price"] == pytest.approx(20 / 7, abs=TOL)
+    by_origin = dict(zip(r.route_detail["origin"].to_numpy()[quota["rows"]], zip(quota["flow"], quota["licensed_flow"])))
+    assert by_origin["B"] == pytest.approx((400 / 7, 400 / 7), abs=1e-8)
+    assert by_origin["A"] == pytest.approx((330 / 7, 160 / 7), abs=1e-8)
+    assert welfare(r, "HOME", "quota_rent") == pytest.approx(20 / 7 * 80, abs=1e-8)
+    # out of quota: A's 170/7 units pay its gap 20/7; all of A's 330/7 pay the duty of 1
+    assert welfare(r, "HOME", "tariff_revenue") == pytest.approx(20 / 7 * 170 / 7 + 330 / 7, abs=1e-8)
 
 
 def test_tariff_rate_quota_not_filled(ko_one_way):

@@ -115,6 +115,14 @@ def coupling_check(results, kind: str) -> list[tuple]:
         if np.isfinite(c["cap"]).any():       # a licence is never worth more than the largest rate gap
             rows.append(("quota rent", [c["holder"]], [c["product"]], [c["label"] + " (licence ≤ rate gap)"],
                          [max(0.0, c["licence_price"] - float(np.max(c["cap"]))) / p_scale]))
+            # a route takes licences for all its units while they are cheaper than its rate gap and
+            # for none once dearer; only at a licence price equal to its gap may it split
+            lam, cap, flow = c["licence_price"], np.asarray(c["cap"], dtype=float), np.asarray(c["flow"], dtype=float)
+            tol = 1e-9 * p_scale
+            whole = np.where(lam < cap - tol, flow, np.where(lam > cap + tol, 0.0, c["licensed_flow"]))
+            rows.append(("quota rent", [c["holder"]] * len(flow), [c["product"]] * len(flow),
+                         [c["label"] + " (licensed where cheaper than the gap)"] * len(flow),
+                         np.abs(np.asarray(c["licensed_flow"]) - whole) / q_scale))
         # each route pays min(licence price, cap): recomputed here from the cap rule
         expected = np.minimum(c["licence_price"], c["cap"])
         rows.append(("quota rent", [c["holder"]] * len(expected), [c["product"]] * len(expected),
