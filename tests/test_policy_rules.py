@@ -9,9 +9,8 @@ Foreign 1. Import demand of Home M(p) = 80 − 40p, export supply of Foreign X(p
 import pytest
 from conftest import two_country
 
-from blocmodel.testing import linear, write_dataset
-
 import blocmodel as bm
+from blocmodel.testing import linear, write_dataset
 
 TOL = 1e-9
 
