@@ -301,7 +301,7 @@ def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: N
     return best
 
 
-def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: NewtonOptions, rounds: int = 8) -> Outcome | None:
+def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: NewtonOptions, rounds: int = 16) -> Outcome | None:
     """HiGHS solves the system frozen at `u` (the welfare QP, `backend.frozen_qp`); exact Newton
     finishes from its answer on the true system. Where price-dependent charges moved (ad
     valorem duties, levies, payments), freeze again at HiGHS's prices and repeat
@@ -310,6 +310,7 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
 
     best = None
     zero = np.zeros(system.n_vertical)
+    damped, last_residual = False, np.inf
     for _ in range(rounds):
         answer = frozen_qp(system, Frozen.at(system, u, zero, zero))
         if answer is None:
@@ -326,7 +327,14 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
         following = attempt.u if np.all(np.isfinite(attempt.u)) else u_h
         if np.allclose(following, u, rtol=1e-13, atol=0.0):
             return best
-        u = following
+        # diagonalisation can cycle between two freezes (a duty on a customs value that changes
+        # sign: frozen with the duty, the exporter's price falls below zero; frozen without it,
+        # it rises again): once a round ends further from the solution than the one before,
+        # every later freeze is halfway between the last freeze and its answer (measured on such
+        # a case: the exact residual halves each round and Newton finishes after nine)
+        damped = damped or attempt.residual >= last_residual
+        last_residual = attempt.residual
+        u = 0.5 * (u + following) if damped else following
     return best
 
 
