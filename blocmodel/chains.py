@@ -64,16 +64,18 @@ def chain_problem(market: Market, layout: ChainLayout) -> ChainProblem:
     s, d, r, e = market.supply, market.demand, market.refining, market.routes
     S, D, R, E = layout.supply_rows, layout.demand_rows, layout.refining_rows, layout.route_rows
     in_chain = set(layout.products)
-    position = {int(row): k for k, row in enumerate(E)}
+    position = np.full(len(e.intercept), -1)         # market route row -> position in the chain, or -1
+    position[E] = np.arange(len(E))
     coupling_routes, limits, caps_specific, caps_rate = [], [], [], []
     for c in market.couplings:
         if c.product not in in_chain:
             continue
-        k = [(position[int(row)], j) for j, row in enumerate(c.routes) if int(row) in position]
-        coupling_routes.append(np.array([a for a, _ in k], dtype=int))
+        at = position[np.asarray(c.routes, dtype=int)]
+        inside = at >= 0
+        coupling_routes.append(at[inside])
         limits.append(c.limit)
-        caps_specific.append(np.asarray(c.cap_specific)[[j for _, j in k]].astype(float))
-        caps_rate.append(np.asarray(c.cap_rate)[[j for _, j in k]].astype(float))
+        caps_specific.append(np.asarray(c.cap_specific, dtype=float)[inside])
+        caps_rate.append(np.asarray(c.cap_rate, dtype=float)[inside])
     reserve_nodes, budgeted, floors, budgets = [], [], [], []
     for res in market.reserves:
         if res.product not in in_chain:
@@ -107,7 +109,7 @@ def chain_problem(market: Market, layout: ChainLayout) -> ChainProblem:
         reserve_floor=np.array(floors, dtype=float), reserve_budget=np.array(budgets, dtype=float),
         fixed_use=fixed,
         # what results report besides the levers (so a solution reused for equal labels reports right)
-        labels={"closures": {position[j]: text for j, text in market.closures.items() if j in position},
+        labels={"closures": {int(position[j]): text for j, text in market.closures.items() if position[j] >= 0},
                 "purchases": {layout.node_of[(r, p, BUYER)]: key for (r, p), key in market.purchase_keys.items()
                               if (r, p, BUYER) in layout.node_of},
                 "supply_floor_id": tuple(s.floor_id[S].tolist()), "refining_floor_id": tuple(r.floor_id[R].tolist()),
