@@ -70,12 +70,9 @@ class ChainSolution:
         """Each route's licensed share of its flow under tariff-rate quota `coupling` (in the
         order of its routes; NaN for an export quota, whose every unit is licensed)."""
         system = self.system
-        on = np.flatnonzero(system.pair_col == system.n_nodes + coupling)
-        shares = np.full(system.n_u, np.nan)
-        shares[system.share_col] = self.state.u[system.share_col]
-        of_pair = np.full(len(system.pair_route), -1)
-        of_pair[system.share_pair] = system.share_col
-        return np.where(of_pair[on] >= 0, shares[np.maximum(of_pair[on], 0)], np.nan)
+        per_pair = np.full(len(system.pair_route), np.nan)
+        per_pair[system.share_pair] = self.state.u[system.share_col]
+        return per_pair[system.pair_col == system.n_nodes + coupling]
 
     @property
     def bids(self) -> np.ndarray:

@@ -10,6 +10,7 @@ import pytest
 from conftest import two_country
 
 import blocmodel as bm
+from blocmodel.check import check_equilibrium
 from blocmodel.testing import linear, write_dataset
 
 TOL = 1e-9
@@ -202,6 +203,12 @@ def test_tariff_rate_quota_splits_the_route_whose_gap_equals_the_licence_price(t
     assert welfare(r, "HOME", "quota_rent") == pytest.approx(20 / 7 * 80, abs=1e-8)
     # out of quota: A's 170/7 units pay its gap 20/7; all of A's 330/7 pay the duty of 1
     assert welfare(r, "HOME", "tariff_revenue") == pytest.approx(20 / 7 * 170 / 7 + 330 / 7, abs=1e-8)
+    # the check rejects a split that fills the quota with the wrong route: one licence moved from B
+    # (cheaper than its gap, so wholly licensed) to A keeps the total but breaks the rule
+    b, a = (list(r.route_detail["origin"].to_numpy()[quota["rows"]]).index(x) for x in ("B", "A"))
+    quota["licensed_flow"][b] -= 1.0
+    quota["licensed_flow"][a] += 1.0
+    assert not check_equilibrium(r, 1e-6).passed
 
 
 def test_tariff_rate_quota_not_filled(ko_one_way):
