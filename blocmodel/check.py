@@ -25,25 +25,44 @@ product's world market size. The largest must not exceed `tolerance` (1e-6).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from .errors import EquilibriumCheckError
+from .result_pieces import (
+    Columns,
+    _demand_piece,
+    _nodes_piece,
+    _refining_piece,
+    _reserve_piece,
+    _route_piece,
+    _supply_piece,
+    cached_piece,
+    concatenate,
+)
 
 TOLERANCE = 1e-6
 COLUMNS = ["condition", "region", "product", "detail", "residual"]
 
 
-@dataclass
 class CheckReport:
-    residuals: pd.DataFrame            # condition, region, product, detail, residual (relative)
-    tolerance: float
+    """The residual of every condition checked (relative), kept as the chains' numpy pieces;
+    `residuals` is their DataFrame (condition, region, product, detail, residual), built on
+    first use."""
 
-    @property
+    def __init__(self, pieces: list[Columns], tolerance: float):
+        self.pieces = [p for p in pieces if len(p)]
+        self.tolerance = tolerance
+
+    @cached_property
+    def residuals(self) -> pd.DataFrame:
+        return concatenate(self.pieces) if self.pieces else pd.DataFrame(columns=COLUMNS)
+
+    @cached_property
     def max_residual(self) -> float:
-        return float(self.residuals["residual"].max()) if len(self.residuals) else 0.0
+        return max((float(p["residual"].max()) for p in self.pieces), default=0.0)
 
     @property
     def passed(self) -> bool:
@@ -69,19 +88,18 @@ def check_equilibrium(results, tolerance: float = TOLERANCE, reuse: bool = False
     """Every condition of every solved chain, from the results' tables. With `reuse` (a
     Session's re-solve), a chain whose solution is the same object as at its last check
     (same equilibrium, same levers) keeps the residuals computed then."""
-    frames = []
+    pieces = []
     for k, (_layout, solution) in enumerate(results.solved):
         if reuse and "check" in solution.derived:
-            frames.append(solution.derived["check"])
+            pieces.append(solution.derived["check"])
             continue
-        frame = _check_chain(_ChainView(results, k, own_pieces=reuse))
-        solution.derived["check"] = frame
-        frames.append(frame)
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-    return CheckReport(frame, tolerance)
+        piece = _check_chain(_ChainView(results, k, own_pieces=reuse))
+        solution.derived["check"] = piece
+        pieces.append(piece)
+    return CheckReport(pieces, tolerance)
 
 
-def _check_chain(view) -> pd.DataFrame:
+def _check_chain(view) -> Columns:
     from .instruments import REGISTRY
 
     rows: list[tuple] = []
@@ -104,44 +122,41 @@ def _check_chain(view) -> pd.DataFrame:
         parts["detail"].append(_broadcast(detail, n))
         parts["residual"].append(np.where(np.isnan(residual), np.inf, residual))
     if not parts["residual"]:
-        return pd.DataFrame(columns=COLUMNS)
-    return pd.DataFrame({c: np.concatenate(v) for c, v in parts.items()})
+        return Columns({})
+    return Columns({c: np.concatenate(v) for c, v in parts.items()})
 
 
 class _ChainView:
-    """One solved chain's slice of a Results: the same table names, only its rows. From the
-    Results' tables (which a user may have changed: the check reads what is reported), or,
-    in a session, straight from the chain's own table pieces (what those tables are made of)."""
+    """One solved chain's slice of a Results: the same table names, only its rows, as numpy
+    columns. From the Results' tables (which a user may have changed: the check reads what
+    is reported), or, in a session, straight from the chain's own table pieces (what those
+    tables are made of)."""
 
     def __init__(self, results, k: int, own_pieces: bool = False):
         layout, solution = results.solved[k]
         self.policy, self.data = results.policy, results.data
         self.price_scale, self.quantity_scale = results.price_scale, results.quantity_scale
         self.products = set(layout.products)
+        couplings = any(c.product in self.products for c in results.policy.market.couplings)
         if own_pieces:
-            from .result_pieces import _demand_piece, _nodes_piece, _refining_piece, _reserve_piece, _route_piece, _supply_piece
+            def piece(name, build):
+                return cached_piece(results, layout, solution, name, build)
 
-            tables = solution.derived.setdefault("tables", {})
-            for name, build in (("nodes", _nodes_piece), ("supply", _supply_piece), ("demand", _demand_piece),
-                                ("refining", _refining_piece), ("route", _route_piece), ("reserve", _reserve_piece)):
-                if name not in tables:
-                    tables[name] = build(results, layout, solution)
             lo, hi = 0, layout.n_nodes
-            nodes = tables["nodes"]
-            self.supply_detail, self.demand_detail = tables["supply"], tables["demand"]
-            self.refining_detail, self.route_detail, self.reserve_detail = tables["refining"], tables["route"], tables["reserve"]
+            nodes = piece("nodes", _nodes_piece)
+            self.supply_detail, self.demand_detail = piece("supply", _supply_piece), piece("demand", _demand_piece)
+            self.refining_detail, self.route_detail = piece("refining", _refining_piece), piece("route", _route_piece)
+            self.reserve_detail = piece("reserve", _reserve_piece)
             self.route_terms = results.policy.market.routes.terms.take(layout.route_rows)
-            self.coupling_detail = [c for c in results.coupling_detail if c["product"] in self.products] \
-                if any(c.product in self.products for c in results.policy.market.couplings) else []
         else:
             lo, hi = results.node_offsets[k], results.node_offsets[k + 1]
-            nodes = results.nodes
+            nodes = Columns.of(results.nodes)
             solved = results.solved
             counts = {name: [len(getattr(lay, name)) for lay, _ in solved] for name in ("supply_rows", "demand_rows", "refining_rows", "route_rows")}
             start = {name: sum(c[:k]) for name, c in counts.items()}
 
             def rows(frame, name):
-                return frame.iloc[start[name]: start[name] + counts[name][k]]
+                return Columns.of(frame.iloc[start[name]: start[name] + counts[name][k]])
 
             self.supply_detail = rows(results.supply_detail, "supply_rows")
             self.demand_detail = rows(results.demand_detail, "demand_rows")
@@ -149,16 +164,22 @@ class _ChainView:
             self.route_detail = rows(results.route_detail, "route_rows")
             self.route_terms = results.route_terms.take(slice(start["route_rows"], start["route_rows"] + counts["route_rows"][k]))
             reserves = results.reserve_detail
-            self.reserve_detail = reserves[reserves["product"].isin(self.products)] if len(reserves) else reserves
-            self.coupling_detail = [c for c in results.coupling_detail if c["product"] in self.products]
+            self.reserve_detail = Columns.of(reserves[reserves["product"].isin(self.products)] if len(reserves) else reserves)
+        self.coupling_detail = [c for c in results.coupling_detail if c["product"] in self.products] if couplings else []
         self.node_range = (lo, hi)
-        self.node_price = nodes["price"].to_numpy()
-        self.node_region = nodes["region"].to_numpy()
-        self.node_product = nodes["product"].to_numpy()
-        self.node_side = nodes["side"].to_numpy()
+        self.node_price = nodes["price"]
+        self.node_region = nodes["region"]
+        self.node_product = nodes["product"]
+        self.node_side = nodes["side"]
         self.purchases = {key: q for key, q in results.policy.market.purchases.items() if key[1] in self.products}
         self.releases = {key: q for key, q in results.policy.market.releases.items() if key[1] in self.products}
         self.node_of = {(r, p, side): lo + i for i, (r, p, side) in enumerate(layout.node_of)} if self.purchases or self.releases else {}
+
+    @cached_property
+    def route_label(self) -> np.ndarray:
+        """"origin->destination" per route row, the detail of route conditions."""
+        a = self.route_detail
+        return np.array([f"{o}->{d}" for o, d in zip(a["origin"], a["destination"])], dtype=object)
 
 
 def _broadcast(value, n):
@@ -177,9 +198,9 @@ def _prices_agree(view) -> list[tuple]:
     for frame, node, column, product in checks:
         if not len(frame):
             continue
-        index = frame[node].to_numpy()
-        gap = np.abs(frame[column].to_numpy() - view.node_price[index]) / frame["price_scale"].to_numpy()
-        rows.append(("one price per market", view.node_region[index], frame[product].to_numpy(), column, gap))
+        index = frame[node].astype(int)
+        gap = np.abs(frame[column] - view.node_price[index]) / frame["price_scale"]
+        rows.append(("one price per market", view.node_region[index], frame[product], column, gap))
     return rows
 
 
@@ -217,44 +238,40 @@ def _clip(a, b, t, hi):
     return np.clip(np.asarray(a) + np.asarray(b) * np.asarray(t), 0.0, np.asarray(hi))
 
 
-def _curves(results) -> list[tuple]:
+def _curves(view) -> list[tuple]:
     rows = []
-    s = results.supply_detail
+    s = view.supply_detail
     if len(s):
-        rows.append(("received price", s["region"].to_numpy(), s["product"].to_numpy(), "supply",
-                     np.abs(s["received_price"] - s["market_price"] - s["deficiency_payment"] - s["subsidy"]).to_numpy()
-                     / s["price_scale"].to_numpy()))
+        rows.append(("received price", s["region"], s["product"], "supply",
+                     np.abs(s["received_price"] - s["market_price"] - s["deficiency_payment"] - s["subsidy"]) / s["price_scale"]))
         expected = _clip(s["intercept"], s["slope"], s["received_price"], s["capacity"])
-        rows.append(("supply curve", s["region"].to_numpy(), s["product"].to_numpy(), "",
-                     np.abs(s["quantity"].to_numpy() - expected) / s["quantity_scale"].to_numpy()))
-        rows.append(("capacity rent", s["region"].to_numpy(), s["product"].to_numpy(), "supply",
+        rows.append(("supply curve", s["region"], s["product"], "", np.abs(s["quantity"] - expected) / s["quantity_scale"]))
+        rows.append(("capacity rent", s["region"], s["product"], "supply",
                      _rent_gap(s["capacity_rent"], s["intercept"], s["slope"], s["capacity"], s["received_price"],
                                s["price_scale"], s["quantity_scale"])))
-    d = results.demand_detail
+    d = view.demand_detail
     if len(d):
         expected = np.maximum(0.0, d["intercept"] + d["slope"] * d["price"])
-        rows.append(("demand curve", d["region"].to_numpy(), d["product"].to_numpy(), "",
-                     np.abs(d["quantity"].to_numpy() - expected) / d["quantity_scale"].to_numpy()))
-    r = results.refining_detail
+        rows.append(("demand curve", d["region"], d["product"], "", np.abs(d["quantity"] - expected) / d["quantity_scale"]))
+    r = view.refining_detail
     if len(r):
-        rows.append(("received price", r["region"].to_numpy(), r["output"].to_numpy(), "refining",
-                     np.abs(r["received_price"] - r["market_price"] - r["deficiency_payment"] - r["subsidy"]).to_numpy()
-                     / r["price_scale"].to_numpy()))
+        rows.append(("received price", r["region"], r["output"], "refining",
+                     np.abs(r["received_price"] - r["market_price"] - r["deficiency_payment"] - r["subsidy"]) / r["price_scale"]))
         margin = r["received_price"] - r["input_price"] / r["yield"]
-        flat = r["constant_cost"].to_numpy()
+        flat = r["constant_cost"].astype(bool)
         expected = _clip(r["intercept"], r["slope"], margin, r["capacity"])
-        curve_gap = np.abs(r["output_quantity"].to_numpy() - expected) / r["quantity_scale"].to_numpy()
-        excess = (margin - r["unit_cost"]).to_numpy() / r["price_scale"].to_numpy()
-        z = r["output_quantity"].to_numpy()
-        at_cap = z >= r["capacity"].to_numpy() * (1 - 1e-9)
-        idle = z <= 1e-12 * r["quantity_scale"].to_numpy()
+        curve_gap = np.abs(r["output_quantity"] - expected) / r["quantity_scale"]
+        excess = (margin - r["unit_cost"]) / r["price_scale"]
+        z = r["output_quantity"]
+        at_cap = z >= r["capacity"] * (1 - 1e-9)
+        idle = z <= 1e-12 * r["quantity_scale"]
         flat_gap = np.where(idle & at_cap, 0.0, np.where(idle, np.maximum(excess, 0.0),
                                                           np.where(at_cap, np.maximum(-excess, 0.0), np.abs(excess))))
-        rows.append(("refining curve", r["region"].to_numpy(), r["output"].to_numpy(), "", np.where(flat, flat_gap, curve_gap)))
+        rows.append(("refining curve", r["region"], r["output"], "", np.where(flat, flat_gap, curve_gap)))
         curve_rent = _rent_gap(r["capacity_rent"], r["intercept"], r["slope"], r["capacity"], margin, r["price_scale"], r["quantity_scale"])
-        flat_rent = np.abs(r["capacity_rent"].to_numpy() - np.where(at_cap & flat, (margin - r["unit_cost"]).to_numpy() * z, 0.0)) \
-            / (r["price_scale"] * r["quantity_scale"]).to_numpy()
-        rows.append(("capacity rent", r["region"].to_numpy(), r["output"].to_numpy(), "refining", np.where(flat, flat_rent, curve_rent)))
+        flat_rent = np.abs(r["capacity_rent"] - np.where(at_cap & flat, (margin - r["unit_cost"]) * z, 0.0)) \
+            / (r["price_scale"] * r["quantity_scale"])
+        rows.append(("capacity rent", r["region"], r["output"], "refining", np.where(flat, flat_rent, curve_rent)))
     return rows
 
 
@@ -270,19 +287,19 @@ def _rent_gap(reported, intercept, slope, capacity, price, price_scale, quantity
 
 
 # ------------------------------------------------------------------------ routes
-def _routes(results) -> list[tuple]:
-    a = results.route_detail
+def _routes(view) -> list[tuple]:
+    a = view.route_detail
     if not len(a):
         return []
-    detail = (a["origin"] + "->" + a["destination"]).to_numpy()
-    ps, qs = a["price_scale"].to_numpy(), a["quantity_scale"].to_numpy()
+    detail = view.route_label
+    ps, qs = a["price_scale"], a["quantity_scale"]
     landed = (a["exporter_price"] - a["dumping_discount"] - a["export_subsidy"] + a["transport_cost"] + a["tariff"]
-              + a["anti_dumping"] + a["levy"]).to_numpy()
-    rows = [("landed price", a["destination"].to_numpy(), a["product"].to_numpy(), detail, np.abs(a["landed_price"].to_numpy() - landed) / ps)]
-    gap = (a["importer_price"] - a["landed_price"] - a["intercept"] - a["licence"]).to_numpy()
-    g = a["curvature"].to_numpy()
-    x = a["flow"].to_numpy()
-    cap = a["capacity"].to_numpy()
+              + a["anti_dumping"] + a["levy"])
+    rows = [("landed price", a["destination"], a["product"], detail, np.abs(a["landed_price"] - landed) / ps)]
+    gap = a["importer_price"] - a["landed_price"] - a["intercept"] - a["licence"]
+    g = a["curvature"]
+    x = a["flow"]
+    cap = a["capacity"]
     calibrated = g > 0
     expected = np.clip(gap / np.where(calibrated, g, 1.0), 0.0, cap)
     curve = np.abs(x - expected) / qs
@@ -290,7 +307,6 @@ def _routes(results) -> list[tuple]:
     full = x >= cap * (1 - 1e-9)
     unexploited = np.where(full, 0.0, np.maximum(gap, 0.0)) / ps
     loss = np.minimum(np.maximum(-gap, 0.0) / ps, x / qs)
-    rows.append(("trade on route", a["destination"].to_numpy(), a["product"].to_numpy(), detail,
-                 np.where(calibrated, curve, np.maximum(unexploited, loss))))
-    rows.append(("route capacity", a["destination"].to_numpy(), a["product"].to_numpy(), detail, np.maximum(x - cap, 0.0) / qs))
+    rows.append(("trade on route", a["destination"], a["product"], detail, np.where(calibrated, curve, np.maximum(unexploited, loss))))
+    rows.append(("route capacity", a["destination"], a["product"], detail, np.maximum(x - cap, 0.0) / qs))
     return rows

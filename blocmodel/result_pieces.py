@@ -1,5 +1,8 @@
 """The row-level tables of one solved chain (supply, demand, refining, routes, reserves, nodes),
-built from its solution's arrays; `Results` concatenates them over chains."""
+built from its solution's arrays as numpy columns (`Columns`). The check reads them as they
+are; `Results` concatenates them over chains into its DataFrames. Kept per chain solution, so
+a session that re-solves one chain rebuilds one chain's pieces, and no pandas work is done per
+condition checked."""
 
 from __future__ import annotations
 
@@ -10,18 +13,76 @@ from .curves import area_under_demand
 from .pricing import CHARGE_KINDS
 
 
+class Columns:
+    """A table as named numpy columns of equal length: `c["name"]` is an array, `c[mask]`
+    the rows selected, `len(c)` the number of rows."""
+
+    __slots__ = ("data", "n")
+
+    def __init__(self, data: dict):
+        self.data = {name: np.asarray(values) for name, values in data.items()}
+        self.n = len(next(iter(self.data.values()))) if self.data else 0
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Columns:
+        return cls({name: frame[name].to_numpy() for name in frame.columns})
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self.data[key]
+        return Columns({name: values[key] for name, values in self.data.items()})
+
+    def __setitem__(self, name: str, values) -> None:
+        self.data[name] = np.asarray(values)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.data
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.data)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.data)
+
+
+def cached_piece(results, layout, solution, name: str, build) -> Columns:
+    """A chain's piece `name`, built by `build` once per chain solution."""
+    tables = solution.derived.setdefault("tables", {})
+    if name not in tables:
+        tables[name] = build(results, layout, solution)
+    return tables[name]
+
+
+def concatenate(pieces: list[Columns], offsets: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One DataFrame of the pieces' rows in order; `offsets` adds a per-piece offset to the
+    named columns (a chain's node indices made global)."""
+    names = pieces[0].columns
+    data = {}
+    for name in names:
+        parts = [p[name] for p in pieces]
+        if offsets and name in offsets:
+            parts = [part + shift for part, shift in zip(parts, offsets[name])]
+        data[name] = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+    return pd.DataFrame(data)
+
+
 def _scales(results, products) -> tuple[np.ndarray, np.ndarray]:
-    ps = pd.Series(products, dtype=object)
-    return ps.map(results.price_scale).to_numpy(dtype=float), ps.map(results.quantity_scale).to_numpy(dtype=float)
+    ps, qs = results.price_scale, results.quantity_scale
+    return (np.array([ps[p] for p in products], dtype=float), np.array([qs[p] for p in products], dtype=float))
 
 
-def _nodes_piece(results, layout, solution) -> pd.DataFrame:
+def _nodes_piece(results, layout, solution) -> Columns:
     if layout is None:
-        return pd.DataFrame(columns=["region", "product", "side", "price"])
-    return pd.DataFrame({"region": layout.node_region, "product": layout.node_product, "side": layout.node_side, "price": solution.price})
+        return Columns({"region": np.zeros(0, dtype=object), "product": np.zeros(0, dtype=object),
+                        "side": np.zeros(0, dtype=int), "price": np.zeros(0)})
+    return Columns({"region": layout.node_region, "product": layout.node_product, "side": layout.node_side, "price": solution.price})
 
 
-def _supply_piece(results, layout, solution) -> pd.DataFrame:
+def _supply_piece(results, layout, solution) -> Columns:
     m = results.policy.market.supply
     rows = layout.supply_rows if layout is not None else np.zeros(0, dtype=int)
     extra = solution.state.extra if solution is not None else {"supply_received": np.zeros(0), "supply_payment": np.zeros(0)}
@@ -29,31 +90,32 @@ def _supply_piece(results, layout, solution) -> pd.DataFrame:
     q = solution.group("supply") if solution is not None else np.zeros(0)
     product = m.product[rows]
     price_scale, quantity_scale = _scales(results, product)
-    frame = pd.DataFrame({
+    piece = Columns({
         "row": rows, "node": layout.supply_node if layout is not None else rows, "region": m.region[rows], "product": product,
         "quantity": q, "market_price": price, "received_price": extra["supply_received"], "deficiency_payment": extra["supply_payment"],
         "subsidy": m.subsidy[rows], "floor_price": m.floor[rows], "floor_id": m.floor_id[rows], "capacity": m.capacity[rows],
         "nameplate_capacity": results._nameplate("supply")[rows], "intercept": m.intercept[rows], "slope": m.slope[rows],
         "price_scale": price_scale, "quantity_scale": quantity_scale})
-    frame["producer_surplus"], frame["capacity_rent"] = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["received_price"])
-    return frame
+    piece["producer_surplus"], piece["capacity_rent"] = _surplus(piece["intercept"], piece["slope"], piece["capacity"],
+                                                                 piece["received_price"])
+    return piece
 
 
-def _demand_piece(results, layout, solution) -> pd.DataFrame:
+def _demand_piece(results, layout, solution) -> Columns:
     m = results.policy.market.demand
     rows = layout.demand_rows if layout is not None else np.zeros(0, dtype=int)
     product = m.product[rows]
     price_scale, quantity_scale = _scales(results, product)
-    frame = pd.DataFrame({"row": rows, "node": layout.demand_node if layout is not None else rows, "region": m.region[rows],
-                          "product": product, "quantity": solution.group("demand") if solution is not None else np.zeros(0),
-                          "price": solution.price[layout.demand_node] if solution is not None else np.zeros(0),
-                          "intercept": m.intercept[rows], "slope": m.slope[rows],
-                          "price_scale": price_scale, "quantity_scale": quantity_scale})
-    frame["consumer_surplus"] = area_under_demand(frame["intercept"], frame["slope"], frame["price"])
-    return frame
+    piece = Columns({"row": rows, "node": layout.demand_node if layout is not None else rows, "region": m.region[rows],
+                     "product": product, "quantity": solution.group("demand") if solution is not None else np.zeros(0),
+                     "price": solution.price[layout.demand_node] if solution is not None else np.zeros(0),
+                     "intercept": m.intercept[rows], "slope": m.slope[rows],
+                     "price_scale": price_scale, "quantity_scale": quantity_scale})
+    piece["consumer_surplus"] = area_under_demand(piece["intercept"], piece["slope"], piece["price"])
+    return piece
 
 
-def _refining_piece(results, layout, solution) -> pd.DataFrame:
+def _refining_piece(results, layout, solution) -> Columns:
     m = results.policy.market.refining
     rows = layout.refining_rows if layout is not None else np.zeros(0, dtype=int)
     empty = np.zeros(0)
@@ -61,7 +123,7 @@ def _refining_piece(results, layout, solution) -> pd.DataFrame:
     extra = solution.state.extra if solution is not None else {"refining_received": empty, "refining_payment": empty}
     output = m.output[rows]
     price_scale, quantity_scale = _scales(results, output)
-    frame = pd.DataFrame({
+    piece = Columns({
         "row": rows, "input_node": layout.refining_input_node if layout is not None else rows,
         "output_node": layout.refining_output_node if layout is not None else rows,
         "region": m.region[rows], "input": m.input[rows], "output": output, "product": output,
@@ -73,17 +135,17 @@ def _refining_piece(results, layout, solution) -> pd.DataFrame:
         "intercept": m.intercept[rows], "slope": m.slope[rows], "constant_cost": m.constant_cost[rows],
         "unit_cost": m.unit_cost[rows], "capacity": m.capacity[rows], "nameplate_capacity": results._nameplate("processing")[rows],
         "price_scale": price_scale, "quantity_scale": quantity_scale})
-    frame["margin"] = frame["received_price"] - frame["input_price"] / frame["yield"]
-    curve_rent, curve_cap = _surplus(frame["intercept"], frame["slope"], frame["capacity"], frame["margin"])
-    flat = frame["constant_cost"].to_numpy(dtype=bool)
-    at_cap = flat & (frame["output_quantity"] >= frame["capacity"] * (1 - 1e-12)).to_numpy()
-    flat_rent = (frame["margin"] - frame["unit_cost"]) * frame["output_quantity"]
-    frame["refiner_rent"] = np.where(flat, np.where(at_cap, 0.0, flat_rent), curve_rent)
-    frame["capacity_rent"] = np.where(flat, np.where(at_cap, flat_rent, 0.0), curve_cap)
-    return frame
+    piece["margin"] = piece["received_price"] - piece["input_price"] / piece["yield"]
+    curve_rent, curve_cap = _surplus(piece["intercept"], piece["slope"], piece["capacity"], piece["margin"])
+    flat = piece["constant_cost"].astype(bool)
+    at_cap = flat & (piece["output_quantity"] >= piece["capacity"] * (1 - 1e-12))
+    flat_rent = (piece["margin"] - piece["unit_cost"]) * piece["output_quantity"]
+    piece["refiner_rent"] = np.where(flat, np.where(at_cap, 0.0, flat_rent), curve_rent)
+    piece["capacity_rent"] = np.where(flat, np.where(at_cap, flat_rent, 0.0), curve_cap)
+    return piece
 
 
-def _route_piece(results, layout, solution) -> pd.DataFrame:
+def _route_piece(results, layout, solution) -> Columns:
     e = results.policy.market.routes
     rows = layout.route_rows if layout is not None else np.zeros(0, dtype=int)
     empty = np.zeros(0)
@@ -91,7 +153,7 @@ def _route_piece(results, layout, solution) -> pd.DataFrame:
     get = (lambda name: getattr(prices, name)) if prices is not None else (lambda name: empty)  # noqa: E731
     product = e.product[rows]
     price_scale, quantity_scale = _scales(results, product)
-    frame = pd.DataFrame({
+    piece = Columns({
         "row": rows, "origin_node": layout.route_origin_node if layout is not None else rows,
         "destination_node": layout.route_destination_node if layout is not None else rows,
         "origin": e.origin[rows], "destination": e.destination[rows], "product": product, "home": e.home[rows],
@@ -102,16 +164,18 @@ def _route_piece(results, layout, solution) -> pd.DataFrame:
         "fob": get("fob"), "cif": get("cif"), **{kind: get(kind) for kind in CHARGE_KINDS},
         "licence": solution.state.extra["licence"] if solution is not None else empty, "landed_price": get("landed"),
         "levy_floor": e.terms.levy_floor[rows], "price_scale": price_scale, "quantity_scale": quantity_scale})
-    frame["trade_cost"] = frame["intercept"] + frame["curvature"] * frame["flow"]
-    frame["trade_rent"] = 0.5 * frame["curvature"] * frame["flow"] ** 2
-    return frame
+    piece["trade_cost"] = piece["intercept"] + piece["curvature"] * piece["flow"]
+    piece["trade_rent"] = 0.5 * piece["curvature"] * piece["flow"] ** 2
+    return piece
 
 
 RESERVE_COLUMNS = ["label", "floor_id", "product", "origin", "node", "quantity", "producer_price", "bid", "floor", "budget",
                    "price_scale", "quantity_scale"]
+_RESERVE_TEXT = {"label", "product", "origin"}
+_RESERVE_INTEGER = {"floor_id", "node"}
 
 
-def _reserve_piece(results, layout, solution) -> pd.DataFrame:
+def _reserve_piece(results, layout, solution) -> Columns:
     rows = []
     if solution is not None and solution.problem.n_reserves:
         quantities = solution.group("reserve")
@@ -125,7 +189,9 @@ def _reserve_piece(results, layout, solution) -> pd.DataFrame:
                              solution.price[node], bids[r], res.floor, res.budget, results.price_scale[res.product],
                              results.quantity_scale[res.product]))
                 k += 1
-    return pd.DataFrame(rows, columns=RESERVE_COLUMNS)
+    values = list(zip(*rows)) if rows else [[] for _ in RESERVE_COLUMNS]
+    return Columns({name: np.array(v, dtype=object if name in _RESERVE_TEXT else int if name in _RESERVE_INTEGER else float)
+                    for name, v in zip(RESERVE_COLUMNS, values)})
 
 
 def _surplus(intercept, slope, capacity, price) -> tuple[np.ndarray, np.ndarray]:

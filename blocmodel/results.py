@@ -44,7 +44,17 @@ from .dataset import Dataset
 from .policy import Policy
 from .pricing import RouteTerms
 from .problem import BUYER, PRODUCER, ChainLayout
-from .result_pieces import _demand_piece, _nodes_piece, _refining_piece, _reserve_piece, _route_piece, _supply_piece
+from .result_pieces import (
+    Columns,
+    _demand_piece,
+    _nodes_piece,
+    _refining_piece,
+    _reserve_piece,
+    _route_piece,
+    _supply_piece,
+    cached_piece,
+    concatenate,
+)
 from .solver import ChainSolution
 
 # assumption: stock is an asset worth the product's 2024 reference price a unit (a reserve
@@ -173,23 +183,17 @@ class Results:
         counts = [lay.n_nodes for lay, _ in self.solved]
         return np.concatenate([[0], np.cumsum(counts)]).astype(int)
 
+    def chain_pieces(self, name: str, build) -> list[Columns]:
+        """Each solved chain's piece of a detail table, built once per chain solution (a
+        session that re-solves one chain rebuilds one piece)."""
+        return [cached_piece(self, layout, solution, name, build) for layout, solution in self.solved]
+
     def _pieces(self, name: str, build, node_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        """A detail table: each solved chain's piece (built once per chain solution: a session
-        that re-solves one chain rebuilds one piece), node columns made global."""
-        parts = []
-        for k, (layout, solution) in enumerate(self.solved):
-            tables = solution.derived.setdefault("tables", {})
-            if name not in tables:
-                tables[name] = build(self, layout, solution)
-            piece = tables[name]
-            if node_columns and self.node_offsets[k]:
-                piece = piece.copy()
-                for column in node_columns:
-                    piece[column] = piece[column] + self.node_offsets[k]
-            parts.append(piece)
-        if not parts:
-            return build(self, None, None)
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+        """A detail table: the chains' pieces in order, node columns made global."""
+        pieces = self.chain_pieces(name, build)
+        if not pieces:
+            return build(self, None, None).frame()
+        return concatenate(pieces, {column: self.node_offsets[:-1] for column in node_columns})
 
     @cached_property
     def nodes(self) -> pd.DataFrame:
@@ -271,19 +275,22 @@ class Results:
     def prices(self) -> pd.DataFrame:
         """region, product, price (what buyers there pay; where the region buys none of the
         product, its producers' price), producer_price (the producers' market price)."""
-        n = self.nodes
-        buyers = n[n["side"] == BUYER].set_index(["region", "product"])["price"]
-        producers = n[n["side"] == PRODUCER].set_index(["region", "product"])["price"]
-        frame = pd.concat({"price": buyers, "producer_price": producers}, axis=1)
-        frame["price"] = frame["price"].fillna(frame["producer_price"])
-        frame = frame.reset_index()
-        return _order(frame.rename(columns={"level_0": "region", "level_1": "product"}), self.data)
+        pieces = self.chain_pieces("prices", _prices_piece)
+        if not pieces:
+            return pd.DataFrame(columns=["region", "product", "price", "producer_price"])
+        frame = concatenate(pieces)
+        # each product lies in one chain and each piece is in (product, region) order
+        order = np.argsort(frame.pop("_order").to_numpy(), kind="stable")
+        return frame.take(order).reset_index(drop=True)
 
     @cached_property
     def flows(self) -> pd.DataFrame:
-        r = self.route_detail
-        used = r[r["flow"] > 0].rename(columns={"flow": "quantity", "licence": "quota_rent", "importer_price": "importer_price"})
-        return used[FLOW_COLUMNS].sort_values(["product", "origin", "destination"], kind="stable").reset_index(drop=True)
+        pieces = self.chain_pieces("flows", _flows_piece)
+        if not pieces:
+            return pd.DataFrame(columns=FLOW_COLUMNS)
+        frame = concatenate(pieces)
+        # each product lies in one chain and each piece is sorted by product, origin, destination
+        return frame.take(np.argsort(frame["product"].to_numpy(), kind="stable")).reset_index(drop=True)
 
     @cached_property
     def markets(self) -> pd.DataFrame:
@@ -521,3 +528,33 @@ def _jsonable(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+def _prices_piece(results, layout, solution) -> Columns:
+    """One chain's rows of `prices`, in (product as the dataset orders them, region) order;
+    `_order` is the product's position, for ordering across chains."""
+    order = {p: i for i, p in enumerate(results.data.product_codes)}
+    keys = [(order.get(p, len(order)), r) for r, p in zip(layout.node_region, layout.node_product)]
+    unique = sorted(set(keys))
+    position = {key: k for k, key in enumerate(unique)}
+    row = np.array([position[key] for key in keys], dtype=int)
+    buyer = layout.node_side == BUYER
+    buyers, producers = np.full(len(unique), np.nan), np.full(len(unique), np.nan)
+    buyers[row[buyer]] = solution.price[buyer]
+    producers[row[~buyer]] = solution.price[~buyer]
+    products = np.empty(len(unique), dtype=object)
+    products[row] = layout.node_product
+    return Columns({"region": np.array([r for _, r in unique], dtype=object), "product": products,
+                    "price": np.where(np.isnan(buyers), producers, buyers), "producer_price": producers,
+                    "_order": np.array([o for o, _ in unique], dtype=int)})
+
+
+def _flows_piece(results, layout, solution) -> Columns:
+    """One chain's rows of `flows` (routes that carry something), sorted by product, origin, destination."""
+    route = cached_piece(results, layout, solution, "route", _route_piece)
+    used = route[route["flow"] > 0]
+    used = Columns({new: used[old] for new, old in _FLOW_SOURCE.items()})
+    return used[np.lexsort((used["destination"], used["origin"], used["product"]))]
+
+
+_FLOW_SOURCE = {column: {"quantity": "flow", "quota_rent": "licence"}.get(column, column) for column in FLOW_COLUMNS}

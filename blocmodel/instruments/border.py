@@ -147,11 +147,9 @@ def check(results) -> list[tuple]:
     a = results.route_detail
     if not len(a):
         return []
-    rule = route_prices(a["exporter_price"].to_numpy(), results.route_terms)
-    scale = a["price_scale"].to_numpy()
-    gap = (np.abs(a["tariff"].to_numpy() - rule.tariff) + np.abs(a["anti_dumping"].to_numpy() - rule.anti_dumping)) / scale
-    return [("border charges", a["destination"].to_numpy(), a["product"].to_numpy(),
-             (a["origin"] + "->" + a["destination"]).to_numpy(), gap)]
+    rule = route_prices(a["exporter_price"], results.route_terms)
+    gap = (np.abs(a["tariff"] - rule.tariff) + np.abs(a["anti_dumping"] - rule.anti_dumping)) / a["price_scale"]
+    return [("border charges", a["destination"], a["product"], results.route_label, gap)]
 
 
 FAMILY = Family(

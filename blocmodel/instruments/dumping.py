@@ -124,12 +124,9 @@ def check(results) -> list[tuple]:
     a = results.route_detail
     if not len(a):
         return []
-    rule = route_prices(a["exporter_price"].to_numpy(), results.route_terms)
-    scale = a["price_scale"].to_numpy()
-    gap = (np.abs(a["export_subsidy"].to_numpy() - rule.export_subsidy)
-           + np.abs(a["dumping_discount"].to_numpy() - rule.dumping_discount)) / scale
-    return [("export subsidy and dumping", a["destination"].to_numpy(), a["product"].to_numpy(),
-             (a["origin"] + "->" + a["destination"]).to_numpy(), gap)]
+    rule = route_prices(a["exporter_price"], results.route_terms)
+    gap = (np.abs(a["export_subsidy"] - rule.export_subsidy) + np.abs(a["dumping_discount"] - rule.dumping_discount)) / a["price_scale"]
+    return [("export subsidy and dumping", a["destination"], a["product"], results.route_label, gap)]
 
 
 FAMILY = Family(

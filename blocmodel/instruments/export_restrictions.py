@@ -88,11 +88,10 @@ def check(results) -> list[tuple]:
     route and positive only when the quota is full."""
     rows = []
     a = results.route_detail
-    banned = (a["capacity"] <= 0).to_numpy()
+    banned = a["capacity"] <= 0
     if banned.any():
-        rows.append(("export ban", a["destination"].to_numpy()[banned], a["product"].to_numpy()[banned],
-                     (a["origin"] + "->" + a["destination"]).to_numpy()[banned],
-                     a["flow"].to_numpy()[banned] / a["quantity_scale"].to_numpy()[banned]))
+        rows.append(("export ban", a["destination"][banned], a["product"][banned], results.route_label[banned],
+                     a["flow"][banned] / a["quantity_scale"][banned]))
     rows += coupling_check(results, "export_restrictions")
     return rows
 

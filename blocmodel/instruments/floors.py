@@ -171,35 +171,35 @@ def check(results) -> list[tuple]:
     a = results.route_detail
     levied = ~np.isnan(results.route_terms.levy_floor)
     if levied.any():
-        rule = route_prices(a["exporter_price"].to_numpy(), results.route_terms)
-        gap = np.abs(a["levy"].to_numpy() - rule.levy)[levied] / a["price_scale"].to_numpy()[levied]
-        rows.append(("variable levy", a["destination"].to_numpy()[levied], a["product"].to_numpy()[levied],
-                     (a["origin"] + "->" + a["destination"]).to_numpy()[levied], gap))
+        rule = route_prices(a["exporter_price"], results.route_terms)
+        gap = np.abs(a["levy"] - rule.levy)[levied] / a["price_scale"][levied]
+        rows.append(("variable levy", a["destination"][levied], a["product"][levied], results.route_label[levied], gap))
     for detail, name in ((results.supply_detail, "supply"), (results.refining_detail, "refining")):
-        floored = np.isfinite(detail["floor_price"].to_numpy())
+        floored = np.isfinite(np.asarray(detail["floor_price"], dtype=float))
         if not floored.any():
             continue
         d = detail[floored]
-        _, rule, _ = received_price(d["market_price"].to_numpy(), d["floor_price"].to_numpy(), 0.0)
-        rows.append(("deficiency payment", d["region"].to_numpy(), d["product"].to_numpy(), np.full(len(d), name),
-                     np.abs(d["deficiency_payment"].to_numpy() - rule) / d["price_scale"].to_numpy()))
+        _, rule, _ = received_price(d["market_price"], d["floor_price"], 0.0)
+        rows.append(("deficiency payment", d["region"], d["product"], np.full(len(d), name),
+                     np.abs(d["deficiency_payment"] - rule) / d["price_scale"]))
     r = results.reserve_detail
     if len(r):
-        scale = r["price_scale"].to_numpy()
-        buying = r["quantity"].to_numpy() > 1e-12 * r["quantity_scale"].to_numpy()
-        price = r["producer_price"].to_numpy()
-        bid = r["bid"].to_numpy()
+        scale = r["price_scale"].astype(float)
+        quantity, price, bid = (r[name].astype(float) for name in ("quantity", "producer_price", "bid"))
+        buying = quantity > 1e-12 * r["quantity_scale"].astype(float)
         # buys only at its bid; never leaves a producer below the bid unbought
-        rows.append(("reserve bid", r["origin"].to_numpy(), r["product"].to_numpy(), r["label"].to_numpy(),
+        rows.append(("reserve bid", r["origin"], r["product"], r["label"],
                      np.where(buying, np.abs(price - bid), np.maximum(bid - price, 0.0)) / scale))
-        for label, g in r.groupby("label", sort=False):
-            spent = float((g["quantity"] * g["producer_price"]).sum())
-            budget, floor, b = float(g["budget"].iloc[0]), float(g["floor"].iloc[0]), float(g["bid"].iloc[0])
-            ps = float(g["price_scale"].iloc[0])
+        labels = r["label"]
+        for label in dict.fromkeys(labels):          # each reserve once, in order of appearance
+            on = labels == label
+            k = int(np.flatnonzero(on)[0])
+            spent = float(np.sum(quantity[on] * price[on]))
+            budget, floor, b, ps = float(r["budget"][k]), float(r["floor"][k]), float(bid[k]), float(scale[k])
             over = max(0.0, spent - budget) / max(budget, 1.0)
             shaded = abs(spent - budget) / max(budget, 1.0) if floor - b > 1e-9 * ps else 0.0
-            rows.append(("reserve budget", [""], [g["product"].iloc[0]], [label], [max(over, shaded)]))
-            rows.append(("reserve bid", [""], [g["product"].iloc[0]], [label + " (bid ≤ floor)"], [max(0.0, b - floor) / ps]))
+            rows.append(("reserve budget", [""], [r["product"][k]], [label], [max(over, shaded)]))
+            rows.append(("reserve bid", [""], [r["product"][k]], [label + " (bid ≤ floor)"], [max(0.0, b - floor) / ps]))
     return rows
 
 
