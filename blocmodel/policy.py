@@ -277,24 +277,43 @@ class PolicyContext:
                 return ()
             return tuple(sorted(shares.items()))
         if how == "gdp":
-            gdp = self.data.regions.set_index("region")["gdp"] if "gdp" in self.data.regions else None
-            if gdp is None or gdp.reindex(members).isna().any():
-                missing = members if gdp is None else list(gdp.reindex(members)[gdp.reindex(members).isna()].index)
+            gdp = _gdp(self.data)
+            missing = [r for r in members if gdp.get(r) is None]
+            if missing:
                 self.problem(f"burden sharing by GDP needs regions.csv's gdp for {', '.join(missing[:6])}"
                              + (" ..." if len(missing) > 6 else ""), key, "use 'consumption' or explicit shares")
                 return ()
-            weights = gdp.reindex(members).astype(float)
+            weights = {r: gdp[r] for r in members}
         else:   # consumption
-            d = self.data.demand
-            use = d[d["product"] == product].groupby("region")["ref_quantity"].sum()
-            r = self.data.processing
-            use = use.add((r.loc[r["input"] == product, "ref_quantity"].astype(float) / r.loc[r["input"] == product, "yield"])
-                          .groupby(r.loc[r["input"] == product, "region"]).sum(), fill_value=0.0)
-            weights = use.reindex(members).fillna(0.0)
-            if weights.sum() <= 0:
-                weights = pd.Series(1.0, index=members)
-        weights = weights / weights.sum()
-        return tuple((r, float(w)) for r, w in weights.items() if w > 0)
+            use = _use(self.data, product)
+            weights = {r: use.get(r, 0.0) for r in members}
+            if sum(weights.values()) <= 0:
+                weights = dict.fromkeys(members, 1.0)
+        total = sum(weights.values())
+        return tuple((r, w / total) for r, w in weights.items() if w / total > 0)
+
+
+def _gdp(data: Dataset) -> dict[str, float]:
+    """GDP by region where regions.csv gives it (once per dataset)."""
+    if "gdp" not in data.cache:
+        regions = data.regions
+        gdp = pd.to_numeric(regions["gdp"], errors="coerce") if "gdp" in regions else pd.Series(dtype=float)
+        data.cache["gdp"] = {r: float(g) for r, g in zip(regions["region"], gdp) if pd.notna(g)} if len(gdp) else {}
+    return data.cache["gdp"]
+
+
+def _use(data: Dataset, product: str) -> dict[str, float]:
+    """Each region's use of `product` at reference: its buyers' demand plus its refineries'
+    input (once per dataset and product)."""
+    cache = data.cache.setdefault("use", {})
+    if product not in cache:
+        d = data.demand
+        use = d[d["product"] == product].groupby("region")["ref_quantity"].sum()
+        r = data.processing
+        inputs = r[r["input"] == product]
+        use = use.add((inputs["ref_quantity"].astype(float) / inputs["yield"]).groupby(inputs["region"]).sum(), fill_value=0.0)
+        cache[product] = {region: float(q) for region, q in use.items() if pd.notna(q)}
+    return cache[product]
 
 
 def _route_codes(data: Dataset, routes):
@@ -330,8 +349,10 @@ def _finish_capacities(ctx: PolicyContext, horizon: str) -> None:
     """Capacities that bind: the dataset's in the short run, the scenario's in both."""
     data = ctx.data
     s = ctx.market.supply
-    dataset_supply = pd.to_numeric(data.supply["capacity"], errors="coerce").fillna(np.inf).to_numpy(dtype=float)
-    dataset_refining = pd.to_numeric(data.processing["capacity"], errors="coerce").fillna(np.inf).to_numpy(dtype=float)
+    if "binding_capacity" not in data.cache:          # once per dataset; a blank capacity is none
+        data.cache["binding_capacity"] = tuple(pd.to_numeric(frame["capacity"], errors="coerce").fillna(np.inf).to_numpy(dtype=float)
+                                               for frame in (data.supply, data.processing))
+    dataset_supply, dataset_refining = data.cache["binding_capacity"]
     dataset_supply = dataset_supply + ctx.supply_capacity_added
     dataset_refining = dataset_refining + ctx.refining_capacity_added
     if horizon == "medium_run":

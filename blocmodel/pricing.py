@@ -64,7 +64,10 @@ class RouteTerms:
         return RouteTerms(*(getattr(self, f.name).copy() for f in fields(self)))
 
     def equals(self, other: RouteTerms) -> bool:
-        return all(np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True) for f in fields(self))
+        def same(a, b):
+            return a is b or (a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()) or np.array_equal(a, b, equal_nan=True)
+
+        return all(same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
 
 @dataclass

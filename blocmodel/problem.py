@@ -18,6 +18,7 @@ unknowns exist); the others are levers a re-solve may change. `same_structure` a
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import cache
 
 import numpy as np
 
@@ -238,28 +239,32 @@ class ChainProblem:
 
     def same_structure(self, other: ChainProblem) -> bool:
         """Whether `other` fits the same system: same layout and same structural fields."""
-        for f in fields(self):
-            if not f.metadata.get("structure"):
-                continue
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "layout":
-                if a is not b:
-                    return False
-            elif not _equal(a, b):
-                return False
-        return True
+        structure, _ = _field_names()
+        return self.layout is other.layout and all(_equal(getattr(self, name), getattr(other, name)) for name in structure)
 
     def same_levers(self, other: ChainProblem) -> bool:
         """Whether every lever is identical too (then so is the equilibrium)."""
-        return self.same_structure(other) and all(
-            _equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self) if not f.metadata.get("structure"))
+        _, levers = _field_names()
+        return self.same_structure(other) and all(_equal(getattr(self, name), getattr(other, name)) for name in levers)
+
+
+@cache
+def _field_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """ChainProblem's structural fields (but its layout, compared by identity) and its levers."""
+    structure = tuple(f.name for f in fields(ChainProblem) if f.metadata.get("structure") and f.name != "layout")
+    levers = tuple(f.name for f in fields(ChainProblem) if not f.metadata.get("structure"))
+    return structure, levers
 
 
 def _equal(a, b) -> bool:
+    if a is b:
+        return True
     if isinstance(a, RouteTerms):
         return a.equals(b)
     if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        # the same bytes are the same values (the usual case, and fast); otherwise compare values
+        return isinstance(b, np.ndarray) and a.shape == b.shape and (
+            (a.dtype == b.dtype and a.tobytes() == b.tobytes()) or np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
     if isinstance(a, tuple):
         return isinstance(b, tuple) and len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     return a == b

@@ -24,6 +24,8 @@ class Stockpile(Entry):
 
 
 def apply(ctx) -> None:
+    if not ctx.scenario.stockpile:
+        return
     market = ctx.market
     producers = set(zip(market.supply.region, market.supply.product)) | set(zip(market.refining.region, market.refining.output))
     buyers = set(zip(market.demand.region, market.demand.product)) | set(zip(market.refining.region, market.refining.input))
