@@ -77,9 +77,7 @@ def exact_newton(system: System, u: np.ndarray, x: np.ndarray, options: NewtonOp
     steps = tiny_steps = 0
     while norm > options.tolerance and steps < options.max_exact and tiny_steps < options.max_tiny_steps:
         steps += 1
-        J = system.exact_jacobian(state)
-        J = sp.diags(1.0 / rs) @ J @ sp.diags(zs)
-        d = _solve(J.tocsc(), -F)
+        d = _scaled_step(system.exact_jacobian(state), rs, zs, -F)
         if d is None:
             break
         alpha, accepted = 1.0, False
@@ -102,8 +100,7 @@ def exact_newton(system: System, u: np.ndarray, x: np.ndarray, options: NewtonOp
     # Also a run whose line search stalled in rounding just above the tolerance finishes here.
     rounding_floor = False
     for _ in range(3 if norm <= 1e3 * options.tolerance else 0):
-        J = sp.diags(1.0 / rs) @ system.exact_jacobian(state) @ sp.diags(zs)
-        d = _solve(J.tocsc(), -F)
+        d = _scaled_step(system.exact_jacobian(state), rs, zs, -F)
         if d is None:
             break
         trial = z + d * zs
@@ -128,6 +125,29 @@ def _merit(F: np.ndarray) -> float:
     with np.errstate(over="ignore", invalid="ignore"):
         value = float(F @ F)
     return value if np.isfinite(value) else np.inf
+
+
+def _scaled_step(J: sp.csr_matrix, row_scale: np.ndarray, unknown_scale: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
+    """The Newton step d of diag(1/row_scale) J diag(unknown_scale) d = rhs (rows and columns
+    that are identically zero dropped, their step zero). A small system is scaled and
+    factorised as a dense array: SciPy's sparse bookkeeping costs far more than the
+    arithmetic at the sizes of the shipped chains (tens to hundreds of unknowns)."""
+    n = J.shape[0]
+    if n >= DENSE_BELOW:
+        return _solve((sp.diags(1.0 / row_scale) @ J @ sp.diags(unknown_scale)).tocsc(), rhs)
+    A = J.toarray()
+    A *= (1.0 / row_scale)[:, None]
+    A *= unknown_scale[None, :]
+    nonzero = A != 0
+    keep = nonzero.any(axis=1) & nonzero.any(axis=0)
+    d = np.zeros(len(rhs))
+    if not keep.any():
+        return d
+    solution = dense_linear_solve(A[np.ix_(keep, keep)], rhs[keep])
+    if solution is None:
+        return None
+    d[keep] = solution
+    return d
 
 
 def _solve(J: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray | None:
@@ -162,6 +182,32 @@ def _dense_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return x if np.all(np.isfinite(x)) else None
 
 
+def dense_linear_solve(A: np.ndarray, b: np.ndarray, refinements: int = 4) -> np.ndarray | None:
+    """`linear_solve` of a dense array: the same shifted LU and iterative refinement."""
+    import scipy.linalg as la
+
+    n = A.shape[0]
+    scale = max(float(np.abs(A).max(initial=0.0)), 1.0)
+    shifted = A.copy()
+    shifted[np.diag_indices(n)] += 1e-12 * scale
+    try:
+        factor = la.lu_factor(shifted, check_finite=False)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return _refined(A, b, lambda r: la.lu_solve(factor, r, check_finite=False), refinements)
+
+
+def _refined(A, b: np.ndarray, solve, refinements: int) -> np.ndarray | None:
+    """solve(b), then iterative refinement against A (which removes the shift's effect)."""
+    x = solve(b)
+    for _ in range(refinements):
+        residual = b - A @ x
+        if not np.all(np.isfinite(residual)) or np.abs(residual).max(initial=0.0) <= 1e-15 * max(np.abs(b).max(initial=0.0), 1e-300):
+            break
+        x = x + solve(residual)
+    return x if np.all(np.isfinite(x)) else None
+
+
 def linear_solve(A: sp.csc_matrix, b: np.ndarray, refinements: int = 4) -> np.ndarray | None:
     """x with A x = b, to rounding error where A is nonsingular, and a solution of least
     change where it is singular but consistent (degenerate trade patterns).
@@ -185,13 +231,7 @@ def linear_solve(A: sp.csc_matrix, b: np.ndarray, refinements: int = 4) -> np.nd
             solve = lu.solve
     except (RuntimeError, ValueError, np.linalg.LinAlgError):
         return None
-    x = solve(b)
-    for _ in range(refinements):
-        residual = b - A @ x
-        if not np.all(np.isfinite(residual)) or np.abs(residual).max(initial=0.0) <= 1e-15 * max(np.abs(b).max(initial=0.0), 1e-300):
-            break
-        x = x + solve(residual)
-    return x if np.all(np.isfinite(x)) else None
+    return _refined(A, b, solve, refinements)
 
 
 # -------------------------------------------------------------------------- dual
@@ -214,7 +254,8 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
         projected = np.where(active, 0.0, gs)
         if np.abs(projected).max(initial=0.0) <= options.tolerance * 0.1:
             break
-        H = (state.C.multiply(state.dq[None, :]) @ state.D).tocsr()
+        C = state.C         # H = C diag(dq) D, C's columns scaled in place of a product with a diagonal
+        H = (sp.csr_matrix((C.data * state.dq[C.indices], C.indices, C.indptr), shape=C.shape) @ state.D).tocsr()
         free = ~active
         rhs = -np.where(free, gs, 0.0)
         dense = len(u) < DENSE_BELOW

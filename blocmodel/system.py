@@ -183,14 +183,22 @@ class System:
         p, lay = self.problem, self.problem.layout
         price = u[: self.n_nodes]
         t = np.empty(self.n_atoms)
-        rows, cols, vals = [], [], []
+        # ∂t/∂u's pattern (which atom depends on which unknown) is the same at every
+        # evaluation: the slots' rows and columns are worked out once, only values after
+        slots = getattr(self, "_slots", None)
+        first = slots is None
+        new_slots, vals = [], []
         extra = {}
 
         def slot(group, col, value):
-            atoms = self.atoms(group)
-            col = np.broadcast_to(np.asarray(col), atoms.shape)
-            ok = col >= 0
-            rows.append(atoms[ok]); cols.append(col[ok]); vals.append(np.broadcast_to(value, atoms.shape)[ok])  # noqa: E702
+            if first:
+                atoms = self.atoms(group)
+                col = np.broadcast_to(np.asarray(col), atoms.shape)
+                ok = col >= 0
+                new_slots.append((atoms[ok], col[ok], None if ok.all() else ok))
+            rows_k, _, ok = new_slots[-1] if first else slots[len(vals)]
+            value = np.asarray(value)
+            vals.append(np.full(len(rows_k), value, dtype=float) if value.ndim == 0 else value if ok is None else value[ok])
 
         received, payment, d_received = received_price(price[lay.supply_node], p.supply_floor, p.supply_subsidy)
         t[self.slice["supply"]] = received
@@ -238,8 +246,9 @@ class System:
             pair_charge = np.where(top, np.minimum(lam, caps), pair_charge)
             np.add.at(licence, e, pair_charge)
             np.add.at(d_licence_origin, e, (1.0 - pair_slope) * d_cap)
-            route_atoms = self.atoms("route")
-            rows.append(route_atoms[e]); cols.append(self.pair_col); vals.append(-pair_slope)  # noqa: E702
+            if first:
+                new_slots.append((self.atoms("route")[e], self.pair_col, None))
+            vals.append(-pair_slope)
         extra["upper"], extra["d_upper"] = upper, d_upper
         t[self.slice["route"]] = price[lay.route_destination_node] - prices.landed - p.route_intercept - licence
         slot("route", lay.route_destination_node, 1.0)
@@ -254,14 +263,17 @@ class System:
         slot("reserve", self.reserve_col, -1.0)
         extra["reserve_bid"] = bid
 
-        D = self._assemble(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals))
+        if first:
+            self._slots = new_slots
+            self._triplets = (np.concatenate([r for r, _, _ in new_slots]), np.concatenate([c for _, c, _ in new_slots]))
+        D = self._assemble(*self._triplets, np.concatenate(vals))
         return t, D, extra
 
     def _assemble(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> sp.csr_matrix:
         """∂t/∂u as CSR. Its pattern is the same at every evaluation: sorted once, reused
         (building it from triplets each time cost more than the rest of an evaluation)."""
         pattern = getattr(self, "_pattern", None)
-        if pattern is None or not (np.array_equal(pattern[0], rows) and np.array_equal(pattern[1], cols)):
+        if pattern is None or not (pattern[0] is rows and pattern[1] is cols):
             order = np.lexsort((cols, rows))
             key = rows[order] * (self.n_u + 1) + cols[order]
             if len(key) > 1 and np.any(key[1:] == key[:-1]):      # repeated entries: let SciPy sum them
@@ -269,7 +281,7 @@ class System:
                 return sp.csr_matrix((vals, (rows, cols)), shape=(self.n_atoms, self.n_u))
             indptr = np.zeros(self.n_atoms + 1, dtype=np.int64)
             np.cumsum(np.bincount(rows, minlength=self.n_atoms), out=indptr[1:])
-            pattern = self._pattern = (rows.copy(), cols.copy(), order, cols[order].astype(np.int64), indptr)
+            pattern = self._pattern = (rows, cols, order, cols[order].astype(np.int64), indptr)
         _, _, order, indices, indptr = pattern
         return sp.csr_matrix((vals[order], indices, indptr), shape=(self.n_atoms, self.n_u))
 
@@ -308,7 +320,7 @@ class System:
         return State(u, x, t, D, q, dq, C, C @ q + self.constants(u), extra)
 
     def evaluate_frozen(self, u: np.ndarray, frozen: Frozen) -> State:
-        t = frozen.C.T @ u + frozen.offset
+        t = frozen.D @ u + frozen.offset          # D is Cᵀ (stored as CSR: no transpose per call)
         q, dq = self._respond(t)
         if self.n_vertical:
             v = self.vertical_atoms
