@@ -234,13 +234,12 @@ class Collection:
         add("members|losing", int((totals < 0).sum()), "regions")
         add("members|no_data", len(members) - len(with_data), "regions")
         if members:
-            after = bloc_dependency(r, members, focus=(focus,) if focus else ()).set_index("product")
-            before = self._dependency(base, tuple(members))
-            for product in after.index:
+            after = bloc_dependency(r, members, focus=(focus,) if focus else ()).set_index("product").to_dict("index")
+            before = self._dependency(base, tuple(members)).to_dict("index")
+            for product, values in after.items():
                 for indicator in DEPENDENCY_INDICATORS:
-                    add(f"{indicator}|{product}", after.at[product, indicator], "share")
-                    add(f"{indicator}|{product}|baseline",
-                        before.at[product, indicator] if product in before.index else np.nan, "share")
+                    add(f"{indicator}|{product}", values[indicator], "share")
+                    add(f"{indicator}|{product}|baseline", before[product][indicator] if product in before else np.nan, "share")
         for product in self.key_products or []:
             unit = f"USD/{_unit(r.data, product)}"
             inside, outside = _average_prices(r, members, product)
@@ -408,10 +407,12 @@ def _unit(data: Dataset, product: str) -> str:
 
 def _average_prices(r: Results, members: list[str], product: str) -> tuple[float, float]:
     """Use-weighted average buyers' price of a product inside and outside the bloc."""
-    m = r.markets[r.markets["product"].to_numpy() == product]
-    use = m["use"].to_numpy()
-    price = m["price"].to_numpy()
-    inside = m["region"].isin(members).to_numpy()
+    m = r.markets
+    sel = m["product"].to_numpy() == product
+    use = m["use"].to_numpy()[sel]
+    price = m["price"].to_numpy()[sel]
+    members = set(members)
+    inside = np.fromiter((region in members for region in m["region"].to_numpy()[sel]), dtype=bool, count=int(sel.sum()))
 
     def mean(sel):
         w = use[sel]

@@ -87,12 +87,31 @@ def _flow_tensor(results) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
         regions = {r: i for i, r in enumerate(results.data.region_codes)}
         products = {p: i for i, p in enumerate(results.data.product_codes)}
         a = results.route_detail
-        a = a[a["flow"] > 0]
+        used = a["flow"].to_numpy(dtype=float) > 0
         flows = np.zeros((len(products), len(regions), len(regions)))
-        np.add.at(flows, (a["product"].map(products).to_numpy(dtype=int), a["destination"].map(regions).to_numpy(dtype=int),
-                          a["origin"].map(regions).to_numpy(dtype=int)), a["flow"].to_numpy(dtype=float))
+        np.add.at(flows, (_codes(a["product"].to_numpy()[used], products), _codes(a["destination"].to_numpy()[used], regions),
+                          _codes(a["origin"].to_numpy()[used], regions)), a["flow"].to_numpy(dtype=float)[used])
         cache["flow_tensor"] = (regions, products, flows)
     return cache["flow_tensor"]
+
+
+def _codes(names: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+
+
+def _producing(results) -> dict[str, np.ndarray]:
+    """The producing rows of the supply and refining tables as arrays (once per result)."""
+    cache = results.traces
+    if "producing" not in cache:
+        r, s = results.refining_detail, results.supply_detail
+        refining = r["output_quantity"].to_numpy(dtype=float) > 0
+        mining = s["quantity"].to_numpy(dtype=float) > 0
+        cache["producing"] = {
+            "refining_output": r["output"].to_numpy()[refining], "refining_region": r["region"].to_numpy()[refining],
+            "refining_input": r["input"].to_numpy()[refining], "refining_quantity": r["output_quantity"].to_numpy(dtype=float)[refining],
+            "supply_product": s["product"].to_numpy()[mining], "supply_region": s["region"].to_numpy()[mining],
+            "supply_quantity": s["quantity"].to_numpy(dtype=float)[mining]}
+    return cache["producing"]
 
 
 def _share_rows(matrix: np.ndarray) -> np.ndarray:
@@ -112,21 +131,20 @@ def _share_matrices(results, product: str) -> tuple[np.ndarray, np.ndarray]:
     content = stage
     if results.data.stage.get(product) == "refined":
         made = np.zeros_like(stage)
-        r = results.refining_detail
-        r = r[(r["output"] == product) & (r["output_quantity"] > 0)]
-        for region, z, source in zip(r["region"], r["output_quantity"], r["input"]):
+        p = _producing(results)
+        out = p["refining_output"] == product
+        for region, z, source in zip(p["refining_region"][out], p["refining_quantity"][out], p["refining_input"][out]):
             i = regions[region]
             bought = flows[products[source], i]
             if bought.sum() > 0:          # the refinery's output carries the origin mix of the ore it bought
                 made[i] += z * bought / bought.sum()
             else:                         # no ore bought in: its own content
                 made[i, i] += z
-        s = results.supply_detail
-        s = s[(s["product"] == product) & (s["quantity"] > 0)]
-        for region, q in zip(s["region"], s["quantity"]):
+        mined = p["supply_product"] == product
+        for region, q in zip(p["supply_region"][mined], p["supply_quantity"][mined]):
             made[regions[region], regions[region]] += q
-        for (region, p), q in results.policy.market.releases.items():
-            if p == product:
+        for (region, p_), q in results.policy.market.releases.items():
+            if p_ == product:
                 made[regions[region], regions[region]] += q
         if made.any():
             content = stage @ _share_rows(made)
@@ -143,33 +161,38 @@ def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
     outside = np.array([r not in members for r in regions])
     in_focus = np.array([r in focus for r in regions])
     m = results.markets
-    m = m[m["region"].isin(members) & ((m["use"] > 0) | (m["production"] > 0))]
-    frames = []
-    for product, rows in m.groupby("product", sort=False):
+    market_region, market_product = m["region"].to_numpy(), m["product"].to_numpy()
+    market_use, market_production = m["use"].to_numpy(dtype=float), m["production"].to_numpy(dtype=float)
+    keep = np.fromiter((r in members for r in market_region), dtype=bool, count=len(m)) & ((market_use > 0) | (market_production > 0))
+    parts: dict[str, list] = {c: [] for c in DEPENDENCY_COLUMNS}
+    for product in dict.fromkeys(market_product[keep]):          # products in order of appearance
         if products is not None and product not in products:
             continue
+        rows = keep & (market_product == product)
         stage, content = _share_matrices(results, product)
-        index = rows["region"].map(regions).to_numpy(dtype=int)
+        index = _codes(market_region[rows], regions)
         imports = flows[product_index[product]][index].copy()
         imports[np.arange(len(index)), index] = 0.0          # the home flow is not an import
         total_imports = imports.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             hhi = np.where(total_imports > 0, ((imports / total_imports[:, None] * 100) ** 2).sum(axis=1), np.nan)
-        use = rows["use"].to_numpy()
+        use, production = market_use[rows], market_production[rows]
         positive = use > 0
-        frames.append(pd.DataFrame({
-            "region": rows["region"].to_numpy(), "product": product, "use": use, "production": rows["production"].to_numpy(),
-            "self_sufficiency": np.where(positive, rows["production"].to_numpy() / np.where(positive, use, 1.0), np.nan),
+        columns = {
+            "region": market_region[rows], "product": np.full(len(index), product, dtype=object), "use": use, "production": production,
+            "self_sufficiency": np.where(positive, production / np.where(positive, use, 1.0), np.nan),
             "non_member_share": np.where(positive, stage[index][:, outside].sum(axis=1), np.nan),
             "non_member_content_share": np.where(positive, content[index][:, outside].sum(axis=1), np.nan),
             "focus_share": np.where(positive, stage[index][:, in_focus].sum(axis=1), np.nan),
             "focus_content_share": np.where(positive, content[index][:, in_focus].sum(axis=1), np.nan),
             "imports": total_imports,
             "imports_from_non_members": imports[:, outside].sum(axis=1),
-            "import_hhi": hhi}))
-    if not frames:
+            "import_hhi": hhi}
+        for name, values in columns.items():
+            parts[name].append(values)
+    if not parts["region"]:
         return pd.DataFrame(columns=DEPENDENCY_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[DEPENDENCY_COLUMNS]
+    return pd.DataFrame({name: np.concatenate(values) for name, values in parts.items()})
 
 
 def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:

@@ -331,6 +331,26 @@ def _route_codes(data: Dataset, routes):
     return data.cache["route_codes"]
 
 
+def table_codes(data: Dataset, market: Market) -> dict[str, np.ndarray]:
+    """Integer codes of the region and product of every supply, demand and refining row (once
+    per dataset: a scenario changes these tables' numbers, never their rows)."""
+    cached = data.cache.get("table_codes")
+    if cached is None or len(cached["supply_region"]) != len(market.supply.region) or \
+            len(cached["demand_region"]) != len(market.demand.region) or len(cached["refining_region"]) != len(market.refining.region):
+        region = {r: i for i, r in enumerate(data.region_codes)}
+        product = {p: i for i, p in enumerate(data.product_codes)}
+
+        def of(names, index):
+            return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+
+        s, d, r = market.supply, market.demand, market.refining
+        data.cache["table_codes"] = {
+            "supply_region": of(s.region, region), "supply_product": of(s.product, product),
+            "demand_region": of(d.region, region), "demand_product": of(d.product, product),
+            "refining_region": of(r.region, region), "refining_output": of(r.output, product), "refining_input": of(r.input, product)}
+    return data.cache["table_codes"]
+
+
 def resolve(data: Dataset, scenario: Scenario, source: str = "scenario") -> Policy:
     """Resolve `scenario` against `data`; raises InputError naming every bad key."""
     from .instruments import REGISTRY

@@ -293,48 +293,122 @@ class Results:
         return frame.take(np.argsort(frame["product"].to_numpy(), kind="stable")).reset_index(drop=True)
 
     @cached_property
+    def name_codes(self) -> dict[str, np.ndarray]:
+        """Integer codes (positions in the dataset's region and product lists) of the detail
+        tables' region and product columns, for summing by region and product with numpy:
+        looked up by each row's position in the market's tables (codes kept per dataset)."""
+        from .policy import _route_codes, table_codes
+
+        market = self.policy.market
+        codes = table_codes(self.data, market)
+        _, origin, destination, product = _route_codes(self.data, market.routes)
+        s, d, r, a = (frame["row"].to_numpy(dtype=np.int64) for frame in
+                      (self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail))
+        regions = {name: i for i, name in enumerate(self.data.region_codes)}
+        products = {name: j for j, name in enumerate(self.data.product_codes)}
+        nodes = self.nodes
+        return {"supply_region": codes["supply_region"][s], "supply_product": codes["supply_product"][s],
+                "demand_region": codes["demand_region"][d], "demand_product": codes["demand_product"][d],
+                "refining_region": codes["refining_region"][r], "refining_output": codes["refining_output"][r],
+                "refining_input": codes["refining_input"][r], "route_origin": origin[a], "route_destination": destination[a],
+                "route_product": product[a],
+                "node_region": np.fromiter((regions[x] for x in nodes["region"]), dtype=np.int64, count=len(nodes)),
+                "node_product": np.fromiter((products[x] for x in nodes["product"]), dtype=np.int64, count=len(nodes))}
+
+    @cached_property
     def markets(self) -> pd.DataFrame:
-        keys = ["region", "product"]
-        n = self.nodes
-        buyers = n[n["side"] == BUYER].set_index(keys)["price"].rename("price")
-        producers = n[n["side"] == PRODUCER].set_index(keys)["price"].rename("market_producer_price")
-        s, d, r, a = self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail
-        sum_by = lambda frame, by, col: frame.groupby(by)[col].sum()  # noqa: E731
-        trade = a[~a["home"]]
-        parts = {
-            "mined_supply": sum_by(s, keys, "quantity"),
-            "processing_out": r.groupby(["region", "output"])["output_quantity"].sum().rename_axis(keys),
-            "demand": sum_by(d, keys, "quantity"),
-            "processing_in": r.groupby(["region", "input"])["input_quantity"].sum().rename_axis(keys),
-            "imports": trade.groupby(["destination", "product"])["flow"].sum().rename_axis(keys),
-            "exports": trade.groupby(["origin", "product"])["flow"].sum().rename_axis(keys),
-            "home_flow": a[a["home"]].groupby(["origin", "product"])["flow"].sum().rename_axis(keys),
-            "supply_capacity": sum_by(s, keys, "nameplate_capacity"),
-            "refining_capacity": r.groupby(["region", "output"])["nameplate_capacity"].sum().rename_axis(keys),
-            "capacity_rent": sum_by(s, keys, "capacity_rent").add(r.groupby(["region", "output"])["capacity_rent"].sum().rename_axis(keys), fill_value=0.0),
-            "received": (s["received_price"] * s["quantity"]).groupby([s["region"], s["product"]]).sum()
-                        .add((r["received_price"] * r["output_quantity"]).groupby([r["region"], r["output"]]).sum().rename_axis(keys), fill_value=0.0),
+        """Per region and product that has a market: supply, demand, prices, processing, trade,
+        stockpiles, use, production, capacity and capacity rent. Summed on a region × product
+        grid by integer codes (numpy; it is read by every indicator of every scenario)."""
+        data = self.data
+        n_regions, n_products = len(data.region_codes), len(data.product_codes)
+        cells = n_regions * n_products
+        region_code = {r: i for i, r in enumerate(data.region_codes)}
+        product_code = {p: j for j, p in enumerate(data.product_codes)}
+        code = self.name_codes
+
+        def cell(regions, products) -> np.ndarray:
+            return np.fromiter((region_code[r] * n_products + product_code[p] for r, p in zip(regions, products)),
+                               dtype=np.int64, count=len(regions))
+
+        present = np.zeros(cells, dtype=bool)
+
+        def total(at: np.ndarray, values, mark: bool = True) -> np.ndarray:
+            """Sum of `values` per cell (NaN counted as 0, as pandas sums); marks the cells as markets."""
+            if mark:
+                present[at] = True
+            return np.bincount(at, weights=np.nan_to_num(np.asarray(values, dtype=float), nan=0.0), minlength=cells)
+
+        n, s, d, r, a = self.nodes, self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail
+        node_cell = code["node_region"] * n_products + code["node_product"]
+        side, node_price = n["side"].to_numpy(), n["price"].to_numpy(dtype=float)
+        buyers_price, producers_price = np.full(cells, np.nan), np.full(cells, np.nan)
+        buyers_price[node_cell[side == BUYER]] = node_price[side == BUYER]
+        producers_price[node_cell[side == PRODUCER]] = node_price[side == PRODUCER]
+        present[node_cell] = True
+
+        s_cell = code["supply_region"] * n_products + code["supply_product"]
+        d_cell = code["demand_region"] * n_products + code["demand_product"]
+        out_cell = code["refining_region"] * n_products + code["refining_output"]
+        in_cell = code["refining_region"] * n_products + code["refining_input"]
+        home = a["home"].to_numpy(dtype=bool)
+        flow = a["flow"].to_numpy(dtype=float)
+        destination_cell = code["route_destination"] * n_products + code["route_product"]
+        origin_cell = code["route_origin"] * n_products + code["route_product"]
+        col = {
+            "mined_supply": total(s_cell, s["quantity"]),
+            "processing_out": total(out_cell, r["output_quantity"]),
+            "demand": total(d_cell, d["quantity"]),
+            "processing_in": total(in_cell, r["input_quantity"]),
+            "imports": total(destination_cell[~home], flow[~home]),
+            "exports": total(origin_cell[~home], flow[~home]),
+            "home_flow": total(origin_cell[home], flow[home]),
+            "capacity_rent": total(s_cell, s["capacity_rent"]) + total(out_cell, r["capacity_rent"]),
+            "received": total(s_cell, s["received_price"] * s["quantity"]) + total(out_cell, r["received_price"] * r["output_quantity"]),
         }
-        frame = pd.concat([buyers, producers] + [v.rename(k) for k, v in parts.items()], axis=1)
-        purchases = pd.Series(self.policy.market.purchases, dtype=float)
-        releases = pd.Series(self.policy.market.releases, dtype=float)
+        # a capacity is NaN where the cell has no such rows (0 where its rows give none)
+        supply_capacity = np.where(np.bincount(s_cell, minlength=cells) > 0, total(s_cell, s["nameplate_capacity"]), np.nan)
+        refining_capacity = np.where(np.bincount(out_cell, minlength=cells) > 0, total(out_cell, r["nameplate_capacity"]), np.nan)
+
+        def by_cell(amounts: dict) -> np.ndarray:
+            grid = np.zeros(cells)
+            for (region, product), q in amounts.items():
+                if region in region_code and product in product_code:
+                    grid[region_code[region] * n_products + product_code[product]] += q
+            return grid
+
+        releases = by_cell(self.policy.market.releases)
         res = self.reserve_detail
-        stock = res.groupby(["origin", "product"])["quantity"].sum().rename_axis(keys) if len(res) else pd.Series(dtype=float)
-        frame["stockpile"] = purchases.reindex(frame.index).fillna(0.0) - releases.reindex(frame.index).fillna(0.0) if len(frame) else 0.0
-        frame["stock_purchases"] = stock.reindex(frame.index).fillna(0.0) if len(stock) else 0.0
-        frame = frame.fillna({c: 0.0 for c in frame.columns if c not in ("price", "market_producer_price", "supply_capacity", "refining_capacity")})
-        frame["price"] = frame["price"].fillna(frame["market_producer_price"])     # a region that buys none: its producers' price
-        frame["supply"] = frame["mined_supply"] + frame["processing_out"]
-        frame["production"] = frame["supply"] + (releases.reindex(frame.index).fillna(0.0) if len(frame) else 0.0)
-        frame["use"] = frame["demand"] + frame["processing_in"]
-        # what producers receive on average (with deficiency payments); their market price where they sold nothing
+        col["stockpile"] = by_cell(self.policy.market.purchases) - releases
+        col["stock_purchases"] = total(cell(res["origin"].to_numpy(), res["product"].to_numpy()), res["quantity"], mark=False) \
+            if len(res) else np.zeros(cells)
+
+        # rows: products in the dataset's order, regions alphabetically within each
+        alphabetical = np.argsort(np.array(data.region_codes, dtype=object), kind="stable")
+        order = (np.arange(n_products)[:, None] + n_products * alphabetical[None, :]).ravel()
+        order = order[present[order]]
+        pick = {name: values[order] for name, values in col.items()}
+        supply = pick["mined_supply"] + pick["processing_out"]
+        market_producer_price = producers_price[order]
         with np.errstate(invalid="ignore", divide="ignore"):
-            average = frame["received"] / frame["supply"]
-        frame["producer_price"] = np.where(frame["supply"] > 0, average, frame["market_producer_price"])
-        frame["capacity"] = frame["supply_capacity"].fillna(0.0) + frame["refining_capacity"].fillna(0.0)
-        frame.loc[frame["supply_capacity"].isna() & frame["refining_capacity"].isna(), "capacity"] = np.nan
-        frame = frame.reset_index().rename(columns={"level_0": "region", "level_1": "product"})
-        return _order(frame[MARKET_COLUMNS], self.data)
+            average = pick["received"] / supply          # what producers receive on average (with deficiency payments)
+        capacity_s, capacity_r = supply_capacity[order], refining_capacity[order]
+        frame = pd.DataFrame({
+            "region": np.array(data.region_codes, dtype=object)[order // n_products],
+            "product": np.array(data.product_codes, dtype=object)[order % n_products],
+            "supply": supply, "demand": pick["demand"],
+            # a region that buys none: its producers' price
+            "price": np.where(np.isnan(buyers_price[order]), market_producer_price, buyers_price[order]),
+            "producer_price": np.where(supply > 0, average, market_producer_price),
+            "market_producer_price": market_producer_price,
+            "processing_in": pick["processing_in"], "processing_out": pick["processing_out"],
+            "imports": pick["imports"], "exports": pick["exports"], "home_flow": pick["home_flow"],
+            "stockpile": pick["stockpile"], "stock_purchases": pick["stock_purchases"],
+            "use": pick["demand"] + pick["processing_in"], "production": supply + releases[order],
+            "capacity": np.where(np.isnan(capacity_s) & np.isnan(capacity_r), np.nan,
+                                 np.nan_to_num(capacity_s, nan=0.0) + np.nan_to_num(capacity_r, nan=0.0)),
+            "capacity_rent": pick["capacity_rent"]})
+        return frame[MARKET_COLUMNS]
 
     @cached_property
     def floors(self) -> pd.DataFrame:
@@ -346,41 +420,49 @@ class Results:
     # ----------------------------------------------------------------- welfare
     @cached_property
     def welfare_detail(self) -> pd.DataFrame:
-        """Welfare components by region and product (USD per year)."""
+        """Welfare components by region and product (USD per year), in (region, product,
+        component) order. Summed by integer codes with numpy (every scenario of a sweep asks)."""
         s, d, r, a = self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail
-        pieces = []
+        code = self.name_codes
+        regions = {name: i for i, name in enumerate(self.data.region_codes)}
+        products = {name: j for j, name in enumerate(self.data.product_codes)}
+        parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
+
+        def add_codes(component, region, product, value):
+            value = np.atleast_1d(np.asarray(value, dtype=float))
+            parts.append((component, np.broadcast_to(region, value.shape), np.broadcast_to(product, value.shape), value))
 
         def add(component, region, product, value):
-            pieces.append(pd.DataFrame({"region": np.asarray(region, dtype=object), "product": np.asarray(product, dtype=object),
-                                        "component": component, "value": np.asarray(value, dtype=float)}))
+            add_codes(component, np.array([regions[x] for x in region], dtype=np.int64),
+                      np.array([products[x] for x in product], dtype=np.int64), value)
 
-        add("consumer_surplus", d["region"], d["product"], d["consumer_surplus"])
-        add("producer_surplus", s["region"], s["product"], s["producer_surplus"])
-        add("capacity_rent", s["region"], s["product"], s["capacity_rent"])
-        add("capacity_rent", r["region"], r["output"], r["capacity_rent"])
-        add("refiner_rent", r["region"], r["output"], r["refiner_rent"])
-        add("tariff_revenue", a["destination"], a["product"], (a["tariff"] + a["anti_dumping"] + a["levy"]) * a["flow"])
-        add("trade_rent", a["destination"], a["product"], a["trade_rent"])
-        add("dumping_cost", a["origin"], a["product"], a["dumping_discount"] * a["flow"])
-        add("export_subsidies", a["origin"], a["product"], a["export_subsidy"] * a["flow"])
-        add("production_subsidies", s["region"], s["product"], s["subsidy"] * s["quantity"])
-        add("production_subsidies", r["region"], r["output"], r["subsidy"] * r["output_quantity"])
+        tariff = (a["tariff"] + a["anti_dumping"] + a["levy"]) * a["flow"]
+        add_codes("consumer_surplus", code["demand_region"], code["demand_product"], d["consumer_surplus"])
+        add_codes("producer_surplus", code["supply_region"], code["supply_product"], s["producer_surplus"])
+        add_codes("capacity_rent", code["supply_region"], code["supply_product"], s["capacity_rent"])
+        add_codes("capacity_rent", code["refining_region"], code["refining_output"], r["capacity_rent"])
+        add_codes("refiner_rent", code["refining_region"], code["refining_output"], r["refiner_rent"])
+        add_codes("tariff_revenue", code["route_destination"], code["route_product"], tariff)
+        add_codes("trade_rent", code["route_destination"], code["route_product"], a["trade_rent"])
+        add_codes("dumping_cost", code["route_origin"], code["route_product"], a["dumping_discount"] * a["flow"])
+        add_codes("export_subsidies", code["route_origin"], code["route_product"], a["export_subsidy"] * a["flow"])
+        add_codes("production_subsidies", code["supply_region"], code["supply_product"], s["subsidy"] * s["quantity"])
+        add_codes("production_subsidies", code["refining_region"], code["refining_output"], r["subsidy"] * r["output_quantity"])
         for c in self.coupling_detail:
             n = len(c["holders"])
             add("quota_rent", c["holders"], [c["product"]] * n, c["licence_price"] * c["licensed_flow"])
             # over-quota units pay the rate gap to the importer as tariff
             add("tariff_revenue", c["importers"], [c["product"]] * n, np.minimum(c["licence_price"], c["cap"]) * c["over_quota"])
         self._funded_costs(add)
-        frame = pd.concat(pieces, ignore_index=True)
-        return frame.groupby(["region", "product", "component"], as_index=False, sort=True)["value"].sum()
+        return _sum_by_region_product_component(parts, self.data.region_codes, self.data.product_codes)
 
     def _funded_costs(self, add) -> None:
         """Deficiency payments and reserve purchases, charged to their funders; stock held."""
         reference = self.price_scale
         payers = {f.index: (f.payers, f.burden_sharing) for f in self.policy.floors}
         for detail, quantity in ((self.supply_detail, "quantity"), (self.refining_detail, "output_quantity")):
-            paid = detail["deficiency_payment"] * detail[quantity]
-            for floor_id, group in detail[paid > 0].groupby("floor_id"):
+            paid = (detail["deficiency_payment"] * detail[quantity]).to_numpy() > 0
+            for floor_id, group in detail[paid].groupby("floor_id") if paid.any() else []:
                 shares, how = payers.get(int(floor_id), ((), "own"))
                 amount = (group["deficiency_payment"] * group[quantity])
                 if not shares:
@@ -400,7 +482,8 @@ class Results:
             else:
                 add("reserve_purchases", [r for r, _ in shares], [product] * len(shares), [float(spend.sum()) * w for _, w in shares])
                 add("stockpile_value", [r for r, _ in shares], [product] * len(shares), [float(value.sum()) * w for _, w in shares])
-        price_of = self.nodes.set_index(["region", "product", "side"])["price"]
+        market = self.policy.market
+        price_of = self.nodes.set_index(["region", "product", "side"])["price"] if market.purchases or market.releases else {}
         for (region, product), q in self.policy.market.purchases.items():
             p = price_of.get((region, product, BUYER), np.nan)
             add("stockpile_spending", [region], [product], [q * p])
@@ -416,9 +499,22 @@ class Results:
         return self._welfare_by(["region"])
 
     def _welfare_by(self, by: list[str]) -> pd.DataFrame:
-        wide = self.welfare_detail.pivot_table(index=by, columns="component", values="value", aggfunc="sum", fill_value=0.0)
-        if by == ["region"]:
-            wide = wide.reindex(pd.Index(self.data.region_codes, name="region"), fill_value=0.0)
+        detail = self.welfare_detail
+        if by == ["region"]:      # every region of the dataset, in its order (numpy: every scenario of a sweep asks)
+            regions = self.data.region_codes
+            position = {r: i for i, r in enumerate(regions)}
+            region_code, region_names = pd.factorize(detail["region"])
+            component_code, component_names = pd.factorize(detail["component"])
+            components = sorted(component_names)
+            column = {c: k for k, c in enumerate(components)}
+            grid = np.zeros((len(regions), len(components)))
+            value = detail["value"].to_numpy(dtype=float)
+            np.add.at(grid, (np.array([position[r] for r in region_names], dtype=np.int64)[region_code],
+                             np.array([column[c] for c in component_names], dtype=np.int64)[component_code]),
+                      np.where(np.isnan(value), 0.0, value))
+            wide = pd.DataFrame(grid, columns=pd.Index(components, name="component"), index=pd.Index(regions, name="region"))
+        else:
+            wide = detail.pivot_table(index=by, columns="component", values="value", aggfunc="sum", fill_value=0.0)
         for c in WELFARE_COMPONENTS + FISCAL_PARTS:
             if c not in wide:
                 wide[c] = 0.0
@@ -441,8 +537,11 @@ class Results:
         keys = {"region": ["region"], "product": ["product"], "region_product": ["region", "product"]}[by]
         here = self.welfare_by(by).set_index(keys)
         there = baseline.welfare_by(by).set_index(keys)
-        index = here.index.union(there.index)
-        change = here.reindex(index, fill_value=0.0) - there.reindex(index, fill_value=0.0)
+        if here.index.equals(there.index):          # by region: both list every region in the dataset's order
+            change = here - there
+        else:
+            index = here.index.union(there.index)
+            change = here.reindex(index, fill_value=0.0) - there.reindex(index, fill_value=0.0)
         if unit == "USD m":
             change = change / 1e6
         return change.reset_index()
@@ -513,6 +612,31 @@ class Results:
             path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
             written.append(path)
         return written
+
+
+def _sum_by_region_product_component(parts, region_names, product_names) -> pd.DataFrame:
+    """Σ value per (region, product, component) over `parts` (component, region codes, product
+    codes, values), one row per key that occurs, sorted by the names; NaN counts as 0 (as
+    pandas sums)."""
+    components = sorted({component for component, *_ in parts})
+    component_code = {c: k for k, c in enumerate(components)}
+    # ranks in alphabetical order, so that the flat key sorts as the names do
+    region_order = np.argsort(np.array(region_names, dtype=object), kind="stable")
+    product_order = np.argsort(np.array(product_names, dtype=object), kind="stable")
+    region_rank, product_rank = np.empty(len(region_order), dtype=np.int64), np.empty(len(product_order), dtype=np.int64)
+    region_rank[region_order] = np.arange(len(region_order))
+    product_rank[product_order] = np.arange(len(product_order))
+    n_products, n_components = len(product_order), len(components)
+    key = np.concatenate([(region_rank[region] * n_products + product_rank[product]) * n_components + component_code[component]
+                          for component, region, product, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
+    value = np.concatenate([v for *_, v in parts]) if parts else np.zeros(0)
+    size = len(region_order) * n_products * n_components
+    total = np.bincount(key, weights=np.where(np.isnan(value), 0.0, value), minlength=size)
+    present = np.flatnonzero(np.bincount(key, minlength=size))
+    return pd.DataFrame({"region": np.array(region_names, dtype=object)[region_order][present // (n_products * n_components)],
+                         "product": np.array(product_names, dtype=object)[product_order][(present // n_components) % n_products],
+                         "component": np.array(components, dtype=object)[present % n_components],
+                         "value": total[present]})
 
 
 # ------------------------------------------------------- per-chain table pieces

@@ -218,30 +218,38 @@ def floor_report(results) -> pd.DataFrame:
       buys), `budget-limited`, or `slack`; its levy's own status is `levy_status`.
     A market with no producers of the product shows producers' price as blank."""
     rows = []
-    m = results.markets.set_index(["region", "product"])
+    m = results.markets
+    at = {key: k for k, key in enumerate(zip(m["region"], m["product"]))}
+    price, use, supply, production, producer_price = (m[c].to_numpy(dtype=float) for c in
+                                                      ("price", "use", "supply", "production", "producer_price"))
     a = results.route_detail
+    a_product, a_destination = a["product"].to_numpy(), a["destination"].to_numpy()
+    a_levy, a_flow = a["levy"].to_numpy(dtype=float), a["flow"].to_numpy(dtype=float)
+    has_levy = ~np.isnan(a["levy_floor"].to_numpy(dtype=float)) & ~a["home"].to_numpy(dtype=bool)
     reserves = results.reserve_detail
+    s, z = results.supply_detail, results.refining_detail
     for f in results.policy.floors:
-        levied = a[(a["product"] == f.product) & a["destination"].isin(f.markets) & a["levy_floor"].notna() & ~a["home"]]
-        markets = [r for r in f.markets if (r, f.product) in m.index]
-        sub = m.loc[[(r, f.product) for r in markets]] if markets else m.iloc[0:0]
+        levied = np.flatnonzero(has_levy & (a_product == f.product))
+        into_of: dict[str, list[int]] = {}
+        for k in levied:
+            into_of.setdefault(a_destination[k], []).append(k)
+        markets = [r for r in f.markets if (r, f.product) in at]
+        rows_of = np.array([at[(r, f.product)] for r in markets], dtype=int)
         # the markets are net exporters (even with non-member goods shut out; at autarky, production = use: prohibitive)
-        exporter = bool(len(sub)) and float(sub["production"].sum()) > float(sub["use"].sum()) * (1 + 1e-9)
+        exporter = bool(len(rows_of)) and float(production[rows_of].sum()) > float(use[rows_of].sum()) * (1 + 1e-9)
         reserve = reserves[reserves["floor_id"] == f.index] if len(reserves) else reserves
         bid = float(reserve["bid"].iloc[0]) if len(reserve) else f.price
         bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
-        s, z = results.supply_detail, results.refining_detail
         paid = set(s.loc[(s["product"] == f.product) & (s["deficiency_payment"] > 0), "region"]) | set(
             z.loc[(z["output"] == f.product) & (z["deficiency_payment"] > 0), "region"])      # regions whose producers get a payment
-        for region in markets:
-            row = m.loc[(region, f.product)]
-            into = levied[levied["destination"] == region]
-            levy_on = bool((into["levy"] > 1e-9 * f.price).any())
-            enter = bool((into["flow"] > 0).any())
-            below = row["price"] < f.price * (1 - 1e-9)
+        for region, k in zip(markets, rows_of):
+            into = np.array(into_of.get(region, []), dtype=int)
+            levy_on = bool((a_levy[into] > 1e-9 * f.price).any())
+            enter = bool((a_flow[into] > 0).any())
+            below = price[k] < f.price * (1 - 1e-9)
             levy_status = ("binds" if levy_on and enter else "cannot bind" if exporter and below else
                            "prohibitive" if levy_on else "slack") if f.mechanism in ("variable_levy", "price_support") else ""
-            makes = row["supply"] > 0
+            makes = supply[k] > 0
             pays = region in paid
             if f.mechanism == "variable_levy":
                 status = levy_status
@@ -250,9 +258,10 @@ def floor_report(results) -> pd.DataFrame:
             else:
                 status = "budget-limited" if bid < f.price * (1 - 1e-9) else ("binds" if bought > 0 else "slack")
             rows.append({"floor": f.label, "product": f.product, "mechanism": f.mechanism, "market": region,
-                         "floor_price": f.price, "buyers_price": row["price"] if row["use"] > 0 else np.nan, "producers_price": row["producer_price"] if makes else np.nan,
-                         "status": status, "levy_status": levy_status, "levy_collected": float((into["levy"] * into["flow"]).sum()),
-                         "non_member_imports": float(into["flow"].sum())})
+                         "floor_price": f.price, "buyers_price": price[k] if use[k] > 0 else np.nan,
+                         "producers_price": producer_price[k] if makes else np.nan,
+                         "status": status, "levy_status": levy_status, "levy_collected": float((a_levy[into] * a_flow[into]).sum()),
+                         "non_member_imports": float(a_flow[into].sum())})
     return pd.DataFrame(rows, columns=["floor", "product", "mechanism", "market", "floor_price", "buyers_price", "producers_price",
                                        "status", "levy_status", "levy_collected", "non_member_imports"])
 
