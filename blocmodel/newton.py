@@ -301,18 +301,27 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
 
 
 # -------------------------------------------------------------------- together
-def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: NewtonOptions = NewtonOptions()) -> Outcome:
-    """The exact solution of `system`, starting from prices `u` (and vertical quantities `x`)."""
+def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: NewtonOptions = NewtonOptions(),
+                 newton_first: bool = True) -> Outcome:
+    """The exact solution of `system`, starting from prices `u` (and vertical quantities `x`).
+    `newton_first`: try exact Newton from the start before HiGHS (right from a warm start;
+    from a start whose constant-cost routes are all idle it nearly always fails, after a
+    long line search, so route generation goes to HiGHS first)."""
     if x is None:
         x = _initial_vertical(system, u)
-    first = exact_newton(system, u, x, options)
-    if first.status == "optimal":
+    first = exact_newton(system, u, x, options) if newton_first else None
+    if first is not None and first.status == "optimal":
         return first
-    log.debug("exact Newton from the start stopped at residual %.3g; HiGHS on the frozen system", first.residual)
+    if first is not None:
+        log.debug("exact Newton from the start stopped at residual %.3g; HiGHS on the frozen system", first.residual)
     attempt = _highs_then_newton(system, u, x, options)
     if attempt is not None and attempt.status == "optimal":
-        attempt.exact_steps += first.exact_steps
+        attempt.exact_steps += first.exact_steps if first is not None else 0
         return attempt
+    if first is None:
+        first = exact_newton(system, u, x, options)
+        if first.status == "optimal":
+            return first
     log.debug("HiGHS and exact Newton did not finish; dual method")
     mu = options.mu_start * system.quantity_per_price if system.n_vertical else np.zeros(0)
     anchor = np.clip(x, 0.0, system.hi[system.vertical_atoms])
@@ -366,6 +375,7 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
         u_h, x_h = answer
         u_h = u_h.copy()
         u_h[system.bounded] = np.maximum(u_h[system.bounded], 0.0)
+        u_h, x_h = _on_qp_pieces(system, u_h, x_h)
         attempt = exact_newton(system, u_h, x_h, options)
         if attempt.status == "optimal":
             return attempt
@@ -384,6 +394,37 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
         last_residual = attempt.residual
         u = 0.5 * (u + following) if damped else following
     return best
+
+
+def _on_qp_pieces(system: System, u: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HiGHS's answer moved onto its own pieces by one linear solve: every vertical atom
+    strictly between its bounds there is free (its argument t = θ), every one at a bound
+    stays at it. HiGHS's QP regularises (1e-7) and stops at its tolerances, so its prices
+    leave t a little off θ: an idle route with t a hair above zero reads as free to Newton's
+    piece rule, closes a cycle of free routes, and the Newton system is singular and
+    inconsistent (measured on the 60 x 10 constant-cost bench: steps of 1e7 market sizes,
+    then the slow dual method). Returns the moved point where it is nearer an equilibrium
+    (its exact residual is smaller), else the answer unchanged; exact Newton then finishes
+    from it on the true pieces."""
+    if not system.n_vertical:
+        return u, x
+    v = system.vertical_atoms
+    scale = 1e-12 * system.atom_quantity_scale[v]
+    hi = system.hi[v]
+    at_hi = np.isfinite(hi) & (x >= hi - scale)
+    free = (x > scale) & ~at_hi
+    state = system.evaluate_exact(u, x)
+    rs, zs = system.row_scale(exact=True), system.unknown_scale(exact=True)
+    F = system.exact_residual(state)
+    F[system.n_u:] = np.where(free, -system.kappa * (state.t[v] - system.theta[v]), x - np.where(at_hi, hi, 0.0))
+    d = _scaled_step(system.exact_jacobian(state, free=free), rs, zs, -F / rs)
+    if d is None:
+        return u, x
+    z = np.concatenate([u, x]) + d * zs
+    moved = system.evaluate_exact(z[: system.n_u], z[system.n_u:])
+    if not np.abs(system.exact_residual(moved) / rs).max(initial=0.0) < np.abs(system.exact_residual(state) / rs).max(initial=0.0):
+        return u, x
+    return z[: system.n_u], z[system.n_u:]
 
 
 def _initial_vertical(system: System, u: np.ndarray) -> np.ndarray:

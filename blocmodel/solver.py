@@ -154,12 +154,17 @@ class ChainSolver:
         if self.active is None:
             self.active = _candidate_routes(problem, self.u, self.options.candidate_routes)
         u, x_sub = self.u, None
-        for _ in range(50):
+        for round_ in range(50):
             sub_problem, routes = restrict(problem, self.active)
             sub = System(sub_problem)
             x_sub = self._x_for(sub, routes) if x_sub is None else x_sub
             u0 = u if u is not None else np.concatenate([problem.layout.price_scale, np.zeros(sub.n_u - sub.n_nodes)])
-            outcome = solve_system(sub, u0, x_sub, self.options.newton)
+            # Where constant-cost routes start idle (a cold start, or routes just priced in), exact
+            # Newton nearly always fails after a long line search: HiGHS first there. From the
+            # last equilibrium on the same routes (a re-solve), or with no constant-cost atoms
+            # (calibrated chains: HiGHS is slower than Newton there), Newton first.
+            warm = round_ == 0 and u is not None and x_sub is not None
+            outcome = solve_system(sub, u0, x_sub, self.options.newton, newton_first=warm or not sub.n_vertical)
             if outcome.status != "optimal":
                 return outcome
             u = outcome.u

@@ -366,8 +366,9 @@ class System:
         residual = np.where(top, share - 1.0, share - np.clip(trial, 0.0, 1.0)) / kappa
         return residual, free, top
 
-    def exact_jacobian(self, state: State) -> sp.csr_matrix:
-        """∂(exact residual)/∂(u, x) at `state`."""
+    def exact_jacobian(self, state: State, free: np.ndarray | None = None) -> sp.csr_matrix:
+        """∂(exact residual)/∂(u, x) at `state`; `free` (per vertical atom) overrides which
+        atoms are between their bounds (the pieces of a QP's answer, `newton._on_qp_pieces`)."""
         nv = self.n_vertical
         J_uu = (state.C @ sp.diags(state.dq) @ state.D).tocsr()
         if self.budget_col:    # what a budget buys rises as the bid is shaded
@@ -384,8 +385,9 @@ class System:
                                         shape=J_uu.shape)
         v = self.vertical_atoms
         J_ux = state.C[:, v]
-        trial = state.x + self.kappa * (state.t[v] - self.theta[v])
-        free = (trial > 0) & (trial < self.hi[v])
+        if free is None:
+            trial = state.x + self.kappa * (state.t[v] - self.theta[v])
+            free = (trial > 0) & (trial < self.hi[v])
         J_xu = -sp.diags(self.kappa * free) @ state.D[v]
         J_xx = sp.diags((~free).astype(float))
         J = sp.bmat([[J_uu, J_ux], [J_xu, J_xx]], format="lil") if nv else J_uu.tolil()

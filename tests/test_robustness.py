@@ -81,3 +81,17 @@ def test_a_floor_far_above_the_market_fails_clearly_or_solves(tmp_path):
         assert "m00_ore/m00_metal" in " ".join(r.messages)
         with pytest.raises(bm.InfeasibleError):
             bm.solve(data, scenario)
+
+
+def test_constant_cost_trade_finishes_from_highs_without_the_dual_method(tmp_path):
+    """60 regions, every pair linked at constant trade costs (the benchmark's market, one
+    product). HiGHS's frozen QP regularises and stops at its tolerances, so some idle route's
+    price gap is a hair above zero; read by Newton's own piece rule it closes a cycle of free
+    routes and the Newton system is singular (before: 109 steps of the slow dual method).
+    Moved onto the QP's own pieces, Newton finishes, exactly."""
+    folder = synthetic_dataset(tmp_path / "d", regions=60, minerals=1, calibrated=False)
+    session = bm.Session(bm.load_dataset(folder))
+    r = session.solve()
+    assert r.status == "optimal" and r.check_report.max_residual < 1e-9
+    solutions = [solver.solution for solver in session._solvers.values()]
+    assert solutions and all(s.dual_steps == 0 for s in solutions)
