@@ -226,7 +226,7 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
     field_names = {f.alias or n: n for n, f in table.row.model_fields.items()}
     body = []
     for index, cells in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             continue  # blank line
         if len(cells) != len(header):
             hint = ("a decimal comma, or a ',' in a text that needs quotes?" if len(cells) > len(header)
@@ -272,7 +272,7 @@ def _validate_columns(table: Table, header: list[str], body: list[tuple[int, lis
 
     n = len(body)
     transposed = list(zip(*(row for _, row in body))) if n else [()] * len(header)
-    cells = {h: pd.Series(column, dtype=object).str.strip().to_numpy(dtype=object) if n else np.zeros(0, dtype=object)
+    cells = {h: np.array([c.strip() for c in column], dtype=object) if n else np.zeros(0, dtype=object)
              for h, column in zip(header, transposed)}
     suspect = np.zeros(n, dtype=bool)
     out: dict[str, object] = {}
