@@ -370,7 +370,8 @@ class System:
         """∂(exact residual)/∂(u, x) at `state`; `free` (per vertical atom) overrides which
         atoms are between their bounds (the pieces of a QP's answer, `newton._on_qp_pieces`)."""
         nv = self.n_vertical
-        J_uu = (state.C @ sp.diags(state.dq) @ state.D).tocsr()
+        C = state.C        # C diag(dq) D: C's columns scaled in place of a product with a diagonal
+        J_uu = (sp.csr_matrix((C.data * state.dq[C.indices], C.indices, C.indptr), shape=C.shape) @ state.D).tocsr()
         if self.budget_col:    # what a budget buys rises as the bid is shaded
             p = self.problem
             cols = np.array(list(self.budget_col.values()))
@@ -383,6 +384,9 @@ class System:
             below = ~state.extra["pair_top"][e]
             J_uu = J_uu + sp.csr_matrix((-state.q[self.atoms("route")[self.pair_route[e]]][below], (self.pair_col[e][below], self.share_col[below])),
                                         shape=J_uu.shape)
+        b = self.bounded
+        if not nv and not len(b) and not len(self.share_pair):
+            return J_uu                                # no complementarity rows to set
         v = self.vertical_atoms
         J_ux = state.C[:, v]
         if free is None:
@@ -391,7 +395,6 @@ class System:
         J_xu = -sp.diags(self.kappa * free) @ state.D[v]
         J_xx = sp.diags((~free).astype(float))
         J = sp.bmat([[J_uu, J_ux], [J_xu, J_xx]], format="lil") if nv else J_uu.tolil()
-        b = self.bounded
         if len(b):
             kappa = self.price_scale[b] / self.quantity_scale[b]
             trial = state.u[b] - kappa * state.residual[b]
