@@ -147,6 +147,12 @@ class Refinement:
         is the optimum (a kink)."""
         x = x0
         history: list[dict] = []
+        # [lo, hi] starts as the search's nearest samples either side; on a flat optimum noise
+        # can leave them a hair from x, all on one side of the stationary point (measured: the
+        # MSP tariff, samples 1e-12 apart, f' = 5.8e5 = 1e-4 of the slope scale at both). An end
+        # is known to hold the optimum only once the derivative's sign there says so; until
+        # then Newton may step past it.
+        known = {"lo": False, "hi": False}
         for _ in range(MAX_NEWTON):
             if x <= self.lower or x >= self.upper:        # at a lever bound: binds unless moving in improves
                 inward = 1.0 if x <= self.lower else -1.0
@@ -176,10 +182,15 @@ class Refinement:
                 self.found[x] = cert
                 return cert
             if d["derivative"] > 0:
-                hi = min(hi, x)
+                hi, known["hi"] = min(hi, x), True
             else:
-                lo = max(lo, x)
+                lo, known["lo"] = max(lo, x), True
             newton = x - d["derivative"] / d["curvature"] if d["curvature"] > 0 else None
+            if newton is not None and self.lower < newton < self.upper:
+                if newton >= hi and not known["hi"]:
+                    hi = min(self.upper, newton + (newton - x))
+                elif newton <= lo and not known["lo"]:
+                    lo = max(self.lower, newton - (x - newton))
             trial = newton if newton is not None and lo < newton < hi else (lo + hi) / 2
             if hi - lo <= 1e-12 * self.width:
                 return self._kink(lo, hi, history, [lo, hi])

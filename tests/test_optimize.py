@@ -309,3 +309,19 @@ constraints = ["non_member_share:wheat <= 0.2"]
     optimum = json.loads((tmp_path / "u" / "optimum.json").read_text())
     assert optimum["status"] == "infeasible" and optimum["levers"] == {"price_floors.0.price": None}
     assert not (tmp_path / "u" / "prices.csv").exists()
+
+
+def test_newton_steps_past_search_samples_that_noise_left_beside_the_optimum():
+    """Golden section on a flat optimum can end with its samples a hair apart, all on one
+    side of the stationary point (the shipped MSP tariff did: f' = 1e-4 of the slope scale at
+    both). The refinement must not take those samples as a bracket: f(x) = −(x − 0.5)², started
+    at 0.4 between samples 0.4 ± 1e-12, certifies the stationary point 0.5 (closed form)."""
+    from blocmodel.certificate import Refinement
+    from blocmodel.optimize import Goal
+
+    goal = Goal(objective=("welfare", None), maximize=True, constraints=[])
+    samples = {x: {"welfare": -(x - 0.5) ** 2} for x in (0.4 - 1e-12, 0.4, 0.4 + 1e-12)}
+    refinement = Refinement(lambda x: {"welfare": -(x - 0.5) ** 2}, None, goal, 0.0, 1.0, 0.25, 1e-15, samples)
+    lever, certificate = refinement.certify(0.4, [], 1e-12)
+    assert certificate["kind"] == "stationary"
+    assert lever == pytest.approx(0.5, abs=1e-8)
