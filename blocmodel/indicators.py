@@ -86,11 +86,11 @@ def _flow_tensor(results) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
     if "flow_tensor" not in cache:
         regions = {r: i for i, r in enumerate(results.data.region_codes)}
         products = {p: i for i, p in enumerate(results.data.product_codes)}
-        a = results.route_detail
-        used = a["flow"].to_numpy(dtype=float) > 0
+        flow = results.detail_columns("route")["flow"].astype(float)
+        code = results.name_codes
+        used = flow > 0
         flows = np.zeros((len(products), len(regions), len(regions)))
-        np.add.at(flows, (_codes(a["product"].to_numpy()[used], products), _codes(a["destination"].to_numpy()[used], regions),
-                          _codes(a["origin"].to_numpy()[used], regions)), a["flow"].to_numpy(dtype=float)[used])
+        np.add.at(flows, (code["route_product"][used], code["route_destination"][used], code["route_origin"][used]), flow[used])
         cache["flow_tensor"] = (regions, products, flows)
     return cache["flow_tensor"]
 
@@ -103,14 +103,14 @@ def _producing(results) -> dict[str, np.ndarray]:
     """The producing rows of the supply and refining tables as arrays (once per result)."""
     cache = results.traces
     if "producing" not in cache:
-        r, s = results.refining_detail, results.supply_detail
-        refining = r["output_quantity"].to_numpy(dtype=float) > 0
-        mining = s["quantity"].to_numpy(dtype=float) > 0
+        r, s = results.detail_columns("refining"), results.detail_columns("supply")
+        refining = r["output_quantity"].astype(float) > 0
+        mining = s["quantity"].astype(float) > 0
         cache["producing"] = {
-            "refining_output": r["output"].to_numpy()[refining], "refining_region": r["region"].to_numpy()[refining],
-            "refining_input": r["input"].to_numpy()[refining], "refining_quantity": r["output_quantity"].to_numpy(dtype=float)[refining],
-            "supply_product": s["product"].to_numpy()[mining], "supply_region": s["region"].to_numpy()[mining],
-            "supply_quantity": s["quantity"].to_numpy(dtype=float)[mining]}
+            "refining_output": r["output"][refining], "refining_region": r["region"][refining],
+            "refining_input": r["input"][refining], "refining_quantity": r["output_quantity"].astype(float)[refining],
+            "supply_product": s["product"][mining], "supply_region": s["region"][mining],
+            "supply_quantity": s["quantity"].astype(float)[mining]}
     return cache["producing"]
 
 
@@ -212,16 +212,24 @@ def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
     d = dependency(results, members, products, focus)
     if not len(d):
         return pd.DataFrame(columns=columns)
-    shares = ["non_member_share", "non_member_content_share", "focus_share", "focus_content_share"]
-    weighted = d[shares].fillna(0.0).mul(d["use"], axis=0).assign(product=d["product"])
-    sums = d.groupby("product", sort=False)[["use", "production", "imports_from_non_members"]].sum()
-    shared = weighted.groupby("product", sort=False)[shares].sum()
-    used = sums["use"] > 0
-    out = sums.join(shared)
-    for column in shares:                      # use-weighted over the members
-        out[column] = np.where(used, out[column] / sums["use"].where(used, 1.0), np.nan)
-    out["self_sufficiency"] = np.where(used, sums["production"] / sums["use"].where(used, 1.0), np.nan)
-    return out.reset_index()[columns]
+    product = d["product"].to_numpy()
+    names = list(dict.fromkeys(product))                    # products in order of appearance
+    group = np.fromiter((names.index(p) for p in product), dtype=np.int64, count=len(product))
+
+    def total(values) -> np.ndarray:                        # per product, NaN counted as 0 (as pandas sums)
+        values = np.asarray(values, dtype=float)
+        return np.bincount(group, weights=np.where(np.isnan(values), 0.0, values), minlength=len(names))
+
+    use = total(d["use"])
+    used = use > 0
+    safe = np.where(used, use, 1.0)
+    out = {"product": names, "use": use, "production": total(d["production"])}
+    out["self_sufficiency"] = np.where(used, out["production"] / safe, np.nan)
+    for column in ("non_member_share", "non_member_content_share", "focus_share", "focus_content_share"):   # use-weighted
+        share = d[column].to_numpy(dtype=float)
+        out[column] = np.where(used, total(np.where(np.isnan(share), 0.0, share) * d["use"].to_numpy(dtype=float)) / safe, np.nan)
+    out["imports_from_non_members"] = total(d["imports_from_non_members"])
+    return pd.DataFrame(out)[columns]
 
 
 def concentration(results) -> pd.DataFrame:

@@ -57,17 +57,21 @@ def cached_piece(results, layout, solution, name: str, build) -> Columns:
     return tables[name]
 
 
-def concatenate(pieces: list[Columns], offsets: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-    """One DataFrame of the pieces' rows in order; `offsets` adds a per-piece offset to the
+def concatenate_columns(pieces: list[Columns], offsets: dict[str, np.ndarray] | None = None) -> Columns:
+    """The pieces' rows in order, as new arrays; `offsets` adds a per-piece offset to the
     named columns (a chain's node indices made global)."""
-    names = pieces[0].columns
     data = {}
-    for name in names:
+    for name in pieces[0].columns:
         parts = [p[name] for p in pieces]
         if offsets and name in offsets:
             parts = [part + shift for part, shift in zip(parts, offsets[name])]
         data[name] = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
-    return pd.DataFrame(data)
+    return Columns(data)
+
+
+def concatenate(pieces: list[Columns], offsets: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One DataFrame of the pieces' rows in order (see `concatenate_columns`)."""
+    return concatenate_columns(pieces, offsets).frame()
 
 
 def _scales(results, products) -> tuple[np.ndarray, np.ndarray]:

@@ -54,6 +54,7 @@ from .result_pieces import (
     _supply_piece,
     cached_piece,
     concatenate,
+    concatenate_columns,
 )
 from .solver import ChainSolution
 
@@ -188,34 +189,43 @@ class Results:
         session that re-solves one chain rebuilds one piece)."""
         return [cached_piece(self, layout, solution, name, build) for layout, solution in self.solved]
 
-    def _pieces(self, name: str, build, node_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        """A detail table: the chains' pieces in order, node columns made global."""
-        pieces = self.chain_pieces(name, build)
-        if not pieces:
-            return build(self, None, None).frame()
-        return concatenate(pieces, {column: self.node_offsets[:-1] for column in node_columns})
+    def detail_columns(self, name: str) -> Columns:
+        """A detail table ('nodes', 'supply', 'demand', 'refining', 'route', 'reserve') as numpy
+        columns: the chains' pieces in order, node columns made global, no DataFrame built
+        (what the indicators read; the `*_detail` DataFrames are made from the same)."""
+        cache = self.__dict__.setdefault("_detail_columns", {})
+        if name not in cache:
+            build, node_columns = _DETAIL_PIECES[name]
+            pieces = self.chain_pieces(name, build)
+            cache[name] = concatenate_columns(pieces, {column: self.node_offsets[:-1] for column in node_columns}) \
+                if pieces else build(self, None, None)
+        return cache[name]
+
+    def _pieces(self, name: str) -> pd.DataFrame:
+        """A detail table as a DataFrame (its own copy of the columns)."""
+        return self.detail_columns(name).frame()
 
     @cached_property
     def nodes(self) -> pd.DataFrame:
         """Every node: region, product, side (producers / buyers) and its price."""
-        return self._pieces("nodes", _nodes_piece)
+        return self._pieces("nodes")
 
     # ----------------------------------------------------------- detail tables
     @cached_property
     def supply_detail(self) -> pd.DataFrame:
-        return self._pieces("supply", _supply_piece, ("node",))
+        return self._pieces("supply")
 
     @cached_property
     def demand_detail(self) -> pd.DataFrame:
-        return self._pieces("demand", _demand_piece, ("node",))
+        return self._pieces("demand")
 
     @cached_property
     def refining_detail(self) -> pd.DataFrame:
-        return self._pieces("refining", _refining_piece, ("input_node", "output_node"))
+        return self._pieces("refining")
 
     @cached_property
     def route_detail(self) -> pd.DataFrame:
-        return self._pieces("route", _route_piece, ("origin_node", "destination_node"))
+        return self._pieces("route")
 
     @cached_property
     def route_terms(self) -> RouteTerms:
@@ -224,7 +234,7 @@ class Results:
 
     @cached_property
     def reserve_detail(self) -> pd.DataFrame:
-        return self._pieces("reserve", _reserve_piece, ("node",))
+        return self._pieces("reserve")
 
     @cached_property
     def coupling_detail(self) -> list[dict]:
@@ -302,11 +312,10 @@ class Results:
         market = self.policy.market
         codes = table_codes(self.data, market)
         _, origin, destination, product = _route_codes(self.data, market.routes)
-        s, d, r, a = (frame["row"].to_numpy(dtype=np.int64) for frame in
-                      (self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail))
+        s, d, r, a = (self.detail_columns(name)["row"].astype(np.int64) for name in ("supply", "demand", "refining", "route"))
         regions = {name: i for i, name in enumerate(self.data.region_codes)}
         products = {name: j for j, name in enumerate(self.data.product_codes)}
-        nodes = self.nodes
+        nodes = self.detail_columns("nodes")
         return {"supply_region": codes["supply_region"][s], "supply_product": codes["supply_product"][s],
                 "demand_region": codes["demand_region"][d], "demand_product": codes["demand_product"][d],
                 "refining_region": codes["refining_region"][r], "refining_output": codes["refining_output"][r],
@@ -339,9 +348,9 @@ class Results:
                 present[at] = True
             return np.bincount(at, weights=np.nan_to_num(np.asarray(values, dtype=float), nan=0.0), minlength=cells)
 
-        n, s, d, r, a = self.nodes, self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail
+        n, s, d, r, a = (self.detail_columns(name) for name in ("nodes", "supply", "demand", "refining", "route"))
         node_cell = code["node_region"] * n_products + code["node_product"]
-        side, node_price = n["side"].to_numpy(), n["price"].to_numpy(dtype=float)
+        side, node_price = n["side"], n["price"].astype(float)
         buyers_price, producers_price = np.full(cells, np.nan), np.full(cells, np.nan)
         buyers_price[node_cell[side == BUYER]] = node_price[side == BUYER]
         producers_price[node_cell[side == PRODUCER]] = node_price[side == PRODUCER]
@@ -351,8 +360,8 @@ class Results:
         d_cell = code["demand_region"] * n_products + code["demand_product"]
         out_cell = code["refining_region"] * n_products + code["refining_output"]
         in_cell = code["refining_region"] * n_products + code["refining_input"]
-        home = a["home"].to_numpy(dtype=bool)
-        flow = a["flow"].to_numpy(dtype=float)
+        home = a["home"].astype(bool)
+        flow = a["flow"].astype(float)
         destination_cell = code["route_destination"] * n_products + code["route_product"]
         origin_cell = code["route_origin"] * n_products + code["route_product"]
         col = {
@@ -378,9 +387,9 @@ class Results:
             return grid
 
         releases = by_cell(self.policy.market.releases)
-        res = self.reserve_detail
+        res = self.detail_columns("reserve")
         col["stockpile"] = by_cell(self.policy.market.purchases) - releases
-        col["stock_purchases"] = total(cell(res["origin"].to_numpy(), res["product"].to_numpy()), res["quantity"], mark=False) \
+        col["stock_purchases"] = total(cell(res["origin"], res["product"]), res["quantity"], mark=False) \
             if len(res) else np.zeros(cells)
 
         # rows: products in the dataset's order, regions alphabetically within each
@@ -422,7 +431,7 @@ class Results:
     def welfare_detail(self) -> pd.DataFrame:
         """Welfare components by region and product (USD per year), in (region, product,
         component) order. Summed by integer codes with numpy (every scenario of a sweep asks)."""
-        s, d, r, a = self.supply_detail, self.demand_detail, self.refining_detail, self.route_detail
+        s, d, r, a = (self.detail_columns(name) for name in ("supply", "demand", "refining", "route"))
         code = self.name_codes
         regions = {name: i for i, name in enumerate(self.data.region_codes)}
         products = {name: j for j, name in enumerate(self.data.product_codes)}
@@ -460,8 +469,10 @@ class Results:
         """Deficiency payments and reserve purchases, charged to their funders; stock held."""
         reference = self.price_scale
         payers = {f.index: (f.payers, f.burden_sharing) for f in self.policy.floors}
-        for detail, quantity in ((self.supply_detail, "quantity"), (self.refining_detail, "output_quantity")):
-            paid = (detail["deficiency_payment"] * detail[quantity]).to_numpy() > 0
+        for name, quantity in (("supply", "quantity"), ("refining", "output_quantity")):
+            columns = self.detail_columns(name)
+            paid = columns["deficiency_payment"] * columns[quantity] > 0
+            detail = getattr(self, f"{name}_detail") if paid.any() else None      # a DataFrame only where payments are made
             for floor_id, group in detail[paid].groupby("floor_id") if paid.any() else []:
                 shares, how = payers.get(int(floor_id), ((), "own"))
                 amount = (group["deficiency_payment"] * group[quantity])
@@ -470,8 +481,8 @@ class Results:
                 else:
                     total, product = float(amount.sum()), group["product"].iloc[0]
                     add("deficiency_payments", [r for r, _ in shares], [product] * len(shares), [total * w for _, w in shares])
-        res = self.reserve_detail
-        for floor_id, group in res.groupby("floor_id") if len(res) else []:
+        res = self.reserve_detail if len(self.detail_columns("reserve")) else None
+        for floor_id, group in res.groupby("floor_id") if res is not None else []:
             shares, how = payers.get(int(floor_id), ((), "own"))
             spend = group["quantity"] * group["producer_price"]
             value = group["quantity"] * STOCK_VALUATION * reference[group["product"].iloc[0]]
@@ -612,6 +623,11 @@ class Results:
             path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
             written.append(path)
         return written
+
+
+_DETAIL_PIECES = {"nodes": (_nodes_piece, ()), "supply": (_supply_piece, ("node",)), "demand": (_demand_piece, ("node",)),
+                  "refining": (_refining_piece, ("input_node", "output_node")),
+                  "route": (_route_piece, ("origin_node", "destination_node")), "reserve": (_reserve_piece, ("node",))}
 
 
 def _sum_by_region_product_component(parts, region_names, product_names) -> pd.DataFrame:

@@ -222,12 +222,12 @@ def floor_report(results) -> pd.DataFrame:
     at = {key: k for k, key in enumerate(zip(m["region"], m["product"]))}
     price, use, supply, production, producer_price = (m[c].to_numpy(dtype=float) for c in
                                                       ("price", "use", "supply", "production", "producer_price"))
-    a = results.route_detail
-    a_product, a_destination = a["product"].to_numpy(), a["destination"].to_numpy()
-    a_levy, a_flow = a["levy"].to_numpy(dtype=float), a["flow"].to_numpy(dtype=float)
-    has_levy = ~np.isnan(a["levy_floor"].to_numpy(dtype=float)) & ~a["home"].to_numpy(dtype=bool)
+    a = results.detail_columns("route")
+    a_product, a_destination = a["product"], a["destination"]
+    a_levy, a_flow = a["levy"].astype(float), a["flow"].astype(float)
+    has_levy = ~np.isnan(a["levy_floor"].astype(float)) & ~a["home"].astype(bool)
     reserves = results.reserve_detail
-    s, z = results.supply_detail, results.refining_detail
+    s, z = results.detail_columns("supply"), results.detail_columns("refining")
     for f in results.policy.floors:
         levied = np.flatnonzero(has_levy & (a_product == f.product))
         into_of: dict[str, list[int]] = {}
@@ -240,8 +240,8 @@ def floor_report(results) -> pd.DataFrame:
         reserve = reserves[reserves["floor_id"] == f.index] if len(reserves) else reserves
         bid = float(reserve["bid"].iloc[0]) if len(reserve) else f.price
         bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
-        paid = set(s.loc[(s["product"] == f.product) & (s["deficiency_payment"] > 0), "region"]) | set(
-            z.loc[(z["output"] == f.product) & (z["deficiency_payment"] > 0), "region"])      # regions whose producers get a payment
+        paid = set(s["region"][(s["product"] == f.product) & (s["deficiency_payment"] > 0)]) | set(
+            z["region"][(z["output"] == f.product) & (z["deficiency_payment"] > 0)])      # regions whose producers get a payment
         for region, k in zip(markets, rows_of):
             into = np.array(into_of.get(region, []), dtype=int)
             levy_on = bool((a_levy[into] > 1e-9 * f.price).any())
