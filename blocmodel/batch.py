@@ -103,17 +103,24 @@ class Store:
 
     def write(self, record: dict[str, Any]) -> bool:
         """Store one finished scenario atomically; False if it was already there."""
-        try:
-            with self.db:
-                self.db.execute("INSERT INTO scenarios VALUES (?,?,?,?,?,?,?,?,?,?)",
-                                (record["key"], record["index"], record["draw"], json.dumps(record["point"], sort_keys=True),
-                                 json.dumps(record["factors"], sort_keys=True), json.dumps(record["scenario"], sort_keys=True),
-                                 record["status"], record["error"], record["max_residual"], record["seconds"]))
-                self.db.executemany("INSERT INTO outputs VALUES (?,?,?,?,?,?)",
-                                    [(record["key"], *row) for row in record["rows"]])
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return self.write_many([record])[0]
+
+    def write_many(self, records: list[dict[str, Any]]) -> list[bool]:
+        """Store finished scenarios in one transaction (a chunk's: one commit, not one per
+        scenario; a crash loses the chunk, which re-runs); per record, False if it was
+        already there (its outputs are then left as they were)."""
+        new = []
+        with self.db:
+            for record in records:
+                inserted = self.db.execute(
+                    "INSERT OR IGNORE INTO scenarios VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (record["key"], record["index"], record["draw"], json.dumps(record["point"], sort_keys=True),
+                     json.dumps(record["factors"], sort_keys=True), json.dumps(record["scenario"], sort_keys=True),
+                     record["status"], record["error"], record["max_residual"], record["seconds"])).rowcount == 1
+                if inserted:
+                    self.db.executemany("INSERT INTO outputs VALUES (?,?,?,?,?,?)", [(record["key"], *row) for row in record["rows"]])
+                new.append(inserted)
+        return new
 
     def close(self) -> None:
         self.db.close()
@@ -413,8 +420,8 @@ def _run(client, dataset: Dataset, groups: list[list[Task]], sweep: Sweep, store
             bar.note(f"a chunk was lost ({type(exc).__name__}: {exc}); re-run the command to finish it")
             continue
         new = 0
-        for record in records:
-            if store.write(record):
+        for record, stored in zip(records, store.write_many(records)):
+            if stored:
                 new += 1
                 counts["failed"] += record["status"] != "optimal"
         counts["stored"] += new
