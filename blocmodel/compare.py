@@ -406,15 +406,22 @@ def _unit(data: Dataset, product: str) -> str:
 
 
 def _average_prices(r: Results, members: list[str], product: str) -> tuple[float, float]:
-    """Use-weighted average buyers' price of a product inside and outside the bloc."""
-    m = r.markets
-    sel = m["product"].to_numpy() == product
-    use = m["use"].to_numpy()[sel]
-    price = m["price"].to_numpy()[sel]
-    members = set(members)
-    inside = np.fromiter((region in members for region in m["region"].to_numpy()[sel]), dtype=bool, count=int(sel.sum()))
+    """Use-weighted average buyers' price of a product inside and outside the bloc (every
+    product's at once, kept on the results per set of members)."""
+    cache = r.traces.setdefault("average_prices", {})
+    key = frozenset(members)
+    if key not in cache:
+        m = r.markets
+        names, group = np.unique(m["product"].to_numpy(dtype=object), return_inverse=True)
+        use, price = m["use"].to_numpy(dtype=float), m["price"].to_numpy(dtype=float)
+        inside = np.fromiter((region in key for region in m["region"].to_numpy(dtype=object)), dtype=bool, count=len(m))
 
-    def mean(sel):
-        w = use[sel]
-        return float((price[sel] * w).sum() / w.sum()) if w.sum() > 0 else np.nan
-    return mean(inside), mean(~inside)
+        def mean(sel):
+            weight = np.bincount(group[sel], weights=use[sel], minlength=len(names))
+            paid = np.bincount(group[sel], weights=(price * use)[sel], minlength=len(names))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(weight > 0, paid / weight, np.nan)
+        cache[key] = dict(zip(names, zip(mean(inside), mean(~inside))))
+        if len(cache) > 64:                                      # bounded, as bloc_dependency's
+            cache.pop(next(iter(cache)))
+    return tuple(float(v) for v in cache[key].get(product, (np.nan, np.nan)))

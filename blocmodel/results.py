@@ -511,21 +511,9 @@ class Results:
 
     def _welfare_by(self, by: list[str]) -> pd.DataFrame:
         detail = self.welfare_detail
-        if by == ["region"]:      # every region of the dataset, in its order (numpy: every scenario of a sweep asks)
-            regions = self.data.region_codes
-            position = {r: i for i, r in enumerate(regions)}
-            region_code, region_names = pd.factorize(detail["region"])
-            component_code, component_names = pd.factorize(detail["component"])
-            components = sorted(component_names)
-            column = {c: k for k, c in enumerate(components)}
-            grid = np.zeros((len(regions), len(components)))
-            value = detail["value"].to_numpy(dtype=float)
-            np.add.at(grid, (np.array([position[r] for r in region_names], dtype=np.int64)[region_code],
-                             np.array([column[c] for c in component_names], dtype=np.int64)[component_code]),
-                      np.where(np.isnan(value), 0.0, value))
-            wide = pd.DataFrame(grid, columns=pd.Index(components, name="component"), index=pd.Index(regions, name="region"))
-        else:
-            wide = detail.pivot_table(index=by, columns="component", values="value", aggfunc="sum", fill_value=0.0)
+        if by == ["region"]:
+            return self._welfare_by_region(detail)
+        wide = detail.pivot_table(index=by, columns="component", values="value", aggfunc="sum", fill_value=0.0)
         for c in WELFARE_COMPONENTS + FISCAL_PARTS:
             if c not in wide:
                 wide[c] = 0.0
@@ -533,6 +521,29 @@ class Results:
         wide["total"] = wide[[c for c in WELFARE_COMPONENTS if c not in ("fiscal_cost", "dumping_cost")]].sum(axis=1) \
             - wide["fiscal_cost"] - wide["dumping_cost"]
         return wide.reset_index()[by + WELFARE_COMPONENTS + ["total"] + FISCAL_PARTS]
+
+    def _welfare_by_region(self, detail: pd.DataFrame) -> pd.DataFrame:
+        """`_welfare_by(["region"])` in numpy (every scenario of a sweep asks): every region of
+        the dataset in its order, the components summed by integer codes."""
+        regions = self.data.region_codes
+        position = {r: i for i, r in enumerate(regions)}
+        region_code, region_names = pd.factorize(detail["region"])
+        component_code, component_names = pd.factorize(detail["component"])
+        components = list(dict.fromkeys(WELFARE_COMPONENTS + FISCAL_PARTS + sorted(component_names)))
+        column = {c: k for k, c in enumerate(components)}
+        rows = np.array([position[r] for r in region_names], dtype=np.int64)[region_code]
+        cols = np.array([column[c] for c in component_names], dtype=np.int64)[component_code]
+        value = detail["value"].to_numpy(dtype=float)
+        grid = np.bincount(rows * len(components) + cols, weights=np.where(np.isnan(value), 0.0, value),
+                           minlength=len(regions) * len(components)).reshape(len(regions), len(components))
+        table = {c: grid[:, column[c]] for c in components}
+        table["fiscal_cost"] = sum(table[c] for c in FISCAL_PARTS)
+        total = sum(table[c] for c in WELFARE_COMPONENTS if c not in ("fiscal_cost", "dumping_cost"))
+        table["total"] = total - table["fiscal_cost"] - table["dumping_cost"]
+        frame = pd.DataFrame({"region": np.array(regions, dtype=object),
+                              **{c: table[c] for c in WELFARE_COMPONENTS + ["total"] + FISCAL_PARTS}})
+        frame.columns.name = "component"           # as the pivot table names them
+        return frame
 
     def welfare_by(self, by: str = "region") -> pd.DataFrame:
         """Welfare components by 'region', 'product' or 'region_product'."""
