@@ -472,8 +472,10 @@ class Results:
         for name, quantity in (("supply", "quantity"), ("refining", "output_quantity")):
             columns = self.detail_columns(name)
             paid = columns["deficiency_payment"] * columns[quantity] > 0
-            detail = getattr(self, f"{name}_detail") if paid.any() else None      # a DataFrame only where payments are made
-            for floor_id, group in detail[paid].groupby("floor_id") if paid.any() else []:
+            if not paid.any():
+                continue
+            detail = getattr(self, f"{name}_detail")          # a DataFrame only where payments are made
+            for floor_id, group in detail[paid].groupby("floor_id"):
                 shares, how = payers.get(int(floor_id), ((), "own"))
                 amount = (group["deficiency_payment"] * group[quantity])
                 if not shares:
@@ -664,13 +666,6 @@ def _sum_by_region_product_component(parts, region_names, product_names) -> pd.D
                          "product": np.array(product_names, dtype=object)[product_order][(present // n_components) % n_products],
                          "component": np.array(components, dtype=object)[present % n_components],
                          "value": total[present]})
-
-
-# ------------------------------------------------------- per-chain table pieces
-def _order(frame: pd.DataFrame, data: Dataset) -> pd.DataFrame:
-    order = {p: i for i, p in enumerate(data.product_codes)}
-    return (frame.assign(_o=frame["product"].map(order)).sort_values(["_o", "region"], kind="stable")
-            .drop(columns="_o").reset_index(drop=True))
 
 
 def _jsonable(value):
