@@ -62,7 +62,7 @@ from .dataset import Dataset
 from .errors import InputError, Problem
 from .optimize import solve_with_retry
 from .policy import resolve
-from .results import Results
+from .results import NO_CHANGE, Results
 from .scenario import Scenario, scenario_from_dict
 
 Z95 = 1.96
@@ -226,7 +226,8 @@ def member_gains(game: CoalitionGame) -> pd.DataFrame:
         here = float(inside.loc[regions].sum())
         rows.append({"player": p, "regions": " ".join(regions), "data": _data_status(game, regions),
                      "welfare_change": here, "welfare_change_outside": outside,
-                     "gain_from_joining": here - outside, "gains": here > 0, "gains_from_joining": here > outside})
+                     "gain_from_joining": here - outside, "gains": here > NO_CHANGE,
+                     "gains_from_joining": here - outside > NO_CHANGE})
     return pd.DataFrame(rows)
 
 

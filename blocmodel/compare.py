@@ -33,7 +33,7 @@ from .api import Session, as_dataset
 from .dataset import Dataset
 from .indicators import bloc_dependency
 from .library import load_design
-from .results import WELFARE_COMPONENTS, Results
+from .results import NO_CHANGE, WELFARE_COMPONENTS, Results
 from .scenario import Scenario, compose
 
 BASELINE = "baseline"
@@ -230,8 +230,8 @@ class Collection:
         add("fiscal_cost|bloc", bloc["fiscal_cost"], "USD/yr")
         with_data = [m for m in members if m not in no_data]
         totals = change["total"].reindex(with_data)
-        add("members|gaining", int((totals > 0).sum()), "regions")
-        add("members|losing", int((totals < 0).sum()), "regions")
+        add("members|gaining", int((totals > NO_CHANGE).sum()), "regions")
+        add("members|losing", int((totals < -NO_CHANGE).sum()), "regions")
         add("members|no_data", len(members) - len(with_data), "regions")
         if members:
             after = bloc_dependency(r, members, focus=(focus,) if focus else ()).set_index("product").to_dict("index")

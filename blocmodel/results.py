@@ -62,6 +62,12 @@ from .solver import ChainSolution
 # that buys dear books the difference as a loss); 0 would count purchases as pure cost.
 STOCK_VALUATION = 1.0
 
+# A region's welfare change smaller than this (USD per year) is no change when regions are
+# counted as gaining or losing: regions a design does not touch get a change of 0 or of
+# ±1e-10 USD, depending on the path the solves took (sums of ~1e9 USD round at ~1e-7), and
+# the counts must not turn on that. The report's smallest figure is 0.1 m USD.
+NO_CHANGE = 1.0
+
 WELFARE_COMPONENTS = ["consumer_surplus", "producer_surplus", "capacity_rent", "refiner_rent", "tariff_revenue", "quota_rent",
                       "trade_rent", "stockpile_value", "fiscal_cost", "dumping_cost"]
 WELFARE_COLUMNS = ["region"] + WELFARE_COMPONENTS + ["total"]

@@ -87,3 +87,25 @@ def test_dependency_equals_the_share_tables(shipped):
     first = bloc_dependency(r, members)
     first.loc[:, "non_member_share"] = -1.0
     assert (bloc_dependency(r, members)["non_member_share"] >= 0).all()
+
+
+def test_members_a_design_leaves_untouched_neither_gain_nor_lose_whatever_the_solve_path(shipped):
+    """The count of members gaining and losing must not turn on rounding. A member a design
+    does not touch has a welfare change of 0, or of ±1e-10 USD when the design was solved
+    warm from another design's equilibrium (measured on the shipped NdPr levy floor after
+    China's dumping: New Zealand −5.8e-11 USD, counted as losing). Solved along that path and
+    fresh, the counts must agree."""
+    from blocmodel.compare import Collection
+    from blocmodel.library import load_design
+
+    base = bm.Session(shipped).solve()
+    design = load_design("bloc_ministerial+floor_ndpr_variable_levy")
+    session = bm.Session(shipped)
+    for other in ("china_dumping", "bloc_ministerial+cet25", "china_ban"):
+        session.solve(load_design(other))
+    counts = []
+    for results in (session.solve(design), bm.Session(shipped).solve(design)):
+        rows = {variable: value for _, variable, value, _ in
+                Collection({"baseline": base, "design": results}, baseline="baseline", data=shipped).design_rows("design")}
+        counts.append((rows["members|gaining"], rows["members|losing"]))
+    assert counts[0] == counts[1]
