@@ -379,10 +379,10 @@ def _check_cross_references(tables: dict[str, pd.DataFrame], folder: Path, probl
     check("processing", "output", products, "product")
 
     routes = tables["routes"]
-    for origin, destination, row in zip(routes["origin"], routes["destination"], routes["_row"]):
-        if origin == destination:
-            problems.append(Problem(name("routes"), "a route from a region to itself (a region serves its own market at no cost)",
-                                    row=row, field="destination"))
+    to_itself = (routes["origin"] == routes["destination"]).to_numpy(dtype=bool)     # compared as columns: 35,000 routes and more
+    for row in routes["_row"].to_numpy()[to_itself]:
+        problems.append(Problem(name("routes"), "a route from a region to itself (a region serves its own market at no cost)",
+                                row=row, field="destination"))
 
     processing = tables["processing"]
     supplied = set(tables["supply"]["product"])
@@ -441,11 +441,12 @@ def _check_calibration(tables: dict[str, pd.DataFrame], folder: Path, problems: 
             if record["ref_quantity"] is None or pd.isna(record["ref_quantity"]):
                 problems.append(Problem(name("processing"), f"a refinery of '{product}', whose flows are calibrated, needs a reference output",
                                         row=record["_row"], field="ref_quantity"))
-    observed = pd.to_numeric(routes["ref_quantity"], errors="coerce")
-    capacity = pd.to_numeric(routes["capacity"], errors="coerce")
-    for row, q, cap in zip(routes["_row"], observed, capacity):
-        if pd.notna(q) and pd.notna(cap) and q > cap * (1 + 1e-12):
-            problems.append(Problem(name("routes"), f"observed flow {q:g} exceeds the route's capacity {cap:g}", row=row, field="ref_quantity"))
+    observed = pd.to_numeric(routes["ref_quantity"], errors="coerce").to_numpy(dtype=float)
+    capacity = pd.to_numeric(routes["capacity"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        over = observed > capacity * (1 + 1e-12)             # False where either is missing (NaN)
+    for row, q, cap in zip(routes["_row"].to_numpy()[over], observed[over], capacity[over]):
+        problems.append(Problem(name("routes"), f"observed flow {q:g} exceeds the route's capacity {cap:g}", row=row, field="ref_quantity"))
     if problems:
         return
     balances = reference_balances(tables["supply"], tables["demand"], processing, routes)

@@ -128,6 +128,13 @@ def test_route_to_itself(folder):
     only(folder, "routes.csv", 3, "destination", "to itself")
 
 
+def test_observed_flow_above_its_routes_capacity(folder):
+    edit(folder / "routes.csv", "tariff_specific,source", "tariff_specific,ref_quantity,capacity,source")
+    edit(folder / "routes.csv", "FOREIGN,HOME,wheat,0.0,0.0,0.0,", "FOREIGN,HOME,wheat,0.0,0.0,0.0,,,")
+    edit(folder / "routes.csv", "HOME,FOREIGN,wheat,0.0,0.0,0.0,", "HOME,FOREIGN,wheat,0.0,0.0,0.0,50,10,")
+    only(folder, "routes.csv", 3, "ref_quantity", "observed flow 50 exceeds the route's capacity 10")
+
+
 def test_semicolon_delimiter(folder):
     path = folder / "regions.csv"
     path.write_text(path.read_text().replace(",", ";"))
