@@ -31,17 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import EquilibriumCheckError
-from .result_pieces import (
-    Columns,
-    _demand_piece,
-    _nodes_piece,
-    _refining_piece,
-    _reserve_piece,
-    _route_piece,
-    _supply_piece,
-    cached_piece,
-    concatenate,
-)
+from .result_pieces import Columns, chain_piece, concatenate
 
 TOLERANCE = 1e-6
 COLUMNS = ["condition", "region", "product", "detail", "residual"]
@@ -139,14 +129,13 @@ class _ChainView:
         self.products = set(layout.products)
         couplings = any(c.product in self.products for c in results.policy.market.couplings)
         if own_pieces:
-            def piece(name, build):
-                return cached_piece(results, layout, solution, name, build)
+            def piece(name):
+                return chain_piece(results, layout, solution, name)
 
             lo, hi = 0, layout.n_nodes
-            nodes = piece("nodes", _nodes_piece)
-            self.supply_detail, self.demand_detail = piece("supply", _supply_piece), piece("demand", _demand_piece)
-            self.refining_detail, self.route_detail = piece("refining", _refining_piece), piece("route", _route_piece)
-            self.reserve_detail = piece("reserve", _reserve_piece)
+            nodes = piece("nodes")
+            self.supply_detail, self.demand_detail = piece("supply"), piece("demand")
+            self.refining_detail, self.route_detail, self.reserve_detail = piece("refining"), piece("route"), piece("reserve")
             self.route_terms = results.policy.market.routes.terms.take(layout.route_rows)
         else:
             lo, hi = results.node_offsets[k], results.node_offsets[k + 1]

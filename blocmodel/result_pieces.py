@@ -198,6 +198,18 @@ def _reserve_piece(results, layout, solution) -> Columns:
                     for name, v in zip(RESERVE_COLUMNS, values)})
 
 
+# Each detail table's piece builder and its columns of node indices (made global when the
+# chains' pieces are put together): what `Results` and the check both read.
+DETAIL_PIECES = {"nodes": (_nodes_piece, ()), "supply": (_supply_piece, ("node",)), "demand": (_demand_piece, ("node",)),
+                 "refining": (_refining_piece, ("input_node", "output_node")),
+                 "route": (_route_piece, ("origin_node", "destination_node")), "reserve": (_reserve_piece, ("node",))}
+
+
+def chain_piece(results, layout, solution, name: str) -> Columns:
+    """A chain's piece of the detail table `name`, built once per chain solution."""
+    return cached_piece(results, layout, solution, name, DETAIL_PIECES[name][0])
+
+
 def _surplus(intercept, slope, capacity, price) -> tuple[np.ndarray, np.ndarray]:
     """(surplus on the rising part of Q = a + b·p, rent at capacity) at `price`. A vertical
     curve (b = 0) earns price × quantity, all of it on the rising part."""
