@@ -93,6 +93,16 @@ class Dataset:
         return list(self.products["product"])
 
     @cached_property
+    def region_index(self) -> dict[str, int]:
+        """Region code -> its position in `region_codes` (the integer code numpy sums by)."""
+        return {r: i for i, r in enumerate(self.region_codes)}
+
+    @cached_property
+    def product_index(self) -> dict[str, int]:
+        """Product code -> its position in `product_codes`."""
+        return {p: j for j, p in enumerate(self.product_codes)}
+
+    @cached_property
     def groups(self) -> dict[str, tuple[str, ...]]:
         """Group name -> member regions, in dataset order."""
         out: dict[str, list[str]] = {}

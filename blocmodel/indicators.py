@@ -84,8 +84,7 @@ def _flow_tensor(results) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
     """(region index, product index, F) with F[product, destination, origin] the flow; built once per result."""
     cache = results.traces
     if "flow_tensor" not in cache:
-        regions = {r: i for i, r in enumerate(results.data.region_codes)}
-        products = {p: i for i, p in enumerate(results.data.product_codes)}
+        regions, products = results.data.region_index, results.data.product_index
         flow = results.detail_columns("route")["flow"].astype(float)
         code = results.name_codes
         used = flow > 0

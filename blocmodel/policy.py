@@ -120,8 +120,7 @@ class PolicyContext:
         self.home = routes.home
         codes = _route_codes(data, routes)
         self.same_union, self._origin_code, self._destination_code, self._product_code = codes
-        self._region_index = {r: i for i, r in enumerate(data.region_codes)}
-        self._product_index = {p: i for i, p in enumerate(data.product_codes)}
+        self._region_index, self._product_index = data.region_index, data.product_index
         # capacities a scenario imposes (bind in every horizon); the dataset's bind in the short run
         self.imposed_supply_capacity = np.full(len(self.market.supply.region), np.inf)
         self.imposed_refining_capacity = np.full(len(self.market.refining.region), np.inf)
@@ -316,6 +315,11 @@ def _use(data: Dataset, product: str) -> dict[str, float]:
     return cache[product]
 
 
+def _codes_of(names, index: dict[str, int]) -> np.ndarray:
+    """Integer codes of `names`: positions in the dataset's region or product list (`index`)."""
+    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+
+
 def _route_codes(data: Dataset, routes):
     """Per route (once per dataset): whether both ends are in one customs union, and integer
     codes of origin, destination and product (so matching a scenario's names is indexing)."""
@@ -323,31 +327,21 @@ def _route_codes(data: Dataset, routes):
         union_of = data.customs_union_of
         same_union = np.array([bool(union_of.get(o)) and union_of.get(o) == union_of.get(d)
                                for o, d in zip(routes.origin, routes.destination)], dtype=bool)
-        region = {r: i for i, r in enumerate(data.region_codes)}
-        product = {p: i for i, p in enumerate(data.product_codes)}
-        data.cache["route_codes"] = (same_union, np.array([region[o] for o in routes.origin], dtype=int),
-                                     np.array([region[d] for d in routes.destination], dtype=int),
-                                     np.array([product[p] for p in routes.product], dtype=int))
+        region, product = data.region_index, data.product_index
+        data.cache["route_codes"] = (same_union, _codes_of(routes.origin, region), _codes_of(routes.destination, region),
+                                     _codes_of(routes.product, product))
     return data.cache["route_codes"]
 
 
-def table_codes(data: Dataset, market: Market) -> dict[str, np.ndarray]:
+def table_codes(data: Dataset) -> dict[str, np.ndarray]:
     """Integer codes of the region and product of every supply, demand and refining row (once
-    per dataset: a scenario changes these tables' numbers, never their rows)."""
-    cached = data.cache.get("table_codes")
-    if cached is None or len(cached["supply_region"]) != len(market.supply.region) or \
-            len(cached["demand_region"]) != len(market.demand.region) or len(cached["refining_region"]) != len(market.refining.region):
-        region = {r: i for i, r in enumerate(data.region_codes)}
-        product = {p: i for i, p in enumerate(data.product_codes)}
-
-        def of(names, index):
-            return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
-
-        s, d, r = market.supply, market.demand, market.refining
-        data.cache["table_codes"] = {
-            "supply_region": of(s.region, region), "supply_product": of(s.product, product),
-            "demand_region": of(d.region, region), "demand_product": of(d.product, product),
-            "refining_region": of(r.region, region), "refining_output": of(r.output, product), "refining_input": of(r.input, product)}
+    per dataset: the market's tables have the dataset's rows, which no scenario changes)."""
+    if "table_codes" not in data.cache:
+        region, product = data.region_index, data.product_index
+        columns = {"supply": (data.supply, ("region", "product")), "demand": (data.demand, ("region", "product")),
+                   "refining": (data.processing, ("region", "output", "input"))}
+        data.cache["table_codes"] = {f"{table}_{column}": _codes_of(frame[column].tolist(), region if column == "region" else product)
+                                     for table, (frame, names) in columns.items() for column in names}
     return data.cache["table_codes"]
 
 

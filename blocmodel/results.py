@@ -44,18 +44,7 @@ from .dataset import Dataset
 from .policy import Policy
 from .pricing import RouteTerms
 from .problem import BUYER, PRODUCER, ChainLayout
-from .result_pieces import (
-    Columns,
-    _demand_piece,
-    _nodes_piece,
-    _refining_piece,
-    _reserve_piece,
-    _route_piece,
-    _supply_piece,
-    cached_piece,
-    concatenate,
-    concatenate_columns,
-)
+from .result_pieces import DETAIL_PIECES, Columns, cached_piece, chain_piece, concatenate, concatenate_columns
 from .solver import ChainSolution
 
 # assumption: stock is an asset worth the product's 2024 reference price a unit (a reserve
@@ -201,7 +190,7 @@ class Results:
         (what the indicators read; the `*_detail` DataFrames are made from the same)."""
         cache = self.__dict__.setdefault("_detail_columns", {})
         if name not in cache:
-            build, node_columns = _DETAIL_PIECES[name]
+            build, node_columns = DETAIL_PIECES[name]
             pieces = self.chain_pieces(name, build)
             cache[name] = concatenate_columns(pieces, {column: self.node_offsets[:-1] for column in node_columns}) \
                 if pieces else build(self, None, None)
@@ -315,12 +304,10 @@ class Results:
         looked up by each row's position in the market's tables (codes kept per dataset)."""
         from .policy import _route_codes, table_codes
 
-        market = self.policy.market
-        codes = table_codes(self.data, market)
-        _, origin, destination, product = _route_codes(self.data, market.routes)
+        codes = table_codes(self.data)
+        _, origin, destination, product = _route_codes(self.data, self.policy.market.routes)
         s, d, r, a = (self.detail_columns(name)["row"].astype(np.int64) for name in ("supply", "demand", "refining", "route"))
-        regions = {name: i for i, name in enumerate(self.data.region_codes)}
-        products = {name: j for j, name in enumerate(self.data.product_codes)}
+        regions, products = self.data.region_index, self.data.product_index
         nodes = self.detail_columns("nodes")
         return {"supply_region": codes["supply_region"][s], "supply_product": codes["supply_product"][s],
                 "demand_region": codes["demand_region"][d], "demand_product": codes["demand_product"][d],
@@ -338,8 +325,7 @@ class Results:
         data = self.data
         n_regions, n_products = len(data.region_codes), len(data.product_codes)
         cells = n_regions * n_products
-        region_code = {r: i for i, r in enumerate(data.region_codes)}
-        product_code = {p: j for j, p in enumerate(data.product_codes)}
+        region_code, product_code = data.region_index, data.product_index
         code = self.name_codes
 
         def cell(regions, products) -> np.ndarray:
@@ -439,8 +425,7 @@ class Results:
         component) order. Summed by integer codes with numpy (every scenario of a sweep asks)."""
         s, d, r, a = (self.detail_columns(name) for name in ("supply", "demand", "refining", "route"))
         code = self.name_codes
-        regions = {name: i for i, name in enumerate(self.data.region_codes)}
-        products = {name: j for j, name in enumerate(self.data.product_codes)}
+        regions, products = self.data.region_index, self.data.product_index
         parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
 
         def add_codes(component, region, product, value):
@@ -534,7 +519,7 @@ class Results:
         """`_welfare_by(["region"])` in numpy (every scenario of a sweep asks): every region of
         the dataset in its order, the components summed by integer codes."""
         regions = self.data.region_codes
-        position = {r: i for i, r in enumerate(regions)}
+        position = self.data.region_index
         region_code, region_names = pd.factorize(detail["region"])
         component_code, component_names = pd.factorize(detail["component"])
         components = list(dict.fromkeys(WELFARE_COMPONENTS + FISCAL_PARTS + sorted(component_names)))
@@ -644,11 +629,6 @@ class Results:
         return written
 
 
-_DETAIL_PIECES = {"nodes": (_nodes_piece, ()), "supply": (_supply_piece, ("node",)), "demand": (_demand_piece, ("node",)),
-                  "refining": (_refining_piece, ("input_node", "output_node")),
-                  "route": (_route_piece, ("origin_node", "destination_node")), "reserve": (_reserve_piece, ("node",))}
-
-
 def _sum_by_region_product_component(parts, region_names, product_names) -> pd.DataFrame:
     """Σ value per (region, product, component) over `parts` (component, region codes, product
     codes, values), one row per key that occurs, sorted by the names; NaN counts as 0 (as
@@ -685,7 +665,7 @@ def _jsonable(value):
 def _prices_piece(results, layout, solution) -> Columns:
     """One chain's rows of `prices`, in (product as the dataset orders them, region) order;
     `_order` is the product's position, for ordering across chains."""
-    order = {p: i for i, p in enumerate(results.data.product_codes)}
+    order = results.data.product_index
     keys = [(order.get(p, len(order)), r) for r, p in zip(layout.node_region, layout.node_product)]
     unique = sorted(set(keys))
     position = {key: k for k, key in enumerate(unique)}
@@ -703,7 +683,7 @@ def _prices_piece(results, layout, solution) -> Columns:
 
 def _flows_piece(results, layout, solution) -> Columns:
     """One chain's rows of `flows` (routes that carry something), sorted by product, origin, destination."""
-    route = cached_piece(results, layout, solution, "route", _route_piece)
+    route = chain_piece(results, layout, solution, "route")
     used = route[route["flow"] > 0]
     used = Columns({new: used[old] for new, old in _FLOW_SOURCE.items()})
     return used[np.lexsort((used["destination"], used["origin"], used["product"]))]
