@@ -254,8 +254,7 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
         projected = np.where(active, 0.0, gs)
         if np.abs(projected).max(initial=0.0) <= options.tolerance * 0.1:
             break
-        C = state.C         # H = C diag(dq) D, C's columns scaled in place of a product with a diagonal
-        H = (sp.csr_matrix((C.data * state.dq[C.indices], C.indices, C.indptr), shape=C.shape) @ state.D).tocsr()
+        H = state.response_jacobian()
         free = ~active
         rhs = -np.where(free, gs, 0.0)
         dense = len(u) < DENSE_BELOW

@@ -64,10 +64,13 @@ class RouteTerms:
         return RouteTerms(*(getattr(self, f.name).copy() for f in fields(self)))
 
     def equals(self, other: RouteTerms) -> bool:
-        def same(a, b):
-            return a is b or (a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()) or np.array_equal(a, b, equal_nan=True)
+        return all(same_values(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
-        return all(same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+def same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays, NaN equal to NaN: the same bytes (the usual case, and fast), else by value."""
+    return a is b or (isinstance(b, np.ndarray) and a.shape == b.shape and (
+        (a.dtype == b.dtype and a.tobytes() == b.tobytes()) or np.array_equal(a, b, equal_nan=a.dtype.kind == "f")))
 
 
 @dataclass

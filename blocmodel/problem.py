@@ -22,7 +22,7 @@ from functools import cache
 
 import numpy as np
 
-from .pricing import RouteTerms
+from .pricing import RouteTerms, same_values
 
 PRODUCER, BUYER = 0, 1
 
@@ -262,9 +262,7 @@ def _equal(a, b) -> bool:
     if isinstance(a, RouteTerms):
         return a.equals(b)
     if isinstance(a, np.ndarray):
-        # the same bytes are the same values (the usual case, and fast); otherwise compare values
-        return isinstance(b, np.ndarray) and a.shape == b.shape and (
-            (a.dtype == b.dtype and a.tobytes() == b.tobytes()) or np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+        return same_values(a, b)
     if isinstance(a, tuple):
         return isinstance(b, tuple) and len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     return a == b

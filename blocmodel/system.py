@@ -72,6 +72,12 @@ class State:
     residual: np.ndarray          # per unknown row, real units
     extra: dict                   # charges, payments, licences behind the arguments
 
+    def response_jacobian(self) -> sp.csr_matrix:
+        """C·diag(dq)·D, how the node rows move with u through the atoms' responses (C's
+        columns scaled directly: a product with a diagonal matrix costs more at these sizes)."""
+        C = self.C
+        return (sp.csr_matrix((C.data * self.dq[C.indices], C.indices, C.indptr), shape=C.shape) @ self.D).tocsr()
+
 
 class System:
     """The system of one chain problem."""
@@ -370,8 +376,7 @@ class System:
         """∂(exact residual)/∂(u, x) at `state`; `free` (per vertical atom) overrides which
         atoms are between their bounds (the pieces of a QP's answer, `newton._on_qp_pieces`)."""
         nv = self.n_vertical
-        C = state.C        # C diag(dq) D: C's columns scaled in place of a product with a diagonal
-        J_uu = (sp.csr_matrix((C.data * state.dq[C.indices], C.indices, C.indptr), shape=C.shape) @ state.D).tocsr()
+        J_uu = state.response_jacobian()
         if self.budget_col:    # what a budget buys rises as the bid is shaded
             p = self.problem
             cols = np.array(list(self.budget_col.values()))
