@@ -54,6 +54,7 @@ import numpy as np
 
 from .dataset import Dataset, load_dataset
 from .errors import EquilibriumCheckError, InfeasibleError, InputError, Problem
+from .results import WELFARE_BY_REGION
 from .sweep import Sweep, Task, apply_factors, load_sweep, plan
 
 STORE = "results.sqlite"
@@ -205,10 +206,11 @@ def _output_rows(collection, result, outputs: list[str]) -> list[tuple]:
                                 for variable, value in _extra_design_rows(collection, result, have)]
         if "members" in outputs:
             members = set(collection.members(name))
-            change = result.welfare_change(base)
-            for region, total in zip(change["region"], change["total"]):
+            total = WELFARE_BY_REGION.index("total")
+            change = result.welfare_by_region[:, total] - base.welfare_by_region[:, total]
+            for region, value in zip(result.data.region_codes, change):
                 rows.append(("members", region, "", "welfare|change|member" if region in members else "welfare|change",
-                             _round(total)))
+                             _round(value)))
         if "prices" in outputs:
             rows += [("prices", r, p, "price", _round(v)) for r, p, v in result.prices[["region", "product", "price"]].itertuples(index=False)]
         if "floors" in outputs and result.policy.floors:
@@ -245,17 +247,22 @@ def _extra_design_rows(collection, result, have: set[str]) -> list[tuple[str, fl
                              before.at[row.product, indicator] if row.product in before.index else math.nan))
     if result.policy.floors:
         floors = result.floors
-        use = result.markets.set_index(["region", "product"])["use"]
-        for product, g in floors.groupby("product", sort=True):
-            price = g["buyers_price"].to_numpy(dtype=float)
+        floor_product, market, status = (floors[c].to_numpy(dtype=object) for c in ("product", "market", "status"))
+        buyers_price, floor_price = (floors[c].to_numpy(dtype=float) for c in ("buyers_price", "floor_price"))
+        m = result.market_columns
+        for product in sorted(set(floor_product)):
+            g = floor_product == product
+            here = m["product"] == product
+            use = dict(zip(m["region"][here], m["use"][here]))
+            price = buyers_price[g]
             buying = np.isfinite(price)                    # markets where no one buys show no buyers' price
-            weight = np.array([use.get((m, product), 0.0) for m in g["market"]])[buying]
+            weight = np.array([use.get(r, 0.0) for r in market[g]])[buying]
             price = price[buying]
             mean = float((price * weight).sum() / weight.sum()) if weight.sum() > 0 else float(price.mean()) if len(price) else math.nan
-            rows.append((f"floor|{product}|floor_price", float(g["floor_price"].max())))
+            rows.append((f"floor|{product}|floor_price", float(floor_price[g].max())))
             rows.append((f"floor|{product}|buyers_price", mean))
             for state in FLOOR_STATES:
-                rows.append((f"floor|{product}|markets|{state}", float((g["status"] == state).sum())))
+                rows.append((f"floor|{product}|markets|{state}", float((status[g] == state).sum())))
     return rows
 
 

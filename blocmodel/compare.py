@@ -31,9 +31,9 @@ import pandas as pd
 
 from .api import Session, as_dataset
 from .dataset import Dataset
-from .indicators import bloc_dependency
+from .indicators import bloc_dependency_rows
 from .library import load_design
-from .results import NO_CHANGE, WELFARE_COMPONENTS, Results
+from .results import NO_CHANGE, WELFARE_BY_REGION, WELFARE_COMPONENTS, Results
 from .scenario import Scenario, compose
 
 BASELINE = "baseline"
@@ -213,29 +213,33 @@ class Collection:
         r = self.results[design]
         members = self.members(design)
         no_data = set(r.data.no_data_regions)
-        change = r.welfare_change(base).set_index("region")
-        world = change.sum(numeric_only=True)
-        bloc = change.reindex(members).sum(numeric_only=True)
+        # regions (the dataset's order) × WELFARE_BY_REGION, read as arrays: every scenario of a sweep asks
+        change = r.welfare_by_region - base.welfare_by_region
+        column = {c: k for k, c in enumerate(WELFARE_BY_REGION)}
+        position = r.data.region_index
+        world = _column_sums(change)
+        bloc = _column_sums(np.vstack([change[[position[m]]] if m in position else np.full((1, change.shape[1]), np.nan)
+                                       for m in members])) if members else np.zeros(change.shape[1])
         add = lambda variable, value, unit: rows.append((design, variable, value, unit))  # noqa: E731
         add("members", len(members), "regions")
-        add("welfare|bloc|change", bloc["total"], "USD/yr")
-        add("welfare|world|change", world["total"], "USD/yr")
-        add("welfare|non_members|change", world["total"] - bloc["total"], "USD/yr")
+        add("welfare|bloc|change", bloc[column["total"]], "USD/yr")
+        add("welfare|world|change", world[column["total"]], "USD/yr")
+        add("welfare|non_members|change", world[column["total"]] - bloc[column["total"]], "USD/yr")
         focus = self.focus
-        if focus and focus in change.index and focus not in members:
-            add("welfare|focus|change", change.at[focus, "total"], "USD/yr")
+        if focus and focus in position and focus not in members:
+            add("welfare|focus|change", change[position[focus], column["total"]], "USD/yr")
         for component in WELFARE_COMPONENTS:
             if component != "fiscal_cost":
-                add(f"welfare|bloc|{component}|change", bloc[component], "USD/yr")
-        add("fiscal_cost|bloc", bloc["fiscal_cost"], "USD/yr")
+                add(f"welfare|bloc|{component}|change", bloc[column[component]], "USD/yr")
+        add("fiscal_cost|bloc", bloc[column["fiscal_cost"]], "USD/yr")
         with_data = [m for m in members if m not in no_data]
-        totals = change["total"].reindex(with_data)
+        totals = np.array([change[position[m], column["total"]] if m in position else np.nan for m in with_data])
         add("members|gaining", int((totals > NO_CHANGE).sum()), "regions")
         add("members|losing", int((totals < -NO_CHANGE).sum()), "regions")
         add("members|no_data", len(members) - len(with_data), "regions")
         if members:
-            after = bloc_dependency(r, members, focus=(focus,) if focus else ()).set_index("product").to_dict("index")
-            before = self._dependency(base, tuple(members)).to_dict("index")
+            after = bloc_dependency_rows(r, members, focus=(focus,) if focus else ())
+            before = self._dependency(base, tuple(members))
             for product, values in after.items():
                 for indicator in DEPENDENCY_INDICATORS:
                     add(f"{indicator}|{product}", values[indicator], "share")
@@ -253,10 +257,10 @@ class Collection:
             add(f"price|{product}|non_members|baseline", outside0, unit)
         return rows
 
-    def _dependency(self, base: Results, members: tuple[str, ...]) -> pd.DataFrame:
+    def _dependency(self, base: Results, members: tuple[str, ...]) -> dict[str, dict[str, float]]:
         key = ("baseline_dependency", base.scenario.horizon, self.focus) + members
         if key not in self._cache:
-            self._cache[key] = bloc_dependency(base, members, focus=(self.focus,) if self.focus else ()).set_index("product")
+            self._cache[key] = bloc_dependency_rows(base, members, focus=(self.focus,) if self.focus else ())
         return self._cache[key]
 
     def member_table(self) -> pd.DataFrame:
@@ -405,16 +409,22 @@ def _unit(data: Dataset, product: str) -> str:
     return str(data.unit.get(product, "unit")).split(" ")[0] or "unit"
 
 
+def _column_sums(rows: np.ndarray) -> np.ndarray:
+    """Each column's sum, NaN as 0, added as pandas adds a DataFrame's column (pairwise, along
+    a contiguous column), so that the figures keep every bit they had."""
+    return np.nan_to_num(np.ascontiguousarray(rows.T)).sum(axis=1)
+
+
 def _average_prices(r: Results, members: list[str], product: str) -> tuple[float, float]:
     """Use-weighted average buyers' price of a product inside and outside the bloc (every
     product's at once, kept on the results per set of members)."""
     cache = r.traces.setdefault("average_prices", {})
     key = frozenset(members)
     if key not in cache:
-        m = r.markets
-        names, group = np.unique(m["product"].to_numpy(dtype=object), return_inverse=True)
-        use, price = m["use"].to_numpy(dtype=float), m["price"].to_numpy(dtype=float)
-        inside = np.fromiter((region in key for region in m["region"].to_numpy(dtype=object)), dtype=bool, count=len(m))
+        m = r.market_columns
+        names, group = np.unique(m["product"], return_inverse=True)
+        use, price = m["use"], m["price"]
+        inside = np.fromiter((region in key for region in m["region"]), dtype=bool, count=len(m))
 
         def mean(sel):
             weight = np.bincount(group[sel], weights=use[sel], minlength=len(names))

@@ -132,16 +132,16 @@ def _share_matrices(results, product: str) -> tuple[np.ndarray, np.ndarray]:
         made = np.zeros_like(stage)
         p = _producing(results)
         out = p["refining_output"] == product
-        for region, z, source in zip(p["refining_region"][out], p["refining_quantity"][out], p["refining_input"][out]):
-            i = regions[region]
-            bought = flows[products[source], i]
-            if bought.sum() > 0:          # the refinery's output carries the origin mix of the ore it bought
-                made[i] += z * bought / bought.sum()
-            else:                         # no ore bought in: its own content
-                made[i, i] += z
+        at, z = _codes(p["refining_region"][out], regions), p["refining_quantity"][out]
+        bought = flows[_codes(p["refining_input"][out], products), at]       # each refinery's ore, by origin
+        total = bought.sum(axis=1)
+        buys = total > 0
+        # a refinery's output carries the origin mix of the ore it bought; with no ore bought in, its own content
+        np.add.at(made, at[buys], z[buys, None] * bought[buys] / total[buys, None])
+        np.add.at(made, (at[~buys], at[~buys]), z[~buys])
         mined = p["supply_product"] == product
-        for region, q in zip(p["supply_region"][mined], p["supply_quantity"][mined]):
-            made[regions[region], regions[region]] += q
+        at = _codes(p["supply_region"][mined], regions)
+        np.add.at(made, (at, at), p["supply_quantity"][mined])
         for (region, p_), q in results.policy.market.releases.items():
             if p_ == product:
                 made[regions[region], regions[region]] += q
@@ -154,44 +154,77 @@ def _share_matrices(results, product: str) -> tuple[np.ndarray, np.ndarray]:
 def dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
     """Per member region and product: use, production, self-sufficiency, non-member shares,
     the share from `focus` origins, imports, import HHI."""
-    members = set(members)
-    focus = set(focus)
-    regions, product_index, flows = _flow_tensor(results)
-    outside = np.array([r not in members for r in regions])
-    in_focus = np.array([r in focus for r in regions])
-    m = results.markets
-    market_region, market_product = m["region"].to_numpy(), m["product"].to_numpy()
-    market_use, market_production = m["use"].to_numpy(dtype=float), m["production"].to_numpy(dtype=float)
-    keep = np.fromiter((r in members for r in market_region), dtype=bool, count=len(m)) & ((market_use > 0) | (market_production > 0))
-    parts: dict[str, list] = {c: [] for c in DEPENDENCY_COLUMNS}
-    for product in dict.fromkeys(market_product[keep]):          # products in order of appearance
-        if products is not None and product not in products:
-            continue
-        rows = keep & (market_product == product)
-        stage, content = _share_matrices(results, product)
-        index = _codes(market_region[rows], regions)
-        imports = flows[product_index[product]][index].copy()
-        imports[np.arange(len(index)), index] = 0.0          # the home flow is not an import
-        total_imports = imports.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            hhi = np.where(total_imports > 0, ((imports / total_imports[:, None] * 100) ** 2).sum(axis=1), np.nan)
-        use, production = market_use[rows], market_production[rows]
-        positive = use > 0
-        columns = {
-            "region": market_region[rows], "product": np.full(len(index), product, dtype=object), "use": use, "production": production,
-            "self_sufficiency": np.where(positive, production / np.where(positive, use, 1.0), np.nan),
-            "non_member_share": np.where(positive, stage[index][:, outside].sum(axis=1), np.nan),
-            "non_member_content_share": np.where(positive, content[index][:, outside].sum(axis=1), np.nan),
-            "focus_share": np.where(positive, stage[index][:, in_focus].sum(axis=1), np.nan),
-            "focus_content_share": np.where(positive, content[index][:, in_focus].sum(axis=1), np.nan),
-            "imports": total_imports,
-            "imports_from_non_members": imports[:, outside].sum(axis=1),
-            "import_hhi": hhi}
-        for name, values in columns.items():
-            parts[name].append(values)
+    parts = _dependency_columns(results, members, products, focus)
     if not parts["region"]:
         return pd.DataFrame(columns=DEPENDENCY_COLUMNS)
     return pd.DataFrame({name: np.concatenate(values) for name, values in parts.items()})
+
+
+def _dependency_columns(results, members, products, focus) -> dict[str, list[np.ndarray]]:
+    """`dependency`'s columns, one array per product in each (products in the dataset's order,
+    as `markets` has them)."""
+    parts: dict[str, list] = {c: [] for c in DEPENDENCY_COLUMNS}
+    for columns, _ in _by_product(results, members, products, focus):
+        for name, values in columns.items():
+            parts[name].append(values)
+    return parts
+
+
+def _by_product(results, members, products, focus) -> list[tuple[dict[str, np.ndarray], dict[str, float]]]:
+    """Per product that members use or make (the dataset's order): its rows of `dependency`
+    and its row of `bloc_dependency`. A product's rows depend only on its chain's equilibrium,
+    the members, the focus and the stock released: they are kept on the chain's solution, so a
+    sweep that re-solves one chain recomputes that chain's products only."""
+    members, focus = frozenset(members), frozenset(focus)
+    chain_of = {p: solution for layout, solution in results.solved for p in layout.products}
+    releases = results.policy.market.releases
+    out = []
+    for product in results.data.product_codes:
+        if product not in chain_of or products is not None and product not in products:
+            continue
+        key = (product, members, focus, tuple(sorted((r, q) for (r, p), q in releases.items() if p == product)))
+        cache = chain_of[product].derived.setdefault("dependency", {})
+        if key not in cache:
+            while len(cache) >= 256:                    # bounded: a coalition game asks for thousands of member sets
+                cache.pop(next(iter(cache)))
+            columns = _product_dependency(results, members, focus, product)
+            cache[key] = (columns, _bloc_row(product, columns)) if columns is not None else None
+        if cache[key] is not None:
+            out.append(cache[key])
+    return out
+
+
+def _product_dependency(results, members, focus, product) -> dict[str, np.ndarray] | None:
+    """One product's rows of `dependency` (None: no member uses or makes it)."""
+    m = results.market_columns
+    here = np.flatnonzero(m["product"] == product)
+    use, production = m["use"][here], m["production"][here]
+    keep = np.fromiter((r in members for r in m["region"][here]), dtype=bool, count=len(here)) & ((use > 0) | (production > 0))
+    if not keep.any():
+        return None
+    regions, product_index, flows = _flow_tensor(results)
+    outside = np.array([r not in members for r in regions])
+    in_focus = np.array([r in focus for r in regions])
+    stage, content = _share_matrices(results, product)
+    region = m["region"][here][keep]
+    index = _codes(region, regions)
+    imports = flows[product_index[product]][index].copy()
+    imports[np.arange(len(index)), index] = 0.0          # the home flow is not an import
+    total_imports = imports.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hhi = np.where(total_imports > 0, ((imports / total_imports[:, None] * 100) ** 2).sum(axis=1), np.nan)
+    use, production = use[keep], production[keep]
+    positive = use > 0
+    return {
+        "region": region, "product": np.full(len(index), product, dtype=object), "use": use, "production": production,
+        "self_sufficiency": np.where(positive, production / np.where(positive, use, 1.0), np.nan),
+        "non_member_share": np.where(positive, stage[index][:, outside].sum(axis=1), np.nan),
+        "non_member_content_share": np.where(positive, content[index][:, outside].sum(axis=1), np.nan),
+        "focus_share": np.where(positive, stage[index][:, in_focus].sum(axis=1), np.nan),
+        "focus_content_share": np.where(positive, content[index][:, in_focus].sum(axis=1), np.nan),
+        "imports": total_imports,
+        "imports_from_non_members": imports[:, outside].sum(axis=1),
+        "import_hhi": hhi}
 
 
 def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
@@ -205,30 +238,33 @@ def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataF
     return cache[key].copy()
 
 
-def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
-    columns = ["product", "use", "production", "self_sufficiency", "non_member_share", "non_member_content_share", "focus_share",
-               "focus_content_share", "imports_from_non_members"]
-    d = dependency(results, members, products, focus)
-    if not len(d):
-        return pd.DataFrame(columns=columns)
-    product = d["product"].to_numpy()
-    names = list(dict.fromkeys(product))                    # products in order of appearance
-    group = np.fromiter((names.index(p) for p in product), dtype=np.int64, count=len(product))
+BLOC_COLUMNS = ["product", "use", "production", "self_sufficiency", "non_member_share", "non_member_content_share", "focus_share",
+                "focus_content_share", "imports_from_non_members"]
 
-    def total(values) -> np.ndarray:                        # per product, NaN counted as 0 (as pandas sums)
+
+def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
+    return pd.DataFrame([bloc for _, bloc in _by_product(results, members, products, focus)], columns=BLOC_COLUMNS)
+
+
+def bloc_dependency_rows(results, members, focus=("CHN",)) -> dict[str, dict[str, float]]:
+    """`bloc_dependency` as {product: {column: value}} with no DataFrame (every scenario of a sweep asks)."""
+    return {bloc["product"]: bloc for _, bloc in _by_product(results, members, None, focus)}
+
+
+def _bloc_row(product: str, d: dict[str, np.ndarray]) -> dict[str, float]:
+    """The members taken together: totals, and shares weighted by use."""
+    def total(values) -> float:      # NaN counted as 0 (as pandas sums), added in row order
         values = np.asarray(values, dtype=float)
-        return np.bincount(group, weights=np.where(np.isnan(values), 0.0, values), minlength=len(names))
+        return float(np.bincount(np.zeros(len(values), dtype=np.int64), weights=np.where(np.isnan(values), 0.0, values), minlength=1)[0])
 
     use = total(d["use"])
-    used = use > 0
-    safe = np.where(used, use, 1.0)
-    out = {"product": names, "use": use, "production": total(d["production"])}
-    out["self_sufficiency"] = np.where(used, out["production"] / safe, np.nan)
-    for column in ("non_member_share", "non_member_content_share", "focus_share", "focus_content_share"):   # use-weighted
-        share = d[column].to_numpy(dtype=float)
-        out[column] = np.where(used, total(np.where(np.isnan(share), 0.0, share) * d["use"].to_numpy(dtype=float)) / safe, np.nan)
+    out = {"product": product, "use": use, "production": total(d["production"])}
+    out["self_sufficiency"] = out["production"] / use if use > 0 else np.nan
+    for column in ("non_member_share", "non_member_content_share", "focus_share", "focus_content_share"):
+        share = d[column]
+        out[column] = total(np.where(np.isnan(share), 0.0, share) * d["use"]) / use if use > 0 else np.nan
     out["imports_from_non_members"] = total(d["imports_from_non_members"])
-    return pd.DataFrame(out)[columns]
+    return out
 
 
 def concentration(results) -> pd.DataFrame:

@@ -61,6 +61,7 @@ WELFARE_COMPONENTS = ["consumer_surplus", "producer_surplus", "capacity_rent", "
                       "trade_rent", "stockpile_value", "fiscal_cost", "dumping_cost"]
 WELFARE_COLUMNS = ["region"] + WELFARE_COMPONENTS + ["total"]
 FISCAL_PARTS = ["deficiency_payments", "reserve_purchases", "production_subsidies", "export_subsidies", "stockpile_spending"]
+WELFARE_BY_REGION = WELFARE_COMPONENTS + ["total"] + FISCAL_PARTS     # the columns of `Results.welfare_by_region`
 MARKET_COLUMNS = ["region", "product", "supply", "demand", "price", "producer_price", "market_producer_price", "processing_in",
                   "processing_out", "imports", "exports", "home_flow", "stockpile", "stock_purchases", "use", "production",
                   "capacity", "capacity_rent"]
@@ -320,8 +321,13 @@ class Results:
     @cached_property
     def markets(self) -> pd.DataFrame:
         """Per region and product that has a market: supply, demand, prices, processing, trade,
-        stockpiles, use, production, capacity and capacity rent. Summed on a region × product
-        grid by integer codes (numpy; it is read by every indicator of every scenario)."""
+        stockpiles, use, production, capacity and capacity rent."""
+        return self.market_columns.frame()
+
+    @cached_property
+    def market_columns(self) -> Columns:
+        """`markets` as numpy columns (read by every indicator of every scenario, with no
+        DataFrame); summed on a region × product grid by integer codes."""
         data = self.data
         n_regions, n_products = len(data.region_codes), len(data.product_codes)
         cells = n_regions * n_products
@@ -394,7 +400,7 @@ class Results:
         with np.errstate(invalid="ignore", divide="ignore"):
             average = pick["received"] / supply          # what producers receive on average (with deficiency payments)
         capacity_s, capacity_r = supply_capacity[order], refining_capacity[order]
-        frame = pd.DataFrame({
+        columns = Columns({
             "region": np.array(data.region_codes, dtype=object)[order // n_products],
             "product": np.array(data.product_codes, dtype=object)[order % n_products],
             "supply": supply, "demand": pick["demand"],
@@ -409,7 +415,8 @@ class Results:
             "capacity": np.where(np.isnan(capacity_s) & np.isnan(capacity_r), np.nan,
                                  np.nan_to_num(capacity_s, nan=0.0) + np.nan_to_num(capacity_r, nan=0.0)),
             "capacity_rent": pick["capacity_rent"]})
-        return frame[MARKET_COLUMNS]
+        assert columns.columns == MARKET_COLUMNS
+        return columns
 
     @cached_property
     def floors(self) -> pd.DataFrame:
@@ -422,7 +429,12 @@ class Results:
     @cached_property
     def welfare_detail(self) -> pd.DataFrame:
         """Welfare components by region and product (USD per year), in (region, product,
-        component) order. Summed by integer codes with numpy (every scenario of a sweep asks)."""
+        component) order: one row per key that occurs."""
+        return self._welfare_sums.frame()
+
+    @cached_property
+    def _welfare_sums(self) -> WelfareSums:
+        """The welfare components summed by integer codes with numpy (every scenario of a sweep asks)."""
         s, d, r, a = (self.detail_columns(name) for name in ("supply", "demand", "refining", "route"))
         code = self.name_codes
         regions, products = self.data.region_index, self.data.product_index
@@ -454,7 +466,7 @@ class Results:
             # over-quota units pay the rate gap to the importer as tariff
             add("tariff_revenue", c["importers"], [c["product"]] * n, np.minimum(c["licence_price"], c["cap"]) * c["over_quota"])
         self._funded_costs(add)
-        return _sum_by_region_product_component(parts, self.data.region_codes, self.data.product_codes)
+        return WelfareSums(parts, self.data.region_codes, self.data.product_codes)
 
     def _funded_costs(self, add) -> None:
         """Deficiency payments and reserve purchases, charged to their funders; stock held."""
@@ -465,14 +477,16 @@ class Results:
             paid = columns["deficiency_payment"] * columns[quantity] > 0
             if not paid.any():
                 continue
-            detail = getattr(self, f"{name}_detail")          # a DataFrame only where payments are made
-            for floor_id, group in detail[paid].groupby("floor_id"):
+            rows = columns[paid]
+            amounts = rows["deficiency_payment"] * rows[quantity]
+            for floor_id in np.unique(rows["floor_id"]):          # each floor's payments, floors in order
+                group = rows["floor_id"] == floor_id
                 shares, how = payers.get(int(floor_id), ((), "own"))
-                amount = (group["deficiency_payment"] * group[quantity])
+                amount = amounts[group]
                 if not shares:
-                    add("deficiency_payments", group["region"], group["product"], amount)
+                    add("deficiency_payments", rows["region"][group], rows["product"][group], amount)
                 else:
-                    total, product = float(amount.sum()), group["product"].iloc[0]
+                    total, product = float(amount.sum()), rows["product"][group][0]
                     add("deficiency_payments", [r for r, _ in shares], [product] * len(shares), [total * w for _, w in shares])
         res = self.reserve_detail if len(self.detail_columns("reserve")) else None
         for floor_id, group in res.groupby("floor_id") if res is not None else []:
@@ -503,10 +517,9 @@ class Results:
         return self._welfare_by(["region"])
 
     def _welfare_by(self, by: list[str]) -> pd.DataFrame:
-        detail = self.welfare_detail
         if by == ["region"]:
-            return self._welfare_by_region(detail)
-        wide = detail.pivot_table(index=by, columns="component", values="value", aggfunc="sum", fill_value=0.0)
+            return self._region_frame(self.welfare_by_region)
+        wide = self.welfare_detail.pivot_table(index=by, columns="component", values="value", aggfunc="sum", fill_value=0.0)
         for c in WELFARE_COMPONENTS + FISCAL_PARTS:
             if c not in wide:
                 wide[c] = 0.0
@@ -515,26 +528,20 @@ class Results:
             - wide["fiscal_cost"] - wide["dumping_cost"]
         return wide.reset_index()[by + WELFARE_COMPONENTS + ["total"] + FISCAL_PARTS]
 
-    def _welfare_by_region(self, detail: pd.DataFrame) -> pd.DataFrame:
-        """`_welfare_by(["region"])` in numpy (every scenario of a sweep asks): every region of
-        the dataset in its order, the components summed by integer codes."""
-        regions = self.data.region_codes
-        position = self.data.region_index
-        region_code, region_names = pd.factorize(detail["region"])
-        component_code, component_names = pd.factorize(detail["component"])
-        components = list(dict.fromkeys(WELFARE_COMPONENTS + FISCAL_PARTS + sorted(component_names)))
-        column = {c: k for k, c in enumerate(components)}
-        rows = np.array([position[r] for r in region_names], dtype=np.int64)[region_code]
-        cols = np.array([column[c] for c in component_names], dtype=np.int64)[component_code]
-        value = detail["value"].to_numpy(dtype=float)
-        grid = np.bincount(rows * len(components) + cols, weights=np.where(np.isnan(value), 0.0, value),
-                           minlength=len(regions) * len(components)).reshape(len(regions), len(components))
-        table = {c: grid[:, column[c]] for c in components}
+    @cached_property
+    def welfare_by_region(self) -> np.ndarray:
+        """`welfare` as an array: every region of the dataset in its order (rows) ×
+        WELFARE_COMPONENTS, total, FISCAL_PARTS (columns, `WELFARE_BY_REGION`); what a sweep
+        reads on every scenario, with no DataFrame."""
+        table = self._welfare_sums.by_region(self.data.region_codes)
         table["fiscal_cost"] = sum(table[c] for c in FISCAL_PARTS)
         total = sum(table[c] for c in WELFARE_COMPONENTS if c not in ("fiscal_cost", "dumping_cost"))
         table["total"] = total - table["fiscal_cost"] - table["dumping_cost"]
-        frame = pd.DataFrame({"region": np.array(regions, dtype=object),
-                              **{c: table[c] for c in WELFARE_COMPONENTS + ["total"] + FISCAL_PARTS}})
+        return np.column_stack([table[c] for c in WELFARE_BY_REGION])
+
+    def _region_frame(self, grid: np.ndarray) -> pd.DataFrame:
+        frame = pd.DataFrame(grid, columns=WELFARE_BY_REGION)
+        frame.insert(0, "region", np.array(self.data.region_codes, dtype=object))
         frame.columns.name = "component"           # as the pivot table names them
         return frame
 
@@ -549,14 +556,14 @@ class Results:
     def welfare_change(self, baseline: Results, by: str = "region", unit: str = "USD") -> pd.DataFrame:
         """Each welfare component here minus the same in `baseline`, by 'region', 'product' or
         'region_product'; `unit` 'USD' or 'USD m'."""
-        keys = {"region": ["region"], "product": ["product"], "region_product": ["region", "product"]}[by]
+        if by == "region":                          # both list every region in the dataset's order
+            change = self._region_frame(self.welfare_by_region - baseline.welfare_by_region)
+            return change if unit == "USD" else change.assign(**{c: change[c] / 1e6 for c in WELFARE_BY_REGION})
+        keys = {"product": ["product"], "region_product": ["region", "product"]}[by]
         here = self.welfare_by(by).set_index(keys)
         there = baseline.welfare_by(by).set_index(keys)
-        if here.index.equals(there.index):          # by region: both list every region in the dataset's order
-            change = here - there
-        else:
-            index = here.index.union(there.index)
-            change = here.reindex(index, fill_value=0.0) - there.reindex(index, fill_value=0.0)
+        index = here.index.union(there.index)
+        change = here.reindex(index, fill_value=0.0) - there.reindex(index, fill_value=0.0)
         if unit == "USD m":
             change = change / 1e6
         return change.reset_index()
@@ -629,29 +636,47 @@ class Results:
         return written
 
 
-def _sum_by_region_product_component(parts, region_names, product_names) -> pd.DataFrame:
+class WelfareSums:
     """Σ value per (region, product, component) over `parts` (component, region codes, product
-    codes, values), one row per key that occurs, sorted by the names; NaN counts as 0 (as
-    pandas sums)."""
-    components = sorted({component for component, *_ in parts})
-    component_code = {c: k for k, c in enumerate(components)}
-    # ranks in alphabetical order, so that the flat key sorts as the names do
-    region_order = np.argsort(np.array(region_names, dtype=object), kind="stable")
-    product_order = np.argsort(np.array(product_names, dtype=object), kind="stable")
-    region_rank, product_rank = np.empty(len(region_order), dtype=np.int64), np.empty(len(product_order), dtype=np.int64)
-    region_rank[region_order] = np.arange(len(region_order))
-    product_rank[product_order] = np.arange(len(product_order))
-    n_products, n_components = len(product_order), len(components)
-    key = np.concatenate([(region_rank[region] * n_products + product_rank[product]) * n_components + component_code[component]
-                          for component, region, product, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
-    value = np.concatenate([v for *_, v in parts]) if parts else np.zeros(0)
-    size = len(region_order) * n_products * n_components
-    total = np.bincount(key, weights=np.where(np.isnan(value), 0.0, value), minlength=size)
-    present = np.flatnonzero(np.bincount(key, minlength=size))
-    return pd.DataFrame({"region": np.array(region_names, dtype=object)[region_order][present // (n_products * n_components)],
-                         "product": np.array(product_names, dtype=object)[product_order][(present // n_components) % n_products],
-                         "component": np.array(components, dtype=object)[present % n_components],
-                         "value": total[present]})
+    codes, values), by integer codes with numpy; NaN counts as 0 (as pandas sums). Regions and
+    products are ranked by name, so that the flat key sorts as the names do."""
+
+    def __init__(self, parts, region_names, product_names):
+        self.components = sorted({component for component, *_ in parts})
+        component_code = {c: k for k, c in enumerate(self.components)}
+        self.region_order = np.argsort(np.array(region_names, dtype=object), kind="stable")
+        self.product_order = np.argsort(np.array(product_names, dtype=object), kind="stable")
+        region_rank, product_rank = np.empty(len(self.region_order), dtype=np.int64), np.empty(len(self.product_order), dtype=np.int64)
+        region_rank[self.region_order] = np.arange(len(self.region_order))
+        product_rank[self.product_order] = np.arange(len(self.product_order))
+        self.region_rank, self.region_names, self.product_names = region_rank, region_names, product_names
+        n_regions, n_products, n_components = len(region_rank), len(product_rank), len(self.components)
+        key = np.concatenate([(region_rank[region] * n_products + product_rank[product]) * n_components + component_code[component]
+                              for component, region, product, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
+        value = np.concatenate([v for *_, v in parts]) if parts else np.zeros(0)
+        size = n_regions * n_products * n_components
+        self.total = np.bincount(key, weights=np.where(np.isnan(value), 0.0, value), minlength=size)
+        self.present = np.flatnonzero(np.bincount(key, minlength=size))
+        self.shape = (n_regions, n_products, n_components)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per key that occurs, sorted by region, product and component names."""
+        _, n_products, n_components = self.shape
+        present = self.present
+        return pd.DataFrame({"region": np.array(self.region_names, dtype=object)[self.region_order][present // (n_products * n_components)],
+                             "product": np.array(self.product_names, dtype=object)[self.product_order][(present // n_components) % n_products],
+                             "component": np.array(self.components, dtype=object)[present % n_components],
+                             "value": self.total[present]})
+
+    def by_region(self, regions) -> dict[str, np.ndarray]:
+        """Each component summed over products (in name order, one after another), per region
+        in the dataset's order; components that never occur are zero."""
+        by_rank = self.total.reshape(self.shape).sum(axis=1)
+        rows = by_rank[self.region_rank]                # rank of each region in the dataset's order
+        zero = np.zeros(len(regions))
+        table = {c: zero for c in WELFARE_COMPONENTS + FISCAL_PARTS}
+        table.update({c: rows[:, k] for k, c in enumerate(self.components)})
+        return table
 
 
 def _jsonable(value):

@@ -109,3 +109,33 @@ def test_members_a_design_leaves_untouched_neither_gain_nor_lose_whatever_the_so
                 Collection({"baseline": base, "design": results}, baseline="baseline", data=shipped).design_rows("design")}
         counts.append((rows["members|gaining"], rows["members|losing"]))
     assert counts[0] == counts[1]
+
+
+def test_indicators_kept_on_an_untouched_chain_equal_a_fresh_solve(shipped):
+    """A product's dependency rows are kept on its chain's solution, which a session reuses
+    for every chain a new scenario leaves untouched. After a first scenario fills those
+    caches for one bloc, a second that moves the NdPr floor (one chain re-solved, the rest
+    kept) must give, for that bloc and for another one, the tables of a fresh solve: the
+    cache must know the members, the focus and the scenario's stock releases."""
+    import pandas as pd
+
+    bloc, other = ["USA", "JPN", "AUS"], ["CAN", "CHL", "DEU", "KOR"]
+
+    def floor(price, release=0.0):
+        return {"bloc": {"members": bloc}, "price_floors": [{"product": "ndpr_oxide", "price": price}],
+                **({"stockpile": [{"region": "USA", "product": "cobalt_refined", "quantity": -release}]} if release else {})}
+
+    session = bm.Session(shipped)
+    first = session.solve(floor(80_000))
+    dependency(first, bloc)
+    bloc_dependency(first, bloc, focus=("CHN",))
+    for scenario in (floor(120_000), floor(120_000, release=50.0)):
+        again = session.solve(scenario)
+        assert any(a is b for a, b in zip(first.solutions, again.solutions))     # chains left untouched kept their solution
+        for members in (bloc, other):
+            for focus in (("CHN",), ("CHN", "IDN")):
+                fresh = bm.Session(shipped).solve(scenario)                      # its caches hold this one question only
+                pd.testing.assert_frame_equal(dependency(again, members, focus=focus), dependency(fresh, members, focus=focus),
+                                              check_exact=False, rtol=1e-9, atol=1e-12)
+                pd.testing.assert_frame_equal(bloc_dependency(again, members, focus=focus),
+                                              bloc_dependency(fresh, members, focus=focus), check_exact=False, rtol=1e-9, atol=1e-12)

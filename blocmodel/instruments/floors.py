@@ -217,53 +217,71 @@ def floor_report(results) -> pd.DataFrame:
     - price support holds members' producers at the floor: `binds` (the support pays or
       buys), `budget-limited`, or `slack`; its levy's own status is `levy_status`.
     A market with no producers of the product shows producers' price as blank."""
-    rows = []
-    m = results.markets
-    at = {key: k for k, key in enumerate(zip(m["region"], m["product"]))}
-    price, use, supply, production, producer_price = (m[c].to_numpy(dtype=float) for c in
-                                                      ("price", "use", "supply", "production", "producer_price"))
+    m = results.market_columns
+    price, use, supply, production, producer_price = (m[c] for c in ("price", "use", "supply", "production", "producer_price"))
     a = results.detail_columns("route")
     a_product, a_destination = a["product"], a["destination"]
     a_levy, a_flow = a["levy"].astype(float), a["flow"].astype(float)
     has_levy = ~np.isnan(a["levy_floor"].astype(float)) & ~a["home"].astype(bool)
-    reserves = results.reserve_detail
+    reserves = results.detail_columns("reserve")
     s, z = results.detail_columns("supply"), results.detail_columns("refining")
+    out: dict[str, list] = {c: [] for c in FLOOR_REPORT_COLUMNS}
     for f in results.policy.floors:
+        here = np.flatnonzero(m["product"] == f.product)
+        row_of = dict(zip(m["region"][here], here))          # the product's market rows, by region
+        markets = [r for r in f.markets if r in row_of]
+        rows_of = np.array([row_of[r] for r in markets], dtype=int)
+        # the non-member routes levied into each market (k: the market's position in `markets`)
+        position = {r: i for i, r in enumerate(markets)}
         levied = np.flatnonzero(has_levy & (a_product == f.product))
-        into_of: dict[str, list[int]] = {}
-        for k in levied:
-            into_of.setdefault(a_destination[k], []).append(k)
-        markets = [r for r in f.markets if (r, f.product) in at]
-        rows_of = np.array([at[(r, f.product)] for r in markets], dtype=int)
+        k = np.fromiter((position.get(d, -1) for d in a_destination[levied]), dtype=int, count=len(levied))
+        levied, k = levied[k >= 0], k[k >= 0]
+        levy_on = np.zeros(len(markets), dtype=bool)
+        levy_on[k[a_levy[levied] > 1e-9 * f.price]] = True
+        enter = np.zeros(len(markets), dtype=bool)
+        enter[k[a_flow[levied] > 0]] = True
+        # per market, summed as numpy sums one market's routes (pairwise), so every bit stays as it was
+        order = np.argsort(k, kind="stable")
+        bounds = np.searchsorted(k[order], np.arange(len(markets) + 1))
+        levy_paid, flow_in = (a_levy[levied] * a_flow[levied])[order], a_flow[levied][order]
+        collected = [float(levy_paid[i:j].sum()) for i, j in zip(bounds[:-1], bounds[1:])]
+        imported = [float(flow_in[i:j].sum()) for i, j in zip(bounds[:-1], bounds[1:])]
         # the markets are net exporters (even with non-member goods shut out; at autarky, production = use: prohibitive)
         exporter = bool(len(rows_of)) and float(production[rows_of].sum()) > float(use[rows_of].sum()) * (1 + 1e-9)
-        reserve = reserves[reserves["floor_id"] == f.index] if len(reserves) else reserves
-        bid = float(reserve["bid"].iloc[0]) if len(reserve) else f.price
-        bought = float(reserve["quantity"].sum()) if len(reserve) else 0.0
+        reserve = reserves["floor_id"] == f.index if len(reserves) else np.zeros(0, dtype=bool)
+        bid = float(reserves["bid"][reserve][0]) if reserve.any() else f.price
+        bought = float(reserves["quantity"][reserve].sum()) if reserve.any() else 0.0
         paid = set(s["region"][(s["product"] == f.product) & (s["deficiency_payment"] > 0)]) | set(
             z["region"][(z["output"] == f.product) & (z["deficiency_payment"] > 0)])      # regions whose producers get a payment
-        for region, k in zip(markets, rows_of):
-            into = np.array(into_of.get(region, []), dtype=int)
-            levy_on = bool((a_levy[into] > 1e-9 * f.price).any())
-            enter = bool((a_flow[into] > 0).any())
-            below = price[k] < f.price * (1 - 1e-9)
-            levy_status = ("binds" if levy_on and enter else "cannot bind" if exporter and below else
-                           "prohibitive" if levy_on else "slack") if f.mechanism in ("variable_levy", "price_support") else ""
-            makes = supply[k] > 0
-            pays = region in paid
+        for i, (region, row) in enumerate(zip(markets, rows_of)):
+            below = price[row] < f.price * (1 - 1e-9)
+            levy_status = ("binds" if levy_on[i] and enter[i] else "cannot bind" if exporter and below else
+                           "prohibitive" if levy_on[i] else "slack") if f.mechanism in ("variable_levy", "price_support") else ""
+            makes = supply[row] > 0
             if f.mechanism == "variable_levy":
                 status = levy_status
             elif f.mechanism == "deficiency_payment" or f.support == "deficiency_payment":
-                status = "binds" if pays else ("slack" if makes else "no producers")
+                status = "binds" if region in paid else ("slack" if makes else "no producers")
             else:
                 status = "budget-limited" if bid < f.price * (1 - 1e-9) else ("binds" if bought > 0 else "slack")
-            rows.append({"floor": f.label, "product": f.product, "mechanism": f.mechanism, "market": region,
-                         "floor_price": f.price, "buyers_price": price[k] if use[k] > 0 else np.nan,
-                         "producers_price": producer_price[k] if makes else np.nan,
-                         "status": status, "levy_status": levy_status, "levy_collected": float((a_levy[into] * a_flow[into]).sum()),
-                         "non_member_imports": float(a_flow[into].sum())})
-    return pd.DataFrame(rows, columns=["floor", "product", "mechanism", "market", "floor_price", "buyers_price", "producers_price",
-                                       "status", "levy_status", "levy_collected", "non_member_imports"])
+            out["status"].append(status)
+            out["levy_status"].append(levy_status)
+            out["buyers_price"].append(price[row] if use[row] > 0 else np.nan)
+            out["producers_price"].append(producer_price[row] if makes else np.nan)
+        n = len(markets)
+        out["floor"] += [f.label] * n
+        out["product"] += [f.product] * n
+        out["mechanism"] += [f.mechanism] * n
+        out["market"] += markets
+        out["floor_price"] += [f.price] * n
+        out["levy_collected"] += collected
+        out["non_member_imports"] += imported
+    return pd.DataFrame({c: np.array(values, dtype=object if c in _FLOOR_TEXT else float) for c, values in out.items()})
+
+
+FLOOR_REPORT_COLUMNS = ["floor", "product", "mechanism", "market", "floor_price", "buyers_price", "producers_price", "status",
+                        "levy_status", "levy_collected", "non_member_imports"]
+_FLOOR_TEXT = {"floor", "product", "mechanism", "market", "status", "levy_status"}
 
 
 FAMILY = Family(
