@@ -399,6 +399,8 @@ class System:
             free = (trial > 0) & (trial < self.hi[v])
         J_xu = -sp.diags(self.kappa * free) @ state.D[v]
         J_xx = sp.diags((~free).astype(float))
+        if not len(b) and not len(self.share_pair):      # no rows to set one by one: no LIL
+            return sp.bmat([[J_uu, J_ux], [J_xu, J_xx]], format="csr")
         J = sp.bmat([[J_uu, J_ux], [J_xu, J_xx]], format="lil") if nv else J_uu.tolil()
         if len(b):
             kappa = self.price_scale[b] / self.quantity_scale[b]
