@@ -8,8 +8,9 @@ once; its levers are sliced from each policy's market.
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from .calibration import Reference
 from .dataset import Dataset
@@ -17,13 +18,18 @@ from .problem import BUYER, PRODUCER, ChainLayout, ChainProblem, Market
 
 
 def mineral_chains(data: Dataset) -> list[tuple[str, ...]]:
-    """Products grouped into independent chains: connected by refining."""
-    graph = nx.Graph()
-    graph.add_nodes_from(data.product_codes)
-    graph.add_edges_from(zip(data.processing["input"], data.processing["output"]))
-    order = {p: i for i, p in enumerate(data.product_codes)}
-    chains = [tuple(sorted(c, key=order.get)) for c in nx.connected_components(graph)]
-    return sorted(chains, key=lambda c: order[c[0]])
+    """Products grouped into independent chains: connected by refining. Each chain's products
+    and the chains themselves in the dataset's product order. (SciPy's connected components:
+    NetworkX would add a fifth of a second to every process that solves.)"""
+    order = data.product_index
+    n = len(order)
+    links = sp.coo_matrix((np.ones(len(data.processing)), ([order[p] for p in data.processing["input"]],
+                                                           [order[p] for p in data.processing["output"]])), shape=(n, n))
+    _, label = connected_components(links, directed=False)
+    chains: dict[int, list[str]] = {}
+    for product in data.product_codes:             # in order, so each chain is too, and the chains by their first product
+        chains.setdefault(int(label[order[product]]), []).append(product)
+    return [tuple(products) for products in chains.values()]
 
 
 def chain_layout(market: Market, reference: Reference, products: tuple[str, ...]) -> ChainLayout:
