@@ -533,11 +533,13 @@ class Results:
         """`welfare` as an array: every region of the dataset in its order (rows) ×
         WELFARE_COMPONENTS, total, FISCAL_PARTS (columns, `WELFARE_BY_REGION`); what a sweep
         reads on every scenario, with no DataFrame."""
-        table = self._welfare_sums.by_region(self.data.region_codes)
+        table = self._welfare_sums.by_region()
         table["fiscal_cost"] = sum(table[c] for c in FISCAL_PARTS)
         total = sum(table[c] for c in WELFARE_COMPONENTS if c not in ("fiscal_cost", "dumping_cost"))
         table["total"] = total - table["fiscal_cost"] - table["dumping_cost"]
-        return np.column_stack([table[c] for c in WELFARE_BY_REGION])
+        grid = np.column_stack([table[c] for c in WELFARE_BY_REGION])
+        grid.flags.writeable = False                # shared by every reader: results never change once solved
+        return grid
 
     def _region_frame(self, grid: np.ndarray) -> pd.DataFrame:
         frame = pd.DataFrame(grid, columns=WELFARE_BY_REGION)
@@ -668,12 +670,12 @@ class WelfareSums:
                              "component": np.array(self.components, dtype=object)[present % n_components],
                              "value": self.total[present]})
 
-    def by_region(self, regions) -> dict[str, np.ndarray]:
+    def by_region(self) -> dict[str, np.ndarray]:
         """Each component summed over products (in name order, one after another), per region
         in the dataset's order; components that never occur are zero."""
         by_rank = self.total.reshape(self.shape).sum(axis=1)
         rows = by_rank[self.region_rank]                # rank of each region in the dataset's order
-        zero = np.zeros(len(regions))
+        zero = np.zeros(len(rows))
         table = {c: zero for c in WELFARE_COMPONENTS + FISCAL_PARTS}
         table.update({c: rows[:, k] for k, c in enumerate(self.components)})
         return table
