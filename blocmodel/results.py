@@ -44,7 +44,7 @@ from .dataset import Dataset
 from .policy import Policy
 from .pricing import RouteTerms
 from .problem import BUYER, PRODUCER, ChainLayout
-from .result_pieces import DETAIL_PIECES, Columns, cached_piece, chain_piece, concatenate, concatenate_columns
+from .result_pieces import DETAIL_PIECES, Columns, cached_piece, chain_piece, concatenate_columns
 from .solver import ChainSolution
 
 # assumption: stock is an asset worth the product's 2024 reference price a unit (a reserve
@@ -284,19 +284,20 @@ class Results:
         pieces = self.chain_pieces("prices", _prices_piece)
         if not pieces:
             return pd.DataFrame(columns=["region", "product", "price", "producer_price"])
-        frame = concatenate(pieces)
+        columns = concatenate_columns(pieces)
         # each product lies in one chain and each piece is in (product, region) order
-        order = np.argsort(frame.pop("_order").to_numpy(), kind="stable")
-        return frame.take(order).reset_index(drop=True)
+        columns = columns[np.argsort(columns["_order"], kind="stable")]
+        del columns.data["_order"]
+        return columns.frame()
 
     @cached_property
     def flows(self) -> pd.DataFrame:
         pieces = self.chain_pieces("flows", _flows_piece)
         if not pieces:
             return pd.DataFrame(columns=FLOW_COLUMNS)
-        frame = concatenate(pieces)
+        columns = concatenate_columns(pieces)
         # each product lies in one chain and each piece is sorted by product, origin, destination
-        return frame.take(np.argsort(frame["product"].to_numpy(), kind="stable")).reset_index(drop=True)
+        return columns[np.argsort(columns["product"], kind="stable")].frame()
 
     @cached_property
     def name_codes(self) -> dict[str, np.ndarray]:
