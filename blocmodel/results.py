@@ -712,9 +712,22 @@ def _prices_piece(results, layout, solution) -> Columns:
 def _flows_piece(results, layout, solution) -> Columns:
     """One chain's rows of `flows` (routes that carry something), sorted by product, origin, destination."""
     route = chain_piece(results, layout, solution, "route")
-    used = route[route["flow"] > 0]
-    used = Columns({new: used[old] for new, old in _FLOW_SOURCE.items()})
-    return used[np.lexsort((used["destination"], used["origin"], used["product"]))]
+    used = np.flatnonzero(route["flow"] > 0)
+    used = used[np.argsort(_name_rank(results, layout, route)[used], kind="stable")]
+    return Columns({new: route[old][used] for new, old in _FLOW_SOURCE.items()})
+
+
+def _name_rank(results, layout, route: Columns) -> np.ndarray:
+    """Each of the chain's routes' place in (product, origin, destination) order: the same for
+    every solve of the dataset, so worked out once (sorting names costs more than the rest of
+    a re-solve's flow table)."""
+    cache = results.data.cache.setdefault("route_name_rank", {})
+    if layout.products not in cache:
+        order = np.lexsort((route["destination"], route["origin"], route["product"]))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        cache[layout.products] = rank
+    return cache[layout.products]
 
 
 _FLOW_SOURCE = {column: {"quantity": "flow", "quota_rent": "licence"}.get(column, column) for column in FLOW_COLUMNS}
