@@ -161,15 +161,20 @@ class PolicyContext:
         return found
 
     def expand_unions(self, regions: set[str], key: str) -> set[str]:
+        """`regions` with every customs union one of them is in; one note per union partly
+        named, its members in order (the same note whatever the order of a set)."""
         out = set(regions)
-        for r in regions:
+        named: dict[str, list[str]] = {}
+        for r in sorted(regions):
             union = self.data.customs_union_of.get(r)
             if union:
-                whole = set(self.data.customs_unions[union])
-                if not whole <= regions:
-                    self.notes.append(f"{key}: {r} is in customs union {union}; the measure applies to the whole union "
-                                      f"({', '.join(sorted(whole - regions))} added)")
-                out |= whole
+                named.setdefault(union, []).append(r)
+        for union, inside in sorted(named.items()):
+            whole = set(self.data.customs_unions[union])
+            if not whole <= regions:
+                self.notes.append(f"{key}: {', '.join(inside)} {'is' if len(inside) == 1 else 'are'} in customs union {union}; "
+                                  f"the measure applies to the whole union ({', '.join(sorted(whole - regions))} added)")
+            out |= whole
         return out
 
     def many(self, names: list[str], key: str, expand_unions: bool = False) -> set[str]:

@@ -1,5 +1,6 @@
 """Scenario files: parsing, composition, name resolution and every kind of bad input."""
 
+import os
 import subprocess
 import sys
 
@@ -121,6 +122,20 @@ def test_customs_union_trade_is_free_and_measures_apply_to_the_whole_union(eu):
         if ("CHN", member) in arcs.index:
             assert arcs.loc[("CHN", member), "tariff_ad_valorem"] == 0.3
     assert any("customs union EU" in n for n in p.notes)
+
+
+def test_a_group_naming_part_of_a_union_gives_one_note_whatever_the_hash_seed():
+    """A group with members of one customs union (the G7: Germany, France, Italy) gives one
+    note naming them in order, the same in every process: Python orders a set of names by a
+    hash seeded per process, and the note (in summary.json) must not follow it (it gave three
+    notes, in an order that changed from run to run)."""
+    code = ("import blocmodel as bm; from blocmodel.policy import resolve; from blocmodel.scenario import scenario_from_dict; "
+            "print(resolve(bm.load_dataset(), scenario_from_dict({'bloc': {'members': ['g7']}})).notes)")
+    notes = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(notes) == 1
+    (text,) = notes
+    assert text.count("customs union") == 1 and "bloc.members[0]: DEU, FRA, ITA are in customs union EU" in text
 
 
 def test_a_member_brings_its_customs_union_into_the_bloc(eu):
