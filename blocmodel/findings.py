@@ -80,20 +80,24 @@ def price_range(results, product: str, values) -> str:
 # -------------------------------------------------------------------- names
 def region_name(data, region: str) -> str:
     """A region's name without its parenthetical ('EU members that did not attend')."""
-    names = data.cache.setdefault("region_names", dict(zip(data.regions["region"], data.regions["name"])))
-    name = str(names.get(region, region))
-    return re.sub(r"\s*\(.*\)\s*$", "", name) or region
+    if "region_names" not in data.cache:           # once per dataset: every view names tens of regions
+        data.cache["region_names"] = {r: re.sub(r"\s*\(.*\)\s*$", "", str(n)) or r
+                                      for r, n in zip(data.regions["region"], data.regions["name"])}
+    return data.cache["region_names"].get(region, region)
 
 
 def product_name(data, product: str) -> str:
     """'refined lithium', 'mined rare earths', 'NdPr oxide' (from products.csv)."""
-    row = data.products.set_index("product").loc[product] if product in set(data.products["product"]) else None
-    if row is None:
-        return product.replace("_", " ")
-    mineral, stage = str(row["mineral"]), str(row["stage"])
+    if "product_names" not in data.cache:          # once per dataset
+        data.cache["product_names"] = {p: _product_name(p, str(m), str(s), str(u)) for p, m, s, u in
+                                       zip(data.products["product"], data.products["mineral"], data.products["stage"], data.products["unit"])}
+    return data.cache["product_names"].get(product) or product.replace("_", " ")
+
+
+def _product_name(product: str, mineral: str, stage: str, unit: str) -> str:
     if product == f"{mineral}_{stage}":
         return f"{stage} {mineral.replace('_', ' ')}"
-    words = str(row["unit"]).split(" ", 1)
+    words = unit.split(" ", 1)
     text = re.sub(r"\s*\(.*\)\s*$", "", words[1]) if len(words) > 1 else ""
     return text or product.replace("_", " ")
 

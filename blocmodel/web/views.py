@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..findings import key_findings, money, unit_price
 from ..indicators import bloc_dependency
+from ..results import WELFARE_BY_REGION
 
 FOCUS = "CHN"
 KEY_PRODUCTS = ("ndpr_oxide", "graphite_refined", "lithium_refined", "cobalt_refined", "nickel_refined", "gallium_refined",
@@ -123,8 +124,12 @@ def design_view(results, baseline, title: str = "") -> View:
     members_fiscal = float(fiscal.reindex(members).sum()) if members else float(fiscal.sum())
 
     # --------------------------------------------------- who gains, who pays
+    grid = results.welfare_by_region - baseline.welfare_by_region      # regions × WELFARE_BY_REGION, as `change`
+    position, column = data.region_index, {c: k for k, c in enumerate(WELFARE_BY_REGION)}
+
     def row(region: str) -> dict[str, Any]:
-        c = change.loc[region]
+        values = grid[position[region]]
+        c = {name: float(values[k]) for name, k in column.items()}
         producers = float(c["producer_surplus"] + c["capacity_rent"] + c["refiner_rent"])
         other = float(c["total"] - c["consumer_surplus"] - producers - c["tariff_revenue"] + c["fiscal_cost"])
         return {"region": region, "name": name[region], "full_name": full_name[region], "no_data": region in no_data,
