@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .dataset import codes_of
+
 DEPENDENCY_COLUMNS = ["region", "product", "use", "production", "self_sufficiency", "non_member_share",
                       "non_member_content_share", "focus_share", "focus_content_share", "imports", "imports_from_non_members",
                       "import_hhi"]
@@ -94,10 +96,6 @@ def _flow_tensor(results) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
     return cache["flow_tensor"]
 
 
-def _codes(names: np.ndarray, index: dict[str, int]) -> np.ndarray:
-    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
-
-
 def _producing(results) -> dict[str, np.ndarray]:
     """The producing rows of the supply and refining tables as arrays (once per result)."""
     cache = results.traces
@@ -132,15 +130,15 @@ def _share_matrices(results, product: str) -> tuple[np.ndarray, np.ndarray]:
         made = np.zeros_like(stage)
         p = _producing(results)
         out = p["refining_output"] == product
-        at, z = _codes(p["refining_region"][out], regions), p["refining_quantity"][out]
-        bought = flows[_codes(p["refining_input"][out], products), at]       # each refinery's ore, by origin
+        at, z = codes_of(p["refining_region"][out], regions), p["refining_quantity"][out]
+        bought = flows[codes_of(p["refining_input"][out], products), at]       # each refinery's ore, by origin
         total = bought.sum(axis=1)
         buys = total > 0
         # a refinery's output carries the origin mix of the ore it bought; with no ore bought in, its own content
         np.add.at(made, at[buys], z[buys, None] * bought[buys] / total[buys, None])
         np.add.at(made, (at[~buys], at[~buys]), z[~buys])
         mined = p["supply_product"] == product
-        at = _codes(p["supply_region"][mined], regions)
+        at = codes_of(p["supply_region"][mined], regions)
         np.add.at(made, (at, at), p["supply_quantity"][mined])
         for (region, p_), q in results.policy.market.releases.items():
             if p_ == product:
@@ -207,7 +205,7 @@ def _product_dependency(results, members, focus, product) -> dict[str, np.ndarra
     in_focus = np.array([r in focus for r in regions])
     stage, content = _share_matrices(results, product)
     region = m["region"][here][keep]
-    index = _codes(region, regions)
+    index = codes_of(region, regions)
     imports = flows[product_index[product]][index].copy()
     imports[np.arange(len(index)), index] = 0.0          # the home flow is not an import
     total_imports = imports.sum(axis=1)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .calibration import Reference, reference_prices, route_table
 from .curves import intercept_slope
-from .dataset import Dataset
+from .dataset import Dataset, codes_of
 from .errors import InputError, Problem
 from .instruments.base import convert_price, parse_price
 from .problem import DemandTable, Market, RefiningTable, SupplyTable
@@ -320,11 +320,6 @@ def _use(data: Dataset, product: str) -> dict[str, float]:
     return cache[product]
 
 
-def _codes_of(names, index: dict[str, int]) -> np.ndarray:
-    """Integer codes of `names`: positions in the dataset's region or product list (`index`)."""
-    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
-
-
 def _route_codes(data: Dataset, routes):
     """Per route (once per dataset): whether both ends are in one customs union, and integer
     codes of origin, destination and product (so matching a scenario's names is indexing)."""
@@ -333,8 +328,8 @@ def _route_codes(data: Dataset, routes):
         same_union = np.array([bool(union_of.get(o)) and union_of.get(o) == union_of.get(d)
                                for o, d in zip(routes.origin, routes.destination)], dtype=bool)
         region, product = data.region_index, data.product_index
-        data.cache["route_codes"] = (same_union, _codes_of(routes.origin, region), _codes_of(routes.destination, region),
-                                     _codes_of(routes.product, product))
+        data.cache["route_codes"] = (same_union, codes_of(routes.origin, region), codes_of(routes.destination, region),
+                                     codes_of(routes.product, product))
     return data.cache["route_codes"]
 
 
@@ -345,7 +340,7 @@ def table_codes(data: Dataset) -> dict[str, np.ndarray]:
         region, product = data.region_index, data.product_index
         columns = {"supply": (data.supply, ("region", "product")), "demand": (data.demand, ("region", "product")),
                    "refining": (data.processing, ("region", "output", "input"))}
-        data.cache["table_codes"] = {f"{table}_{column}": _codes_of(frame[column].tolist(), region if column == "region" else product)
+        data.cache["table_codes"] = {f"{table}_{column}": codes_of(frame[column].tolist(), region if column == "region" else product)
                                      for table, (frame, names) in columns.items() for column in names}
     return data.cache["table_codes"]
 

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset
+from .dataset import Dataset, codes_of
 from .policy import Policy
 from .pricing import RouteTerms
 from .problem import BUYER, PRODUCER, ChainLayout
@@ -316,8 +316,7 @@ class Results:
                 "refining_region": codes["refining_region"][r], "refining_output": codes["refining_output"][r],
                 "refining_input": codes["refining_input"][r], "route_origin": origin[a], "route_destination": destination[a],
                 "route_product": product[a],
-                "node_region": np.fromiter((regions[x] for x in nodes["region"]), dtype=np.int64, count=len(nodes)),
-                "node_product": np.fromiter((products[x] for x in nodes["product"]), dtype=np.int64, count=len(nodes))}
+                "node_region": codes_of(nodes["region"], regions), "node_product": codes_of(nodes["product"], products)}
 
     @cached_property
     def markets(self) -> pd.DataFrame:
@@ -446,8 +445,7 @@ class Results:
             parts.append((component, np.broadcast_to(region, value.shape), np.broadcast_to(product, value.shape), value))
 
         def add(component, region, product, value):
-            add_codes(component, np.array([regions[x] for x in region], dtype=np.int64),
-                      np.array([products[x] for x in product], dtype=np.int64), value)
+            add_codes(component, codes_of(region, regions), codes_of(product, products), value)
 
         tariff = (a["tariff"] + a["anti_dumping"] + a["levy"]) * a["flow"]
         add_codes("consumer_surplus", code["demand_region"], code["demand_product"], d["consumer_surplus"])
