@@ -522,20 +522,15 @@ class Results:
         for c in WELFARE_COMPONENTS + FISCAL_PARTS:
             if c not in wide:
                 wide[c] = 0.0
-        wide["fiscal_cost"] = wide[FISCAL_PARTS].sum(axis=1)
-        wide["total"] = wide[[c for c in WELFARE_COMPONENTS if c not in ("fiscal_cost", "dumping_cost")]].sum(axis=1) \
-            - wide["fiscal_cost"] - wide["dumping_cost"]
-        return wide.reset_index()[by + WELFARE_COMPONENTS + ["total"] + FISCAL_PARTS]
+        _add_totals(wide)
+        return wide.reset_index()[by + WELFARE_BY_REGION]
 
     @cached_property
     def welfare_by_region(self) -> np.ndarray:
         """`welfare` as an array: every region of the dataset in its order (rows) ×
         WELFARE_COMPONENTS, total, FISCAL_PARTS (columns, `WELFARE_BY_REGION`); what a sweep
         reads on every scenario, with no DataFrame."""
-        table = self._welfare_sums.by_region()
-        table["fiscal_cost"] = sum(table[c] for c in FISCAL_PARTS)
-        total = sum(table[c] for c in WELFARE_COMPONENTS if c not in ("fiscal_cost", "dumping_cost"))
-        table["total"] = total - table["fiscal_cost"] - table["dumping_cost"]
+        table = _add_totals(self._welfare_sums.by_region())
         grid = np.column_stack([table[c] for c in WELFARE_BY_REGION])
         grid.flags.writeable = False                # shared by every reader: results never change once solved
         return grid
@@ -558,8 +553,8 @@ class Results:
         """Each welfare component here minus the same in `baseline`, by 'region', 'product' or
         'region_product'; `unit` 'USD' or 'USD m'."""
         if by == "region":                          # both list every region in the dataset's order
-            change = self._region_frame(self.welfare_by_region - baseline.welfare_by_region)
-            return change if unit == "USD" else change.assign(**{c: change[c] / 1e6 for c in WELFARE_BY_REGION})
+            change = self.welfare_by_region - baseline.welfare_by_region
+            return self._region_frame(change / 1e6 if unit == "USD m" else change)
         keys = {"product": ["product"], "region_product": ["region", "product"]}[by]
         here = self.welfare_by(by).set_index(keys)
         there = baseline.welfare_by(by).set_index(keys)
@@ -635,6 +630,15 @@ class Results:
             path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
             written.append(path)
         return written
+
+
+def _add_totals(table):
+    """fiscal_cost (the sum of FISCAL_PARTS) and total (every component a region gains, less
+    fiscal_cost and dumping_cost) added to `table`: a DataFrame or a dict of arrays."""
+    table["fiscal_cost"] = sum(table[c] for c in FISCAL_PARTS)
+    table["total"] = sum(table[c] for c in WELFARE_COMPONENTS if c not in ("fiscal_cost", "dumping_cost")) \
+        - table["fiscal_cost"] - table["dumping_cost"]
+    return table
 
 
 class WelfareSums:
