@@ -217,9 +217,7 @@ class Collection:
         change = r.welfare_by_region - base.welfare_by_region
         column = {c: k for k, c in enumerate(WELFARE_BY_REGION)}
         position = r.data.region_index
-        world = _column_sums(change)
-        bloc = _column_sums(np.vstack([change[[position[m]]] if m in position else np.full((1, change.shape[1]), np.nan)
-                                       for m in members])) if members else np.zeros(change.shape[1])
+        world, bloc = _column_sums(change), _column_sums(change[[position[m] for m in members]])
         add = lambda variable, value, unit: rows.append((design, variable, value, unit))  # noqa: E731
         add("members", len(members), "regions")
         add("welfare|bloc|change", bloc[column["total"]], "USD/yr")
@@ -233,7 +231,7 @@ class Collection:
                 add(f"welfare|bloc|{component}|change", bloc[column[component]], "USD/yr")
         add("fiscal_cost|bloc", bloc[column["fiscal_cost"]], "USD/yr")
         with_data = [m for m in members if m not in no_data]
-        totals = np.array([change[position[m], column["total"]] if m in position else np.nan for m in with_data])
+        totals = change[[position[m] for m in with_data], column["total"]]
         add("members|gaining", int((totals > NO_CHANGE).sum()), "regions")
         add("members|losing", int((totals < -NO_CHANGE).sum()), "regions")
         add("members|no_data", len(members) - len(with_data), "regions")
@@ -410,9 +408,9 @@ def _unit(data: Dataset, product: str) -> str:
 
 
 def _column_sums(rows: np.ndarray) -> np.ndarray:
-    """Each column's sum, NaN as 0, added as pandas adds a DataFrame's column (pairwise, along
-    a contiguous column), so that the figures keep every bit they had."""
-    return np.nan_to_num(np.ascontiguousarray(rows.T)).sum(axis=1)
+    """Each column's sum, added as pandas adds a DataFrame's column (pairwise, along a
+    contiguous column), so that the figures keep every bit they had."""
+    return np.ascontiguousarray(rows.T).sum(axis=1)
 
 
 def _average_prices(r: Results, members: list[str], product: str) -> tuple[float, float]:

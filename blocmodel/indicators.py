@@ -227,33 +227,23 @@ def _product_dependency(results, members, focus, product) -> dict[str, np.ndarra
 
 def bloc_dependency(results, members, products=None, focus=("CHN",)) -> pd.DataFrame:
     """The same indicators for the members taken together, per product (use-weighted)."""
-    key = (frozenset(members), None if products is None else frozenset(products), frozenset(focus))
-    cache = results.traces.setdefault("bloc_dependency", {})      # results never change once solved
-    if key not in cache:
-        while len(cache) >= 64:                                     # bounded: a long-lived baseline sees many blocs
-            cache.pop(next(iter(cache)))
-        cache[key] = _bloc_dependency(results, members, products, focus)
-    return cache[key].copy()
+    return pd.DataFrame([bloc for _, bloc in _by_product(results, members, products, focus)], columns=BLOC_COLUMNS)
 
 
 BLOC_COLUMNS = ["product", "use", "production", "self_sufficiency", "non_member_share", "non_member_content_share", "focus_share",
                 "focus_content_share", "imports_from_non_members"]
 
 
-def _bloc_dependency(results, members, products, focus) -> pd.DataFrame:
-    return pd.DataFrame([bloc for _, bloc in _by_product(results, members, products, focus)], columns=BLOC_COLUMNS)
-
-
 def bloc_dependency_rows(results, members, focus=("CHN",)) -> dict[str, dict[str, float]]:
     """`bloc_dependency` as {product: {column: value}} with no DataFrame (every scenario of a sweep asks)."""
-    return {bloc["product"]: bloc for _, bloc in _by_product(results, members, None, focus)}
+    return {bloc["product"]: dict(bloc) for _, bloc in _by_product(results, members, None, focus)}
 
 
 def _bloc_row(product: str, d: dict[str, np.ndarray]) -> dict[str, float]:
     """The members taken together: totals, and shares weighted by use."""
-    def total(values) -> float:      # NaN counted as 0 (as pandas sums), added in row order
+    def total(values) -> float:      # NaN counted as 0 (as pandas sums); added one row after another
         values = np.asarray(values, dtype=float)
-        return float(np.bincount(np.zeros(len(values), dtype=np.int64), weights=np.where(np.isnan(values), 0.0, values), minlength=1)[0])
+        return float(np.cumsum(np.where(np.isnan(values), 0.0, values))[-1]) if len(values) else 0.0
 
     use = total(d["use"])
     out = {"product": product, "use": use, "production": total(d["production"])}
