@@ -16,9 +16,9 @@ check) is stored with its error and the batch goes on.
 
 Outputs per scenario (the sweep's `outputs`), every welfare figure a change against the
 no-policy baseline of the same draw (levels mean nothing):
-- `designs`: the key outcomes of `blocmodel compare` (`Collection.design_rows`), plus the
-  bloc's dependency on China (`focus_share|P`, `focus_content_share|P`, from
-  `indicators.bloc_dependency`) and, per floor, the use-weighted price members' buyers pay
+- `designs`: the key outcomes of `blocmodel compare` (`Collection.design_rows`: among them
+  the bloc's dependency on China, `focus_share|P`, `focus_content_share|P`, and their
+  baseline values) and, per floor, the use-weighted price members' buyers pay
   (`floor|P|buyers_price`), the floor (`floor|P|floor_price`) and how many of its markets
   are in each state (`floor|P|markets|binds`, `...|prohibitive`, `...|cannot bind`,
   `...|budget-limited`, `...|slack`; `Results.floors`);
@@ -200,10 +200,8 @@ def _output_rows(collection, result, outputs: list[str]) -> list[tuple]:
     try:
         base = collection.results[collection.baseline]
         if "designs" in outputs:
-            designed = [("designs", "", "", variable, _round(value)) for _, variable, value, _ in collection.design_rows(name)]
-            have = {row[3] for row in designed}
-            rows += designed + [("designs", "", "", variable, _round(value))
-                                for variable, value in _extra_design_rows(collection, result, have)]
+            rows += [("designs", "", "", variable, _round(value)) for _, variable, value, _ in collection.design_rows(name)]
+            rows += [("designs", "", "", variable, _round(value)) for variable, value in _floor_design_rows(result)]
         if "members" in outputs:
             members = set(collection.members(name))
             total = WELFARE_BY_REGION.index("total")
@@ -226,43 +224,28 @@ def _output_rows(collection, result, outputs: list[str]) -> list[tuple]:
 FLOOR_STATES = ("binds", "prohibitive", "cannot bind", "budget-limited", "slack")
 
 
-def _extra_design_rows(collection, result, have: set[str]) -> list[tuple[str, float]]:
-    """What the batch adds to `design_rows` (the variables it does not give already, in
-    `have`): the bloc's dependency on China (the focus columns of `bloc_dependency`) and
-    what each floor holds (`Results.floors`)."""
-    from .indicators import bloc_dependency
-
+def _floor_design_rows(result) -> list[tuple[str, float]]:
+    """What the batch adds to `design_rows`: what each floor holds (`Results.floors`)."""
+    if not result.policy.floors:
+        return []
     rows: list[tuple[str, float]] = []
-    members = result.reference_members()
-    if members and not any(v.startswith("focus_share|") for v in have):
-        after = bloc_dependency(result, members)
-        key = ("batch_focus_baseline", *members)
-        if key not in collection._cache:
-            collection._cache[key] = bloc_dependency(collection.results[collection.baseline], members).set_index("product")
-        before = collection._cache[key]
-        for row in after.itertuples(index=False):
-            for indicator in ("focus_share", "focus_content_share"):
-                rows.append((f"{indicator}|{row.product}", getattr(row, indicator)))
-                rows.append((f"{indicator}|{row.product}|baseline",
-                             before.at[row.product, indicator] if row.product in before.index else math.nan))
-    if result.policy.floors:
-        floors = result.floors
-        floor_product, market, status = (floors[c].to_numpy(dtype=object) for c in ("product", "market", "status"))
-        buyers_price, floor_price = (floors[c].to_numpy(dtype=float) for c in ("buyers_price", "floor_price"))
-        m = result.market_columns
-        for product in sorted(set(floor_product)):
-            g = floor_product == product
-            here = m["product"] == product
-            use = dict(zip(m["region"][here], m["use"][here]))
-            price = buyers_price[g]
-            buying = np.isfinite(price)                    # markets where no one buys show no buyers' price
-            weight = np.array([use.get(r, 0.0) for r in market[g]])[buying]
-            price = price[buying]
-            mean = float((price * weight).sum() / weight.sum()) if weight.sum() > 0 else float(price.mean()) if len(price) else math.nan
-            rows.append((f"floor|{product}|floor_price", float(floor_price[g].max())))
-            rows.append((f"floor|{product}|buyers_price", mean))
-            for state in FLOOR_STATES:
-                rows.append((f"floor|{product}|markets|{state}", float((status[g] == state).sum())))
+    floors = result.floors
+    floor_product, market, status = (floors[c].to_numpy(dtype=object) for c in ("product", "market", "status"))
+    buyers_price, floor_price = (floors[c].to_numpy(dtype=float) for c in ("buyers_price", "floor_price"))
+    m = result.market_columns
+    for product in sorted(set(floor_product)):
+        g = floor_product == product
+        here = m["product"] == product
+        use = dict(zip(m["region"][here], m["use"][here]))
+        price = buyers_price[g]
+        buying = np.isfinite(price)                    # markets where no one buys show no buyers' price
+        weight = np.array([use.get(r, 0.0) for r in market[g]])[buying]
+        price = price[buying]
+        mean = float((price * weight).sum() / weight.sum()) if weight.sum() > 0 else float(price.mean()) if len(price) else math.nan
+        rows.append((f"floor|{product}|floor_price", float(floor_price[g].max())))
+        rows.append((f"floor|{product}|buyers_price", mean))
+        for state in FLOOR_STATES:
+            rows.append((f"floor|{product}|markets|{state}", float((status[g] == state).sum())))
     return rows
 
 
