@@ -47,8 +47,8 @@ def test_concentration_and_trade_effects(ko):
 def test_dependency_equals_the_share_tables(shipped):
     """`dependency` (one flow array per result) against a recomputation from the pandas share
     tables `origin_shares` and `content_shares`, member by member, on the shipped data under a
-    design with a floor, a stockpile and a ban: equal to 1e-12. A cached `bloc_dependency` is
-    a copy: changing it changes no later answer."""
+    design with a floor, a stockpile and a ban: equal to 1e-12. A `bloc_dependency` table is the
+    caller's own (its rows are kept per chain): changing it changes no later answer."""
     import numpy as np
 
     from blocmodel.indicators import origin_shares
