@@ -49,6 +49,14 @@ def _stored(out: Path) -> pd.DataFrame:
         return pd.read_sql_query("SELECT key, idx, status, error FROM scenarios ORDER BY idx", db)
 
 
+def _stored_so_far(out: Path) -> int:
+    """Scenarios stored by a batch still running: 0 until its store has its tables."""
+    try:
+        return len(_stored(out)) if (out / STORE).exists() else 0
+    except pd.errors.DatabaseError:  # the file is there, its schema not yet (or locked)
+        return 0
+
+
 # ------------------------------------------------------------------ plans
 def test_plan_orders_the_grid_with_the_last_axis_fastest(tmp_path, shipped):
     sweep, file = load_sweep(_sweep(tmp_path, GRID.format(chunk=2, floors="[80000, 110000, 140000]")))
@@ -249,7 +257,7 @@ def test_a_killed_batch_resumes_and_stores_every_scenario_once(tmp_path):
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
-            if (out / STORE).exists() and len(_stored(out)) >= 3:
+            if _stored_so_far(out) >= 3:
                 break
             time.sleep(0.1)
         else:
@@ -259,6 +267,7 @@ def test_a_killed_batch_resumes_and_stores_every_scenario_once(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)   # reaped here, or the next test sees Popen's ResourceWarning
     partial = _stored(out)
     assert 3 <= len(partial) < 16
     finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
