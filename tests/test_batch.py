@@ -377,6 +377,7 @@ def test_ctrl_c_prints_the_stored_count_and_the_resume_command(tmp_path):
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
         return proc.returncode, err
 
     def starting(proc):      # the plan is made and the cluster starting
@@ -386,7 +387,7 @@ def test_ctrl_c_prints_the_stored_count_and_the_resume_command(tmp_path):
 
     def running(proc):
         deadline = time.time() + 180
-        while time.time() < deadline and not ((out / STORE).exists() and len(_stored(out)) >= 2):
+        while time.time() < deadline and _stored_so_far(out) < 2:
             time.sleep(0.1)
 
     for when in (starting, running):
