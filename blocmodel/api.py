@@ -79,10 +79,12 @@ class Session:
             self.data.cache["layouts"] = {products: chain_layout(market, reference, products) for products in self.chains}
         self._layouts = self.data.cache["layouts"]
         self._solvers: dict[tuple[str, ...], ChainSolver] = {}
+        self._market = None         # the market every kept solver was last given
 
     def reset(self) -> None:
         """Forget every warm start: the next solve is a cold solve."""
         self._solvers.clear()
+        self._market = None
 
     def solve(self, scenario: Scenario | str | Path | dict | None = None, *, check: bool = True,
               raise_on_failure: bool = True, tolerance: float = TOLERANCE, retries: int = 1) -> Results:
@@ -90,26 +92,35 @@ class Session:
         again from a cold start this many times before its failure stands."""
         from .chains import chain_problem
         from .policy import resolve
+        from .problem import changed_products
         from .results import Results
 
         scen = as_scenario(scenario)
         start = time.perf_counter()
         policy = resolve(self.data, scen, source=f"scenario '{scen.name}'")
+        # chains with no product touched since the last solve keep their problem and solution
+        touched = changed_products(self._market, policy.market) if self._market is not None else None
+        self._market = None         # until every solver has this solve's market
         layouts, solutions = [], []
         for products in self.chains:
             layout = self._layouts[products]
             if not layout.n_nodes:
                 continue
-            problem = chain_problem(policy.market, layout)
             solver = self._solvers.get(products)
-            if solver is None or not solver.update(problem):
-                solver = self._solvers[products] = ChainSolver(problem, self.options)
-            solution = solver.solve()
+            kept = solver.solution if solver is not None else None
+            if kept is not None and kept.status == "optimal" and touched is not None and touched.isdisjoint(products):
+                solution = kept
+            else:
+                problem = chain_problem(policy.market, layout)
+                if solver is None or not solver.update(problem):
+                    solver = self._solvers[products] = ChainSolver(problem, self.options)
+                solution = solver.solve()
             for _ in range(retries if solution.status != "optimal" and products in self._solvers else 0):
                 solver = self._solvers[products] = ChainSolver(problem, self.options)
                 solution = solver.solve()
             layouts.append(layout)
             solutions.append(solution)
+        self._market = policy.market
         results = Results(self.data, policy, layouts, solutions,
                           meta={"solve_seconds": round(time.perf_counter() - start, 4), "versions": versions()})
         failed = [s for s in solutions if s.status != "optimal"]

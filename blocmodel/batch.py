@@ -307,8 +307,8 @@ def _close_quietly(*things) -> None:
 
 # What a dashboard would show, sampled in every worker while it computes: with no dashboard
 # the statistical profiler (a thread that takes the GIL every 10 ms to walk the compute
-# thread's stack) and the 20-100 ms monitors cost the tasks ~10% of their time on 2 cores
-# (bench sweep, alternately: tasks phase 20.7-21.2 s with the profiler off against 23.9-24.0 s).
+# thread's stack) and the 20-100 ms monitors cost the tasks 15-25% of their time on 2 cores
+# (the bench's 1,000-scenario sweep, alternately: tasks phase 21.3-22.7 s without, 26.2-29.0 s with).
 _QUIET_WORKERS = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "200ms",

@@ -26,7 +26,7 @@ from .curves import intercept_slope
 from .dataset import Dataset, codes_of
 from .errors import InputError, Problem
 from .instruments.base import convert_price, parse_price
-from .problem import DemandTable, Market, RefiningTable, SupplyTable
+from .problem import DemandTable, Market, RefiningTable, SupplyTable, freeze_names
 from .scenario import Scenario
 
 SPECIAL = ("*", "bloc", "non_members")
@@ -94,6 +94,8 @@ def base_market(data: Dataset) -> tuple[Market, Reference]:
             capacity=pd.to_numeric(r["capacity"], errors="coerce").fillna(np.inf).to_numpy(dtype=float),
             subsidy=np.zeros(len(r)), floor=np.full(len(r), -np.inf), floor_id=np.full(len(r), -1))
         market = Market(supply=supply, demand=demand, refining=refining, routes=route_table(data, reference))
+        for table in (market.supply, market.demand, market.refining, market.routes):
+            freeze_names(table)                      # every scenario's market shares them
         data.cache["base_market"] = (market, reference)
     return data.cache["base_market"]
 

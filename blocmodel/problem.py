@@ -128,8 +128,21 @@ class Reserve:
 
 
 def _copy_table(table):
-    return type(table)(**{f.name: (getattr(table, f.name).copy() if isinstance(getattr(table, f.name), np.ndarray)
-                                  else getattr(table, f.name).copy()) for f in fields(table)})
+    """A copy of a table whose levers a scenario may change; its name columns (object
+    arrays: regions, products) are shared, and read-only (`freeze_names`)."""
+    return type(table)(**{f.name: _copy_column(getattr(table, f.name)) for f in fields(table)})
+
+
+def _copy_column(column):
+    return column if isinstance(column, np.ndarray) and column.dtype == object else column.copy()
+
+
+def freeze_names(table) -> None:
+    """Make a table's name columns read-only: every copy shares them (see `_copy_table`)."""
+    for f in fields(table):
+        column = getattr(table, f.name)
+        if isinstance(column, np.ndarray) and column.dtype == object:
+            column.flags.writeable = False
 
 
 @dataclass
@@ -148,13 +161,78 @@ class Market:
     purchase_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (region, product) -> scenario key of the purchase
 
     def copy(self) -> Market:
-        """A copy a scenario may change (its arrays copied; string columns shared read-only)."""
-        routes = self.routes
+        """A copy a scenario may change (its arrays copied; name columns shared read-only)."""
         return Market(supply=_copy_table(self.supply), demand=_copy_table(self.demand), refining=_copy_table(self.refining),
-                      routes=RouteTable(**{f.name: (getattr(routes, f.name).copy() if f.name != "terms" else routes.terms.copy())
-                                           for f in fields(routes)}),
+                      routes=_copy_table(self.routes),
                       couplings=list(self.couplings), reserves=list(self.reserves), purchases=dict(self.purchases),
                       releases=dict(self.releases), closures=dict(self.closures), purchase_keys=dict(self.purchase_keys))
+
+
+def changed_products(old: Market, new: Market) -> set[str] | None:
+    """The products whose rows or instruments differ between two markets of one dataset
+    (values compared exactly, NaN equal to NaN); None when they cannot be compared row by
+    row (different lengths, or a field this does not know). A chain none of whose products
+    is named builds the same `ChainProblem` from both markets (`chain_problem` reads only
+    its own rows and the instruments on its products), so a re-solve can skip it."""
+    touched: set[str] = set()
+    for f in fields(Market):
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if f.name in ("supply", "demand", "routes"):
+            rows = _changed_rows(a, b)
+            if rows is None:
+                return None
+            touched.update(a.product[rows].tolist() + b.product[rows].tolist())
+        elif f.name == "refining":
+            rows = _changed_rows(a, b)
+            if rows is None:
+                return None
+            touched.update(a.input[rows].tolist() + a.output[rows].tolist() + b.input[rows].tolist() + b.output[rows].tolist())
+        elif f.name in ("couplings", "reserves"):
+            touched.update(_changed_items(a, b))
+        elif f.name in ("purchases", "releases", "purchase_keys"):
+            touched.update(product for _, product in a.keys() ^ b.keys())
+            touched.update(key[1] for key in a.keys() & b.keys() if a[key] != b[key])
+        elif f.name == "closures":
+            routes = list(a.keys() ^ b.keys()) + [k for k in a.keys() & b.keys() if a[k] != b[k]]
+            touched.update(new.routes.product[np.asarray(routes, dtype=int)].tolist())
+        else:
+            return None
+    return touched
+
+
+def _changed_rows(a, b) -> np.ndarray | None:
+    """Rows of two tables (or RouteTerms) of one length that differ in any field."""
+    changed = None
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, RouteTerms):
+            diff = _changed_rows(x, y)
+            if diff is None:
+                return None
+        elif x.shape != y.shape:
+            return None
+        elif x is y or (x.dtype == y.dtype and x.dtype != object and x.tobytes() == y.tobytes()):
+            continue                # the usual case, by identity (names) or the same bytes
+        elif x.dtype.kind == "f":
+            diff = (x != y) & ~(np.isnan(x) & np.isnan(y))
+        else:
+            diff = x != y
+        changed = diff if changed is None else changed | diff
+    return changed if changed is not None else np.zeros(len(getattr(a, fields(a)[0].name)), dtype=bool)
+
+
+def _changed_items(old: list, new: list) -> set[str]:
+    """Products of couplings (or reserves) from the first position where the two lists
+    differ on: a chain filters the list by its products, so one whose products are all
+    before that position sees the same items in the same order."""
+    same = 0
+    while same < min(len(old), len(new)) and _same_item(old[same], new[same]):
+        same += 1
+    return {x.product for x in old[same:] + new[same:]}
+
+
+def _same_item(x, y) -> bool:
+    return x is y or all(_equal(getattr(x, f.name), getattr(y, f.name)) for f in fields(x))
 
 
 # --------------------------------------------------------------------------- chains

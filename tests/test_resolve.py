@@ -44,3 +44,67 @@ def test_resolve_back_to_baseline(session):
     session.solve(CHANGES["levy floor"])
     again = session.solve()
     assert same(again, bm.solve(session.data))
+
+
+def _library() -> list:
+    from pathlib import Path
+
+    folder = Path(bm.__file__).resolve().parent.parent / "data" / "scenarios"
+    return [p for p in sorted(folder.glob("*.toml")) if not p.name.startswith("optimize_")]
+
+
+def test_a_chain_none_of_whose_products_changed_builds_the_same_problem(session):
+    """`changed_products` decides which chains a re-solve skips: every chain it leaves out
+    must build a problem with the same levers from both markets (pairs of the scenario
+    library and the changes above, each against the next)."""
+    from blocmodel.api import as_scenario
+    from blocmodel.chains import chain_problem
+    from blocmodel.errors import InputError
+    from blocmodel.policy import resolve
+    from blocmodel.problem import changed_products
+
+    data = session.data
+    quota = {"importer": "USA", "exporters": "CHN", "product": "graphite", "quota": 1000.0, "out_of_quota_ad_valorem": 0.5}
+    quotas = [[quota], [{**quota, "quota": 2000.0}], [{**quota, "product": "lithium"}, {**quota, "quota": 2000.0}]]
+    # the ban again, second: only its closures' labels differ on the rare-earth routes
+    ban_later = {"export_restrictions": [{"exporter": "CHN", "destinations": ["KOR"], "product": "graphite", "ban": True},
+                                         *CHANGES["ban"]["export_restrictions"]]}
+    stocks = [[{"region": "USA", "product": "graphite_refined", "quantity": q}] for q in (1000.0, 2000.0, -500.0)]
+    scenarios = ([as_scenario(s) for s in _library()] + [as_scenario(c) for c in CHANGES.values()] + [as_scenario(ban_later)]
+                 + [as_scenario(None)] + [as_scenario({"tariff_quotas": q}) for q in quotas]
+                 + [as_scenario({"stockpile": s}) for s in stocks])
+    markets = []
+    for scenario in scenarios:
+        try:
+            markets.append(resolve(data, scenario).market)
+        except InputError:          # a floor written for a bloc: the library adds it to one
+            markets.append(resolve(data, as_scenario(f"bloc_ministerial+{scenario.name}")).market)
+    assert len(markets) >= 25
+    layouts = data.cache["layouts"]
+    skipped = kept_apart = 0
+    for old, new in zip(markets, markets[1:] + markets[:1]):
+        touched = changed_products(old, new)
+        assert touched is not None
+        for products, layout in layouts.items():
+            if not layout.n_nodes:
+                continue
+            same = chain_problem(old, layout).same_levers(chain_problem(new, layout))
+            if touched.isdisjoint(products):
+                assert same, (products, touched)
+                skipped += 1
+            else:
+                kept_apart += not same
+    assert skipped and kept_apart        # the pairs exercise both outcomes
+
+
+def test_one_floor_change_re_solves_one_chain(session, monkeypatch):
+    from blocmodel.solver import ChainSolver
+
+    floor = {"bloc": BLOC, "price_floors": [{"product": "ndpr_oxide", "price": 90_000}]}
+    session.solve(floor)
+    solved = []
+    original = ChainSolver._solve
+    monkeypatch.setattr(ChainSolver, "_solve", lambda self: solved.append(self.problem.layout.products) or original(self))
+    higher = session.solve({**floor, "price_floors": [{"product": "ndpr_oxide", "price": 100_000}]})
+    assert len(solved) == 1 and "ndpr_oxide" in solved[0]
+    assert same(higher, bm.solve(session.data, {**floor, "price_floors": [{"product": "ndpr_oxide", "price": 100_000}]}))
