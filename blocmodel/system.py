@@ -285,9 +285,12 @@ class System:
             if len(key) > 1 and np.any(key[1:] == key[:-1]):      # repeated entries: let SciPy sum them
                 self._pattern = None
                 return sp.csr_matrix((vals, (rows, cols)), shape=(self.n_atoms, self.n_u))
-            indptr = np.zeros(self.n_atoms + 1, dtype=np.int64)
+            # SciPy's own index type: given int64 indices that fit, it checks their range and
+            # copies them to int32 on every construction
+            index = np.int32 if max(len(rows), self.n_u, self.n_atoms) < np.iinfo(np.int32).max else np.int64
+            indptr = np.zeros(self.n_atoms + 1, dtype=index)
             np.cumsum(np.bincount(rows, minlength=self.n_atoms), out=indptr[1:])
-            pattern = self._pattern = (rows, cols, order, cols[order].astype(np.int64), indptr)
+            pattern = self._pattern = (rows, cols, order, cols[order].astype(index), indptr)
         _, _, order, indices, indptr = pattern
         return sp.csr_matrix((vals[order], indices, indptr), shape=(self.n_atoms, self.n_u))
 
