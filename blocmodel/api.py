@@ -120,7 +120,7 @@ class Session:
                 solution = solver.solve()
             layouts.append(layout)
             solutions.append(solution)
-        self._market = policy.market
+        self._market = policy.market.copy()    # its own: a caller may change the results' market
         results = Results(self.data, policy, layouts, solutions,
                           meta={"solve_seconds": round(time.perf_counter() - start, 4), "versions": versions()})
         failed = [s for s in solutions if s.status != "optimal"]

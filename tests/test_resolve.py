@@ -108,3 +108,12 @@ def test_one_floor_change_re_solves_one_chain(session, monkeypatch):
     higher = session.solve({**floor, "price_floors": [{"product": "ndpr_oxide", "price": 100_000}]})
     assert len(solved) == 1 and "ndpr_oxide" in solved[0]
     assert same(higher, bm.solve(session.data, {**floor, "price_floors": [{"product": "ndpr_oxide", "price": 100_000}]}))
+
+
+def test_a_caller_changing_a_results_market_does_not_fool_the_next_re_solve():
+    session = bm.Session()
+    taxed = session.solve(CHANGES["tariff"])
+    terms = taxed.policy.market.routes.terms
+    terms.tariff_rate[:] = 0.0              # as if there had been no duty
+    again = session.solve()
+    assert same(again, bm.solve(session.data))
