@@ -102,7 +102,7 @@ class ChainSolver:
             return False
         if not self.problem.same_levers(problem):
             self.problem = problem
-            self.system = System(problem)
+            self.system = System(problem, like=self.system)     # same structure: same pattern
             self.solution = None
         return True
 

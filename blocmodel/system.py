@@ -82,8 +82,13 @@ class State:
 class System:
     """The system of one chain problem."""
 
-    def __init__(self, problem: ChainProblem):
+    def __init__(self, problem: ChainProblem, like: System | None = None):
+        """`like`: a System of a problem with the same structure (other levers), whose ∂t/∂u
+        sparsity pattern this one takes instead of working it out again."""
         self.problem = p = problem
+        for name in ("_slots", "_triplets", "_pattern"):     # see `arguments` and `_assemble`
+            if like is not None and hasattr(like, name):
+                setattr(self, name, getattr(like, name))
         lay = p.layout
         n = self.n_nodes = lay.n_nodes
         budgeted = [r for r, b in enumerate(p.reserve_budgeted) if b]
