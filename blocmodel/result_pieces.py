@@ -74,9 +74,13 @@ def concatenate(pieces: list[Columns], offsets: dict[str, np.ndarray] | None = N
     return concatenate_columns(pieces, offsets).frame()
 
 
-def _scales(results, products) -> tuple[np.ndarray, np.ndarray]:
-    ps, qs = results.price_scale, results.quantity_scale
-    return (np.array([ps[p] for p in products], dtype=float), np.array([qs[p] for p in products], dtype=float))
+def _scales(layout, nodes: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's product's reference price and market size, read off its node (`nodes`, a
+    layout field): the layout's scales come from the reference that `Results.price_scale` gives."""
+    if layout is None:
+        return np.zeros(0), np.zeros(0)
+    node = getattr(layout, nodes)
+    return layout.price_scale[node], layout.quantity_scale[node]
 
 
 def _nodes_piece(results, layout, solution) -> Columns:
@@ -93,7 +97,7 @@ def _supply_piece(results, layout, solution) -> Columns:
     price = solution.price[layout.supply_node] if solution is not None else np.zeros(0)
     q = solution.group("supply") if solution is not None else np.zeros(0)
     product = m.product[rows]
-    price_scale, quantity_scale = _scales(results, product)
+    price_scale, quantity_scale = _scales(layout, "supply_node")
     piece = Columns({
         "row": rows, "node": layout.supply_node if layout is not None else rows, "region": m.region[rows], "product": product,
         "quantity": q, "market_price": price, "received_price": extra["supply_received"], "deficiency_payment": extra["supply_payment"],
@@ -109,7 +113,7 @@ def _demand_piece(results, layout, solution) -> Columns:
     m = results.policy.market.demand
     rows = layout.demand_rows if layout is not None else np.zeros(0, dtype=int)
     product = m.product[rows]
-    price_scale, quantity_scale = _scales(results, product)
+    price_scale, quantity_scale = _scales(layout, "demand_node")
     piece = Columns({"row": rows, "node": layout.demand_node if layout is not None else rows, "region": m.region[rows],
                      "product": product, "quantity": solution.group("demand") if solution is not None else np.zeros(0),
                      "price": solution.price[layout.demand_node] if solution is not None else np.zeros(0),
@@ -126,7 +130,7 @@ def _refining_piece(results, layout, solution) -> Columns:
     z = solution.group("refining") if solution is not None else empty
     extra = solution.state.extra if solution is not None else {"refining_received": empty, "refining_payment": empty}
     output = m.output[rows]
-    price_scale, quantity_scale = _scales(results, output)
+    price_scale, quantity_scale = _scales(layout, "refining_output_node")
     piece = Columns({
         "row": rows, "input_node": layout.refining_input_node if layout is not None else rows,
         "output_node": layout.refining_output_node if layout is not None else rows,
@@ -156,7 +160,7 @@ def _route_piece(results, layout, solution) -> Columns:
     prices = solution.state.extra["route_prices"] if solution is not None else None
     get = (lambda name: getattr(prices, name)) if prices is not None else (lambda name: empty)  # noqa: E731
     product = e.product[rows]
-    price_scale, quantity_scale = _scales(results, product)
+    price_scale, quantity_scale = _scales(layout, "route_destination_node")
     piece = Columns({
         "row": rows, "origin_node": layout.route_origin_node if layout is not None else rows,
         "destination_node": layout.route_destination_node if layout is not None else rows,
