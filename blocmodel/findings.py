@@ -191,8 +191,7 @@ COMPONENT_TEXT = {
 
 def _focus_sentence(results, baseline, focus, total, bloc_word) -> str:
     data = results.data
-    detail = results.welfare_change(baseline, by="region_product")
-    detail = detail[detail["region"] == focus].set_index("product")
+    detail = results.welfare_of_region(focus) - baseline.welfare_of_region(focus)
     parts = [c for c in COMPONENT_TEXT if c in detail]
     signed = detail[parts].copy()
     for c in ("fiscal_cost", "dumping_cost"):
@@ -209,17 +208,22 @@ def _focus_sentence(results, baseline, focus, total, bloc_word) -> str:
         text += f", mostly because {reason} ({money(value)}"
         if component in ("consumer_surplus", "producer_surplus", "refiner_rent"):
             column = "price" if component == "consumer_surplus" else "producer_price"
-            here = results.markets.set_index(["region", "product"])
-            there = baseline.markets.set_index(["region", "product"])
-            if (focus, product) in here.index and (focus, product) in there.index:
-                p1, p0 = here.at[(focus, product), column], there.at[(focus, product), column]
-                if np.isfinite(p1) and np.isfinite(p0) and p0 > 0 and abs(p1 / p0 - 1) >= 0.0005:
-                    who = "buyers'" if column == "price" else "producers'"
-                    text += f"; its {who} price {p1 / p0 - 1:+.1%}".replace("-", "−")
+            p1, p0 = (_market_value(r, focus, product, column) for r in (results, baseline))
+            if p1 is not None and p0 is not None and np.isfinite(p1) and np.isfinite(p0) and p0 > 0 \
+                    and abs(p1 / p0 - 1) >= 0.0005:
+                who = "buyers'" if column == "price" else "producers'"
+                text += f"; its {who} price {p1 / p0 - 1:+.1%}".replace("-", "−")
         text += ")"
         if component == "consumer_surplus" and value > 0 and results.policy.members:
             text += ": supply kept out of the bloc's markets is sold outside it for less"
     return text + "."
+
+
+def _market_value(results, region: str, product: str, column: str) -> float | None:
+    """`markets`' value in `column` for one region and product (None: no such market)."""
+    m = results.market_columns
+    row = np.flatnonzero((m["region"] == region) & (m["product"] == product))
+    return float(m[column][row[0]]) if len(row) else None
 
 
 def _dependency_sentences(results, baseline, members, products, focus, bloc_word) -> list[str]:

@@ -535,6 +535,18 @@ class Results:
         grid.flags.writeable = False                # shared by every reader: results never change once solved
         return grid
 
+    def welfare_of_region(self, region: str) -> pd.DataFrame:
+        """One region's welfare components by product (`welfare_by("region_product")`'s rows
+        for it, every product listed, in name order), from the integer-coded sums: what the
+        findings ask of the outsider they watch, with no pivot of every region."""
+        sums = self._welfare_sums
+        grid = sums.total.reshape(sums.shape)[sums.region_rank[self.data.region_index[region]]]
+        table = {c: np.zeros(len(grid)) for c in WELFARE_COMPONENTS + FISCAL_PARTS}
+        table.update({c: grid[:, k] for k, c in enumerate(sums.components)})
+        _add_totals(table)
+        products = pd.Index(np.array(sums.product_names, dtype=object)[sums.product_order], name="product")
+        return pd.DataFrame({c: table[c] for c in WELFARE_BY_REGION}, index=products)
+
     def _region_frame(self, grid: np.ndarray) -> pd.DataFrame:
         frame = pd.DataFrame(grid, columns=WELFARE_BY_REGION)
         frame.insert(0, "region", np.array(self.data.region_codes, dtype=object))

@@ -63,6 +63,26 @@ def test_welfare_changes_in_usd_m_by_region_and_by_product(solved):
     assert set(by_product.index) == set(r.data.product_codes)
 
 
+
+def test_one_regions_welfare_by_product_is_its_rows_of_the_full_table(solved, ko):
+    """`welfare_of_region` (what the findings read for the outsider they watch) equals that
+    region's rows of `welfare_by("region_product")`, products it has no rows for at zero; on
+    Krugman-Obstfeld's two countries (listed HOME, FOREIGN: not in name order), a specific
+    tariff of 0.5 on Home's imports gives P* = 1.25, P = 1.75, imports 10: revenue 5 at Home."""
+    base, r = solved
+    full = r.welfare_by("region_product")
+    for region in ("CHN", "AUS", "USA"):
+        rows = full[full["region"] == region].drop(columns="region").set_index("product")
+        mine = r.welfare_of_region(region)
+        assert list(mine.columns) == list(rows.columns) and list(mine.index) == sorted(r.data.product_codes)
+        assert (mine.loc[rows.index].to_numpy() == rows.to_numpy()).all()
+        assert (mine.drop(index=rows.index).to_numpy() == 0).all()
+        assert mine["total"].sum() == pytest.approx(float(r.welfare.set_index("region").at[region, "total"]), rel=1e-12)
+    taxed = bm.solve(ko, {"tariffs": [{"exporter": "FOREIGN", "importer": "HOME", "product": "wheat", "specific": 0.5}]})
+    assert taxed.welfare_of_region("HOME").at["wheat", "tariff_revenue"] == pytest.approx(5.0, rel=1e-9)
+    assert taxed.welfare_of_region("FOREIGN").at["wheat", "tariff_revenue"] == 0.0
+
+
 NAME_CASES = {
     # the issue's cases: (what a user writes, what it must resolve to or which hint it must get)
     "CHI": "Regions whose name starts with 'Chi': Chile (CHL), China (CHN)",
