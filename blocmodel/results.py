@@ -540,10 +540,7 @@ class Results:
         for it, every product listed, in name order), from the integer-coded sums: what the
         findings ask of the outsider they watch, with no pivot of every region."""
         sums = self._welfare_sums
-        grid = sums.total.reshape(sums.shape)[sums.region_rank[self.data.region_index[region]]]
-        table = {c: np.zeros(len(grid)) for c in WELFARE_COMPONENTS + FISCAL_PARTS}
-        table.update({c: grid[:, k] for k, c in enumerate(sums.components)})
-        _add_totals(table)
+        table = _add_totals(sums.of_region(self.data.region_index[region]))
         products = pd.Index(np.array(sums.product_names, dtype=object)[sums.product_order], name="product")
         return pd.DataFrame({c: table[c] for c in WELFARE_BY_REGION}, index=products)
 
@@ -689,7 +686,15 @@ class WelfareSums:
         """Each component summed over products (in name order, one after another), per region
         in the dataset's order; components that never occur are zero."""
         by_rank = self.total.reshape(self.shape).sum(axis=1)
-        rows = by_rank[self.region_rank]                # rank of each region in the dataset's order
+        return self._named(by_rank[self.region_rank])  # rank of each region in the dataset's order
+
+    def of_region(self, position: int) -> dict[str, np.ndarray]:
+        """Each component of the region at `position` in the dataset's order, per product in
+        name order; components that never occur are zero."""
+        return self._named(self.total.reshape(self.shape)[self.region_rank[position]])
+
+    def _named(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Columns of `rows` (one per component that occurs) by name, and zeros for the others."""
         zero = np.zeros(len(rows))
         table = {c: zero for c in WELFARE_COMPONENTS + FISCAL_PARTS}
         table.update({c: rows[:, k] for k, c in enumerate(self.components)})
