@@ -19,7 +19,6 @@ import pandas as pd
 
 from ..findings import key_findings, money, unit_price
 from ..indicators import bloc_dependency
-from ..results import WELFARE_BY_REGION
 
 FOCUS = "CHN"
 KEY_PRODUCTS = ("ndpr_oxide", "graphite_refined", "lithium_refined", "cobalt_refined", "nickel_refined", "gallium_refined",
@@ -124,8 +123,8 @@ def design_view(results, baseline, title: str = "") -> View:
     members_fiscal = float(fiscal.reindex(members).sum()) if members else float(fiscal.sum())
 
     # --------------------------------------------------- who gains, who pays
-    grid = results.welfare_by_region - baseline.welfare_by_region      # regions × WELFARE_BY_REGION, as `change`
-    position, column = data.region_index, {c: k for k, c in enumerate(WELFARE_BY_REGION)}
+    grid = change.to_numpy()                     # one row per region, as `change` (no pandas per row)
+    position, column = {r: k for k, r in enumerate(change.index)}, {c: k for k, c in enumerate(change.columns)}
 
     def row(region: str) -> dict[str, Any]:
         values = grid[position[region]]
