@@ -115,9 +115,9 @@ class Session:
                 if solver is None or not solver.update(problem):
                     solver = self._solvers[products] = ChainSolver(problem, self.options)
                 solution = solver.solve()
-            for _ in range(retries if solution.status != "optimal" and products in self._solvers else 0):
-                solver = self._solvers[products] = ChainSolver(problem, self.options)
-                solution = solver.solve()
+                for _ in range(retries if solution.status != "optimal" else 0):
+                    solver = self._solvers[products] = ChainSolver(problem, self.options)
+                    solution = solver.solve()
             layouts.append(layout)
             solutions.append(solution)
         self._market = policy.market.copy()    # its own: a caller may change the results' market
