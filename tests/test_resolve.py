@@ -97,17 +97,24 @@ def test_a_chain_none_of_whose_products_changed_builds_the_same_problem(session)
     assert skipped and kept_apart        # the pairs exercise both outcomes
 
 
-def test_one_floor_change_re_solves_one_chain(session, monkeypatch):
+def test_one_floor_change_builds_and_solves_one_chain(session, monkeypatch):
+    """A change of the NdPr floor touches one chain: only its problem is built (the other
+    chains keep theirs without being built and compared) and only it is solved; the answer
+    equals a cold solve."""
+    import blocmodel.chains as chains
     from blocmodel.solver import ChainSolver
 
     floor = {"bloc": BLOC, "price_floors": [{"product": "ndpr_oxide", "price": 90_000}]}
+    higher = {**floor, "price_floors": [{"product": "ndpr_oxide", "price": 100_000}]}
     session.solve(floor)
-    solved = []
-    original = ChainSolver._solve
-    monkeypatch.setattr(ChainSolver, "_solve", lambda self: solved.append(self.problem.layout.products) or original(self))
-    higher = session.solve({**floor, "price_floors": [{"product": "ndpr_oxide", "price": 100_000}]})
-    assert len(solved) == 1 and "ndpr_oxide" in solved[0]
-    assert same(higher, bm.solve(session.data, {**floor, "price_floors": [{"product": "ndpr_oxide", "price": 100_000}]}))
+    built, solved = [], []
+    build, solve = chains.chain_problem, ChainSolver._solve
+    monkeypatch.setattr(chains, "chain_problem", lambda market, layout: built.append(layout.products) or build(market, layout))
+    monkeypatch.setattr(ChainSolver, "_solve", lambda self: solved.append(self.problem.layout.products) or solve(self))
+    result = session.solve(higher)
+    assert len(built) == 1 and "ndpr_oxide" in built[0]
+    assert solved == built
+    assert same(result, bm.solve(session.data, higher))
 
 
 def test_a_caller_changing_a_results_market_does_not_fool_the_next_re_solve():
