@@ -40,11 +40,11 @@ def _shipped_data() -> Path:
 DEFAULT_DATA = _shipped_data()
 
 
-
 def codes_of(names, index: dict[str, int]) -> np.ndarray:
     """Integer codes of `names`: their positions in the dataset's region or product list
     (`Dataset.region_index`, `product_index`), what numpy sums and indexes by."""
     return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+
 
 @dataclass(frozen=True)
 class Dataset:
