@@ -7,9 +7,11 @@ each naming file, row and field. Nothing is solved here.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -209,14 +211,14 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
         return _empty_frame(table)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        rows = list(reader)
+        first = next(reader, [])
     except csv.Error as exc:
         problems.append(Problem(name, f"is not valid CSV: {exc}", row=reader.line_num))
         return _empty_frame(table)
-    if not rows or not any(cell.strip() for cell in rows[0]):
+    if not any(cell.strip() for cell in first):
         problems.append(Problem(name, "is empty: no header row"))
         return _empty_frame(table)
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in first]
     if len(header) == 1:
         for delimiter, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
             if delimiter in header[0]:
@@ -240,24 +242,22 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
         return _empty_frame(table)
 
     field_names = {f.alias or n: n for n, f in table.row.model_fields.items()}
-    body = []
-    for index, cells in enumerate(rows[1:], start=2):
-        if not "".join(cells).strip():
-            continue  # blank line
-        if len(cells) != len(header):
-            hint = ("a decimal comma, or a ',' in a text that needs quotes?" if len(cells) > len(header)
-                    else "an unmatched '\"' joins what follows into one cell" if any('"' in c or "\n" in c for c in cells)
-                    else None)
-            problems.append(Problem(name, f"has {len(cells)} cells, the header has {len(header)}", row=index, hint=hint))
-            continue
-        body.append((index, cells))
+    parsed = _regular_records(raw.removeprefix(codecs.BOM_UTF8), len(header))
+    if parsed is None:           # Python's csv module reads it, and says what is wrong with it
+        try:
+            parsed = _irregular_records(name, list(reader), len(header), problems)
+        except csv.Error as exc:
+            problems.append(Problem(name, f"is not valid CSV: {exc}", row=reader.line_num))
+            return _empty_frame(table)
+    row_numbers, cells = parsed
+    columns = dict(zip(header, cells))
     # Validate column by column (fast); rows any column rejects are validated one by one
     # against the schema, which words the problem.
-    frame, suspect = _validate_columns(table, header, body)
+    frame, suspect = _validate_columns(table, row_numbers, columns)
     records = []
     for k in np.flatnonzero(suspect):
-        index, cells = body[k]
-        values = {h: c.strip() for h, c in zip(header, cells) if h in known and c.strip() != ""}
+        index = int(row_numbers[k])
+        values = {h: columns[h][k] for h in header if h in known and columns[h][k] != ""}
         try:
             row = table.row.model_validate(values)
         except ValidationError as exc:
@@ -281,15 +281,98 @@ def _read_table(table: Table, file: Path, raw: bytes, problems: list[Problem]) -
     return frame
 
 
-def _validate_columns(table: Table, header: list[str], body: list[tuple[int, list[str]]]) -> tuple[pd.DataFrame, np.ndarray]:
-    """The table's rows as columns checked against the schema's declarations (types, bounds,
-    patterns, choices); `suspect` marks rows any check rejects (validated one by one)."""
+def _irregular_records(name: str, rows: list[list[str]], cells_per_row: int,
+                       problems: list[Problem]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The body's rows (`rows`, as Python's csv module read them after the header), as row
+    numbers and columns of stripped cells; blank rows skipped, rows with the wrong number of
+    cells reported."""
+    numbers, body = [], []
+    for index, cells in enumerate(rows, start=2):
+        if not "".join(cells).strip():
+            continue  # blank line
+        if len(cells) != cells_per_row:
+            hint = ("a decimal comma, or a ',' in a text that needs quotes?" if len(cells) > cells_per_row
+                    else "an unmatched '\"' joins what follows into one cell" if any('"' in c or "\n" in c for c in cells)
+                    else None)
+            problems.append(Problem(name, f"has {len(cells)} cells, the header has {cells_per_row}", row=index, hint=hint))
+            continue
+        numbers.append(index)
+        body.append(cells)
+    columns = [np.array([c.strip() for c in column], dtype=object) for column in zip(*body)] if body \
+        else [np.zeros(0, dtype=object)] * cells_per_row
+    return np.array(numbers, dtype=np.int64), columns
+
+
+def _byte_class(*characters: str | int) -> np.ndarray:
+    lookup = np.zeros(256, dtype=bool)
+    lookup[[c if isinstance(c, int) else ord(c) for c in characters]] = True
+    return lookup
+
+
+# bytes next to which a cell may need stripping: ASCII blanks, and any byte of a non-ASCII
+# character (str.strip() also removes a no-break space, …)
+_STRIPPABLE = _byte_class(" ", "\t", "\v", "\f", 28, 29, 30, 31, *range(128, 256))
+_CELL_EDGE = _byte_class(",", "\n", "\r", '"')
+
+
+def _regular_records(data: bytes, cells_per_row: int) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """The body's rows read by pandas' C reader (several times faster than the csv module and
+    the per-cell Python after it), when the file is regular enough that both read the same
+    cells: one record per line, every line with the header's number of cells, every quote
+    opening or closing a cell, no line break inside quotes, no blank line. Else None.
+    Checked on the bytes with numpy: UTF-8 never uses the bytes of ',', '"', CR or LF inside
+    another character."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    newline = np.flatnonzero(b == ord("\n"))
+    ends = newline if len(newline) and newline[-1] == len(b) - 1 else np.append(newline, len(b))
+    if len(ends) < 2:
+        return None                  # a header and no rows: the csv module says so
+    cr = np.flatnonzero(b == ord("\r"))
+    if len(cr) and not np.isin(cr + 1, newline).all():
+        return None                  # a lone CR ends a line for the csv module only
+    commas = np.flatnonzero(b == ord(","))
+    quotes = np.flatnonzero(b == ord('"'))
+    if len(quotes):
+        if len(quotes) % 2:
+            return None
+        before = b[np.maximum(quotes[0::2] - 1, 0)]
+        after = b[np.minimum(quotes[1::2] + 1, len(b) - 1)]
+        opens_a_cell = (quotes[0::2] == 0) | np.isin(before, (ord(","), ord("\n"), ord('"')))
+        closes_a_cell = (quotes[1::2] == len(b) - 1) | np.isin(after, (ord(","), ord("\n"), ord("\r"), ord('"')))
+        if not (opens_a_cell.all() and closes_a_cell.all()):
+            return None
+        # an odd number of quotes before a line break or a comma: it is inside a quoted cell
+        if (np.searchsorted(quotes, np.concatenate([newline, cr])) % 2).any():
+            return None
+        commas = commas[np.searchsorted(quotes, commas) % 2 == 0]      # the commas that separate cells
+    if not (np.diff(np.searchsorted(commas, ends), prepend=0) == cells_per_row - 1).all():
+        return None
+    try:
+        frame = pd.read_csv(io.BytesIO(data), header=None, skiprows=1, names=range(cells_per_row), dtype=object,
+                            keep_default_na=False, na_filter=False, skip_blank_lines=False, engine="c")
+    except (ValueError, pd.errors.ParserError):
+        return None
+    rows = len(ends) - 1
+    if len(frame) != rows:
+        return None
+    strippable = _STRIPPABLE[b]
+    edge = _CELL_EDGE[b]
+    padded = bool(strippable[0] or strippable[-1] or (strippable[1:] & edge[:-1]).any() or (strippable[:-1] & edge[1:]).any())
+    columns = [frame[k].to_numpy(dtype=object) for k in range(cells_per_row)]
+    if padded:
+        columns = [np.array([c.strip() for c in column], dtype=object) for column in columns]
+    if np.logical_and.reduce([column == "" for column in columns]).any():
+        return None                  # a blank line: the csv module skips it and numbers rows by records
+    return np.arange(2, rows + 2, dtype=np.int64), columns
+
+
+def _validate_columns(table: Table, row_numbers: np.ndarray, cells: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table's rows, given as columns of stripped cells, checked against the schema's
+    declarations (types, bounds, patterns, choices); `suspect` marks rows any check rejects
+    (validated one by one)."""
     import annotated_types as at
 
-    n = len(body)
-    transposed = list(zip(*(row for _, row in body))) if n else [()] * len(header)
-    cells = {h: np.array([c.strip() for c in column], dtype=object) if n else np.zeros(0, dtype=object)
-             for h, column in zip(header, transposed)}
+    n = len(row_numbers)
     suspect = np.zeros(n, dtype=bool)
     out: dict[str, object] = {}
     for field_name, info in table.row.model_fields.items():
@@ -321,10 +404,10 @@ def _validate_columns(table: Table, header: list[str], body: list[tuple[int, lis
         elif kinds == {str} or origin is None and annotation is str:
             for rule in info.metadata:
                 if isinstance(rule, at.MinLen):
-                    suspect |= np.array([len(v) < rule.min_length for v in raw], dtype=bool) & ~blank
+                    suspect |= _each_distinct(raw, lambda v, least=rule.min_length: len(v) < least) & ~blank
                 pattern = getattr(rule, "pattern", None)
                 if pattern:
-                    suspect |= ~blank & ~pd.Series(raw, dtype=object).str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+                    suspect |= ~blank & ~_each_distinct(raw, re.compile(pattern).fullmatch)
             if field_name == "source":
                 suspect |= blank
             out[column] = [None if b else v for b, v in zip(blank, raw)] if optional or not info.is_required() else list(raw)
@@ -341,8 +424,14 @@ def _validate_columns(table: Table, header: list[str], body: list[tuple[int, lis
             suspect[:] = True
             out[column] = list(raw)
     frame = pd.DataFrame({c: out[c] for c in table.columns}) if n else pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
-    frame["_row"] = [index for index, _ in body]
+    frame["_row"] = row_numbers.tolist()
     return frame[~suspect].reset_index(drop=True), suspect
+
+
+def _each_distinct(cells: np.ndarray, test) -> np.ndarray:
+    """bool(test(cell)) for every cell, evaluated once per distinct value (codes repeat)."""
+    codes, distinct = pd.factorize(cells)
+    return np.array([bool(test(v)) for v in distinct], dtype=bool)[codes] if len(cells) else np.zeros(0, dtype=bool)
 
 
 def _not_utf8(name: str, raw: bytes, position: int) -> Problem:
