@@ -309,10 +309,9 @@ def _byte_class(*characters: str | int) -> np.ndarray:
     return lookup
 
 
-# bytes next to which a cell may need stripping: ASCII blanks, and any byte of a non-ASCII
-# character (str.strip() also removes a no-break space, …)
+# bytes str.strip() may remove: ASCII blanks, and any byte of a non-ASCII character (a
+# no-break space, …)
 _STRIPPABLE = _byte_class(" ", "\t", "\v", "\f", 28, 29, 30, 31, *range(128, 256))
-_CELL_EDGE = _byte_class(",", "\n", "\r", '"')
 
 
 def _regular_records(data: bytes, cells_per_row: int) -> tuple[np.ndarray, list[np.ndarray]] | None:
@@ -355,9 +354,13 @@ def _regular_records(data: bytes, cells_per_row: int) -> tuple[np.ndarray, list[
     rows = len(ends) - 1
     if len(frame) != rows:
         return None
-    strippable = _STRIPPABLE[b]
-    edge = _CELL_EDGE[b]
-    padded = bool(strippable[0] or strippable[-1] or (strippable[1:] & edge[:-1]).any() or (strippable[:-1] & edge[1:]).any())
+    # a cell may need stripping only where a blank (or a non-ASCII byte) touches its edge: a
+    # separating comma, a line end or a quote
+    edge = np.zeros(len(b) + 2, dtype=bool)
+    edge[[0, -1]] = True
+    edge[np.concatenate([commas, newline, cr, quotes]) + 1] = True
+    strippable = np.flatnonzero(_STRIPPABLE[b]) + 1
+    padded = bool((edge[strippable - 1] | edge[strippable + 1]).any())
     columns = [frame[k].to_numpy(dtype=object) for k in range(cells_per_row)]
     if padded:
         columns = [np.array([c.strip() for c in column], dtype=object) for column in columns]
