@@ -95,3 +95,28 @@ def test_constant_cost_trade_finishes_from_highs_without_the_dual_method(tmp_pat
     assert r.status == "optimal" and r.check_report.max_residual < 1e-9
     solutions = [solver.solution for solver in session._solvers.values()]
     assert solutions and all(s.dual_steps == 0 for s in solutions)
+
+
+def test_a_newton_step_with_atoms_held_at_bounds_is_the_linear_solution():
+    """Rows whose one entry is on the diagonal (idle routes) are solved by a division and the
+    rest by LU; the step must be the solution of the whole scaled system, also where those
+    rows' unknowns appear in other rows, and zero for an unknown no row involves."""
+    import scipy.sparse as sp
+
+    from blocmodel.newton import _scaled_step
+
+    rng = np.random.default_rng(3)
+    n = 40
+    A = rng.normal(size=(n, n)) * (rng.random((n, n)) < 0.3) + 8 * np.eye(n)
+    alone = rng.random(n) < 0.5
+    A[alone] = 0.0
+    A[alone, alone] = rng.uniform(0.5, 2.0, alone.sum())      # held: only the diagonal entry
+    A[:, -1] = A[-1, :] = 0.0                                   # an unknown no row involves
+    row_scale, unknown_scale = rng.uniform(0.5, 4.0, n), rng.uniform(0.5, 4.0, n)
+    rhs = rng.normal(size=n)
+    d = _scaled_step(sp.csr_matrix(A), row_scale, unknown_scale, rhs)
+    scaled = A / row_scale[:, None] * unknown_scale[None, :]
+    expected = np.zeros(n)
+    expected[:-1] = np.linalg.solve(scaled[:-1, :-1], rhs[:-1])
+    assert alone[:-1].sum() >= 10 and (A[np.ix_(~alone, alone)] != 0).any()
+    assert np.allclose(d, expected, rtol=1e-12, atol=1e-12)
