@@ -94,10 +94,22 @@ def reference_balance(supply: pd.DataFrame, demand: pd.DataFrame, processing: pd
     return frame.xs(product, level="product")
 
 
-def world_size(supply, demand, processing, product: str) -> float:
-    q = [supply.loc[supply["product"] == product, "ref_quantity"].sum(), demand.loc[demand["product"] == product, "ref_quantity"].sum(),
-         pd.to_numeric(processing.loc[processing["output"] == product, "ref_quantity"], errors="coerce").fillna(0).sum()]
-    return float(max(max(q), 1e-300))
+def world_sizes(supply, demand, processing) -> dict[str, float]:
+    """Each product's market size in units: the largest of its supply, demand and refined
+    output at the reference (each product's rows found once, not filtered for each)."""
+    columns = [(frame[column], frame["ref_quantity"]) for frame, column in ((supply, "product"), (demand, "product"), (processing, "output"))]
+    totals: list[dict[str, float]] = []
+    for keys, quantity in columns:
+        values = pd.to_numeric(quantity, errors="coerce").fillna(0).to_numpy(dtype=float)
+        rows = _rows_by(keys)
+        totals.append({product: float(values[at].sum()) for product, at in rows.items()})
+    products = set().union(*totals)
+    return {p: float(max(max(t.get(p, 0.0) for t in totals), 1e-300)) for p in products}
+
+
+def _rows_by(keys: pd.Series) -> dict[str, np.ndarray]:
+    """Positions of the rows with each value of `keys`, in row order."""
+    return {key: np.asarray(rows) for key, rows in keys.groupby(keys, sort=False).indices.items()} if len(keys) else {}
 
 
 # --------------------------------------------------------------------- the table
@@ -113,10 +125,13 @@ class Reference:
 
 def reference_prices(data) -> Reference:
     s, d, r = data.supply, data.demand, data.processing
+    # each product's rows, found once (a filter per product is ~10 ms a product on 60 x 10)
+    supply_rows, demand_rows = _rows_by(s["product"]), _rows_by(d["product"])
+    none = np.zeros(0, dtype=int)
+    s_price, d_price = s["ref_price"].to_numpy(dtype=float), d["ref_price"].to_numpy(dtype=float)
     product_price: dict[str, float] = {}
     for p in data.product_codes:
-        prices = np.concatenate([s.loc[s["product"] == p, "ref_price"].to_numpy(dtype=float),
-                                 d.loc[d["product"] == p, "ref_price"].to_numpy(dtype=float)])
+        prices = np.concatenate([s_price[supply_rows.get(p, none)], d_price[demand_rows.get(p, none)]])
         product_price[p] = float(np.median(prices)) if len(prices) else np.nan
     for _ in data.product_codes:     # products with no curve of their own: from refining neighbours
         for pin, pout, y in zip(r["input"], r["output"], r["yield"].astype(float)):
@@ -127,7 +142,8 @@ def reference_prices(data) -> Reference:
     product_price = {p: (v if np.isfinite(v) and v > 0 else 1.0) for p, v in product_price.items()}
     producer = s.groupby(["region", "product"])["ref_price"].mean().to_dict()
     buyer = d.groupby(["region", "product"])["ref_price"].mean().to_dict()
-    quantity = {p: world_size(s, d, r, p) for p in data.product_codes}
+    sizes = world_sizes(s, d, r)
+    quantity = {p: sizes.get(p, 1e-300) for p in data.product_codes}
     return Reference(product_price, producer, buyer, quantity)
 
 

@@ -45,7 +45,12 @@ DEFAULT_DATA = _shipped_data()
 def codes_of(names, index: dict[str, int]) -> np.ndarray:
     """Integer codes of `names`: their positions in the dataset's region or product list
     (`Dataset.region_index`, `product_index`), what numpy sums and indexes by."""
-    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+    if len(names) < 2000:         # a dict lookup per name; for a whole table, pandas' hash table in C
+        return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+    at = pd.Index(list(index)).get_indexer(np.asarray(names, dtype=object))
+    if (at < 0).any():
+        raise KeyError(np.asarray(names, dtype=object)[np.argmax(at < 0)])
+    return np.fromiter(index.values(), dtype=np.int64, count=len(index))[at]
 
 
 @dataclass(frozen=True)
@@ -532,7 +537,7 @@ def _check_calibration(tables: dict[str, pd.DataFrame], folder: Path, problems: 
     them: the product needs a substitution elasticity, every refinery touching it a reference
     output, no observed flow may exceed its route's capacity, and at every region
     production − exports (the home flow) must be ≥ 0 and equal use − imports."""
-    from .calibration import BALANCE_TOLERANCE, calibrated_products, reference_balances, world_size
+    from .calibration import BALANCE_TOLERANCE, calibrated_products, reference_balances, world_sizes
 
     def name(t: str) -> str:
         return _display(folder / TABLES[t].file)
@@ -558,9 +563,10 @@ def _check_calibration(tables: dict[str, pd.DataFrame], folder: Path, problems: 
     if problems:
         return
     balances = reference_balances(tables["supply"], tables["demand"], processing, routes)
+    sizes = world_sizes(tables["supply"], tables["demand"], processing)
     for product in calibrated_products(products, routes):
         balance = balances.xs(product, level="product")
-        size = world_size(tables["supply"], tables["demand"], processing, product)
+        size = sizes.get(product, 1e-300)
         gap = (balance["home_from_production"] - balance["home_from_use"]).abs() / size
         for region in balance.index[(gap > BALANCE_TOLERANCE) | (balance["home_from_production"] < -BALANCE_TOLERANCE * size)]:
             b = balance.loc[region]

@@ -326,12 +326,11 @@ def _route_codes(data: Dataset, routes):
     """Per route (once per dataset): whether both ends are in one customs union, and integer
     codes of origin, destination and product (so matching a scenario's names is indexing)."""
     if "route_codes" not in data.cache:
-        union_of = data.customs_union_of
-        same_union = np.array([bool(union_of.get(o)) and union_of.get(o) == union_of.get(d)
-                               for o, d in zip(routes.origin, routes.destination)], dtype=bool)
         region, product = data.region_index, data.product_index
-        data.cache["route_codes"] = (same_union, codes_of(routes.origin, region), codes_of(routes.destination, region),
-                                     codes_of(routes.product, product))
+        origin, destination = codes_of(routes.origin, region), codes_of(routes.destination, region)
+        union = np.array([data.customs_union_of.get(r) or "" for r in region], dtype=object)     # by region code
+        same_union = (union[origin] != "") & (union[origin] == union[destination])
+        data.cache["route_codes"] = (same_union, origin, destination, codes_of(routes.product, product))
     return data.cache["route_codes"]
 
 
