@@ -38,21 +38,20 @@ COLUMNS = ["condition", "region", "product", "detail", "residual"]
 
 
 class CheckReport:
-    """The residual of every condition checked (relative), kept as the chains' numpy pieces;
-    `residuals` is their DataFrame (condition, region, product, detail, residual), built on
-    first use."""
+    """The residual of every condition checked (relative), kept per chain; `residuals` is
+    their DataFrame (condition, region, product, detail, residual), built on first use."""
 
-    def __init__(self, pieces: list[Columns], tolerance: float):
+    def __init__(self, pieces: list[ChainResiduals], tolerance: float):
         self.pieces = [p for p in pieces if len(p)]
         self.tolerance = tolerance
 
     @cached_property
     def residuals(self) -> pd.DataFrame:
-        return concatenate(self.pieces) if self.pieces else pd.DataFrame(columns=COLUMNS)
+        return concatenate([p.table() for p in self.pieces]) if self.pieces else pd.DataFrame(columns=COLUMNS)
 
     @cached_property
     def max_residual(self) -> float:
-        return max((float(p["residual"].max()) for p in self.pieces), default=0.0)
+        return max((float(p.residual.max()) for p in self.pieces), default=0.0)
 
     @property
     def passed(self) -> bool:
@@ -89,7 +88,7 @@ def check_equilibrium(results, tolerance: float = TOLERANCE, reuse: bool = False
     return CheckReport(pieces, tolerance)
 
 
-def _check_chain(view) -> Columns:
+def _check_chain(view) -> ChainResiduals:
     from .instruments import REGISTRY
 
     rows: list[tuple] = []
@@ -100,20 +99,35 @@ def _check_chain(view) -> Columns:
     for family in REGISTRY:
         if family.check is not None:
             rows += family.check(view)
-    parts: dict[str, list] = {c: [] for c in COLUMNS}
-    for condition, region, product, detail, residual in rows:
-        residual = np.atleast_1d(np.asarray(residual, dtype=float))
-        n = len(residual)
-        if not n:
-            continue
-        parts["condition"].append(np.full(n, condition, dtype=object))
-        parts["region"].append(_broadcast(region, n))
-        parts["product"].append(_broadcast(product, n))
-        parts["detail"].append(_broadcast(detail, n))
-        parts["residual"].append(np.where(np.isnan(residual), np.inf, residual))
-    if not parts["residual"]:
-        return Columns({})
-    return Columns({c: np.concatenate(v) for c, v in parts.items()})
+    return ChainResiduals(rows)
+
+
+class ChainResiduals:
+    """One chain's checked conditions: the residuals at once (the verdict needs only them),
+    the table naming each row (condition, region, product, detail) built when asked for."""
+
+    __slots__ = ("_labels", "residual")
+
+    def __init__(self, rows: list[tuple]):
+        self._labels, residuals = [], []
+        for condition, region, product, detail, residual in rows:
+            residual = np.atleast_1d(np.asarray(residual, dtype=float))
+            if len(residual):
+                self._labels.append((condition, region, product, detail, len(residual)))
+                residuals.append(np.where(np.isnan(residual), np.inf, residual))
+        self.residual = np.concatenate(residuals) if residuals else np.zeros(0)
+
+    def __len__(self) -> int:
+        return len(self.residual)
+
+    def table(self) -> Columns:
+        parts: dict[str, list] = {c: [] for c in COLUMNS[:-1]}
+        for condition, region, product, detail, n in self._labels:
+            parts["condition"].append(np.full(n, condition, dtype=object))
+            parts["region"].append(_broadcast(region, n))
+            parts["product"].append(_broadcast(product, n))
+            parts["detail"].append(_broadcast(detail, n))
+        return Columns({**{c: np.concatenate(v) for c, v in parts.items()}, "residual": self.residual})
 
 
 class _ChainView:
