@@ -345,7 +345,7 @@ def _regular_records(data: bytes, cells_per_row: int) -> tuple[np.ndarray, list[
         closes_a_cell = (quotes[1::2] == len(b) - 1) | np.isin(after, (ord(","), ord("\n"), ord("\r"), ord('"')))
         if not (opens_a_cell.all() and closes_a_cell.all()):
             return None
-        # an odd number of quotes before a line break or a comma: it is inside a quoted cell
+        # a line break or a comma after an odd number of quotes is inside a quoted cell
         if (np.searchsorted(quotes, np.concatenate([newline, cr])) % 2).any():
             return None
         commas = commas[np.searchsorted(quotes, commas) % 2 == 0]      # the commas that separate cells
