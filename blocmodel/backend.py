@@ -190,6 +190,33 @@ def frozen_qp(system: System, frozen) -> tuple[np.ndarray, np.ndarray] | None:
     return u, q[system.vertical_atoms]
 
 
+def vertex_flows(system: System, frozen, x: np.ndarray) -> np.ndarray | None:
+    """The vertical quantities `x` (routes, constant-cost refineries) re-chosen at a vertex of
+    the frozen problem: with every curve atom held where it is, HiGHS's simplex picks the
+    cheapest pattern (frozen costs θ − o) that carries the same total into and out of every
+    market. A degenerate QP answer (tied routes carrying flow around a cycle) becomes a
+    forest, on which Newton's system is regular. None where the chain has licence, budget or
+    quota-share rows (their totals are not fixed by the markets alone) or HiGHS fails."""
+    if not system.n_vertical or len(system.share_pair) or len(system.bounded):
+        return None
+    v = system.vertical_atoms
+    C = frozen.C[:, v].tocsr()
+    used = np.flatnonzero(np.diff(C.indptr) > 0)
+    C = C[used].tocsc()
+    totals = C @ x
+    qscale = system.atom_quantity_scale[v]
+    rows_scale = system.quantity_scale[used]
+    cost = (system.theta[v] - frozen.offset[v]) * qscale
+    cost = cost / max(float(np.abs(cost).max(initial=0.0)), 1e-300)
+    h = _highs()
+    _pass_lp(h, cost, np.zeros(len(v)), system.hi[v] / qscale, sp.diags(1.0 / rows_scale) @ C @ sp.diags(qscale),
+             totals / rows_scale, totals / rows_scale)
+    h.run()
+    if not _optimal(h):
+        return None
+    return np.clip(np.asarray(h.getSolution().col_value) * qscale, 0.0, system.hi[v])
+
+
 def elastic_lp(A: sp.csc_matrix, cost, lower, upper, row_lower, row_upper):
     """Solve an LP; returns (optimal, column values, row duals)."""
     h = _highs()

@@ -369,22 +369,30 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
     finishes from its answer on the true system. Where price-dependent charges moved (ad
     valorem duties, levies, payments), freeze again at HiGHS's prices and repeat
     (diagonalisation)."""
-    from .backend import frozen_qp
+    from .backend import frozen_qp, vertex_flows
 
     best = None
     zero = np.zeros(system.n_vertical)
     damped, last_residual = False, np.inf
     for _ in range(rounds):
-        answer = frozen_qp(system, Frozen.at(system, u, zero, zero))
+        frozen = Frozen.at(system, u, zero, zero)
+        answer = frozen_qp(system, frozen)
         if answer is None:
             return best
         u_h, x_h = answer
         u_h = u_h.copy()
         u_h[system.bounded] = np.maximum(u_h[system.bounded], 0.0)
-        u_h, x_h = _on_qp_pieces(system, u_h, x_h)
-        attempt = exact_newton(system, u_h, x_h, options)
+        u_q, x_q = _on_qp_pieces(system, u_h, x_h)
+        attempt = exact_newton(system, u_q, x_q, options)
         if attempt.status == "optimal":
             return attempt
+        # tied routes: HiGHS's answer may open a cycle of them, on which Newton's system is
+        # singular; the same totals carried at a vertex of the frozen problem (a forest) are not
+        x_v = vertex_flows(system, frozen, x_h)
+        if x_v is not None:
+            vertex = exact_newton(system, *_on_qp_pieces(system, u_h, x_v), options)
+            if vertex.status == "optimal":
+                return vertex
         if best is None or attempt.residual < best.residual:
             best = attempt
         # freeze again where Newton got to (its charges are the true ones there), else at HiGHS's prices
