@@ -74,26 +74,14 @@ def least_trade(system: System, state: State) -> State:
     if len(candidates) < 2:
         return state
     atoms = v[candidates]
-    C = state.C[:, atoms].tocsc()
-    used_rows = np.flatnonzero(np.asarray(abs(C).sum(axis=1)).ravel() > 0)
-    C = C[used_rows]
-    current = state.q[atoms]
-    totals = C @ current
     route_index = atoms - routes.start
     origin, destination = lay.route_origin_node[route_index], lay.route_destination_node[route_index]
     home = lay.node_region[origin] == lay.node_region[destination]
-    scale = system.atom_quantity_scale[atoms]
-    cost = np.where(home, 0.0, 1.0) / scale       # least trade, each product in its own units
-    h = _highs()
-    rows_scale = system.quantity_scale[used_rows]
-    _pass_lp(h, cost, np.zeros(len(atoms)), system.hi[atoms], sp.diags(1.0 / rows_scale) @ C, totals / rows_scale, totals / rows_scale)
-    h.run()
-    if not _optimal(h):
+    cost = np.where(home, 0.0, 1.0) / system.atom_quantity_scale[atoms]       # least trade, each product in its own units
+    x = _same_totals(system, state.C[:, atoms], atoms, state.q[atoms], cost)
+    if x is None:
         return state
-    x = np.clip(np.asarray(h.getSolution().col_value), 0.0, system.hi[atoms])
     # keep the new pattern only if it leaves every market exactly cleared
-    new_q = state.q.copy()
-    new_q[atoms] = x
     new_x = state.x.copy()
     new_x[candidates] = x
     trial = system.evaluate_exact(state.u, new_x)
@@ -200,21 +188,25 @@ def vertex_flows(system: System, frozen, x: np.ndarray) -> np.ndarray | None:
     if not system.n_vertical or len(system.share_pair) or len(system.bounded):
         return None
     v = system.vertical_atoms
-    C = frozen.C[:, v].tocsr()
-    used = np.flatnonzero(np.diff(C.indptr) > 0)
-    C = C[used].tocsc()
-    totals = C @ x
-    qscale = system.atom_quantity_scale[v]
-    rows_scale = system.quantity_scale[used]
-    cost = (system.theta[v] - frozen.offset[v]) * qscale
-    cost = cost / max(float(np.abs(cost).max(initial=0.0)), 1e-300)
+    cost = system.theta[v] - frozen.offset[v]
+    return _same_totals(system, frozen.C[:, v], v, x, cost / max(float(np.abs(cost).max(initial=0.0)), 1e-300))
+
+
+def _same_totals(system: System, C: sp.spmatrix, atoms: np.ndarray, current: np.ndarray, cost: np.ndarray) -> np.ndarray | None:
+    """New quantities for `atoms` (the columns `C` of the market rows) that carry the same
+    totals C·current into and out of every market they touch, within [0, capacity], at the
+    least `cost`: HiGHS's simplex, so a vertex. None if HiGHS does not reach the optimum."""
+    C = C.tocsc()
+    used_rows = np.flatnonzero(np.asarray(abs(C).sum(axis=1)).ravel() > 0)
+    C = C[used_rows]
+    totals = C @ current
+    rows_scale = system.quantity_scale[used_rows]
     h = _highs()
-    _pass_lp(h, cost, np.zeros(len(v)), system.hi[v] / qscale, sp.diags(1.0 / rows_scale) @ C @ sp.diags(qscale),
-             totals / rows_scale, totals / rows_scale)
+    _pass_lp(h, cost, np.zeros(len(atoms)), system.hi[atoms], sp.diags(1.0 / rows_scale) @ C, totals / rows_scale, totals / rows_scale)
     h.run()
     if not _optimal(h):
         return None
-    return np.clip(np.asarray(h.getSolution().col_value) * qscale, 0.0, system.hi[v])
+    return np.clip(np.asarray(h.getSolution().col_value), 0.0, system.hi[atoms])
 
 
 def elastic_lp(A: sp.csc_matrix, cost, lower, upper, row_lower, row_upper):
