@@ -370,12 +370,21 @@ def test_the_fast_reader_reads_what_the_csv_module_reads(case):
 
 
 def test_the_fast_reader_takes_ordinary_files():
-    """Quoted cells with commas, CRLF line ends, padding, a byte-order mark: still the fast
-    reader (the shipped files are all read by it); a blank line or a short row: the csv module."""
+    """Quoted cells with commas, doubled quotes, CRLF line ends, padding: still the fast reader,
+    and every shipped file is read by it; a blank line or a short row: the csv module."""
+    import csv
+    import io
+
+    from blocmodel.dataset import DEFAULT_DATA
+
     text = 'a,b,source\r\n1, 2 ,"USGS, 2025"\r\n"x ""y""",3,é\r\n'
     numbers, columns = _regular_records(text.encode(), 3)
     assert numbers.tolist() == [2, 3]
     assert [c.tolist() for c in columns] == [["1", 'x "y"'], ["2", "3"], ["USGS, 2025", "é"]]
+    for file in sorted(DEFAULT_DATA.glob("*.csv")):
+        raw = file.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        header = next(csv.reader(io.StringIO(raw.decode())))
+        assert _regular_records(raw, len(header)) is not None, file.name
     assert _regular_records(b"a,b\n1,2\n\n3,4\n", 2) is None
     assert _regular_records(b"a,b\n1,2\n3\n", 2) is None
     assert _regular_records(b'a,b\n1,"2\n3"\n', 2) is None
