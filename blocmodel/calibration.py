@@ -97,12 +97,10 @@ def reference_balance(supply: pd.DataFrame, demand: pd.DataFrame, processing: pd
 def world_sizes(supply, demand, processing) -> dict[str, float]:
     """Each product's market size in units: the largest of its supply, demand and refined
     output at the reference (each product's rows found once, not filtered for each)."""
-    columns = [(frame[column], frame["ref_quantity"]) for frame, column in ((supply, "product"), (demand, "product"), (processing, "output"))]
     totals: list[dict[str, float]] = []
-    for keys, quantity in columns:
-        values = pd.to_numeric(quantity, errors="coerce").fillna(0).to_numpy(dtype=float)
-        rows = _rows_by(keys)
-        totals.append({product: float(values[at].sum()) for product, at in rows.items()})
+    for frame, column in ((supply, "product"), (demand, "product"), (processing, "output")):
+        quantity = pd.to_numeric(frame["ref_quantity"], errors="coerce").fillna(0).to_numpy(dtype=float)
+        totals.append({product: float(quantity[rows].sum()) for product, rows in _rows_by(frame[column]).items()})
     products = set().union(*totals)
     return {p: float(max(max(t.get(p, 0.0) for t in totals), 1e-300)) for p in products}
 
