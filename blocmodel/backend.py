@@ -25,6 +25,16 @@ def qp_time_limit(n_columns: int) -> float:
     return max(3.0, 2e-3 * n_columns)
 
 
+# Active-set iterations HiGHS may take on one frozen QP. Those it solves take at most 1.5 per
+# column on the 60 x 10 and 120 x 10 benches and 250 x 30 (2,469 on 1,747 columns), and at most
+# 58 on the slow tier's small QPs (the first 700 cases); a degenerate one cycles at its optimal
+# objective (250 x 30's m09: 1,550 columns, the optimum reached before 2,000 iterations, still
+# cycling after 42,000).
+# Stopped here, its last iterate is Newton's start all the same (`frozen_qp`).
+def qp_iteration_limit(n_columns: int) -> int:
+    return 3 * n_columns + 1000
+
+
 def _highs():
     import highspy
 
@@ -38,6 +48,12 @@ def _optimal(h) -> bool:
     import highspy
 
     return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+def _stopped_at_limit(h) -> bool:
+    import highspy
+
+    return h.getModelStatus() in (highspy.HighsModelStatus.kIterationLimit, highspy.HighsModelStatus.kTimeLimit)
 
 
 def _pass_lp(h, cost, lower, upper, A: sp.csc_matrix, row_lower, row_upper) -> None:
@@ -91,14 +107,16 @@ def least_trade(system: System, state: State) -> State:
     return trial
 
 
-def frozen_qp(system: System, frozen) -> tuple[np.ndarray, np.ndarray] | None:
+def frozen_qp(system: System, frozen) -> tuple[np.ndarray, np.ndarray, bool] | None:
     """The frozen system as the welfare QP HiGHS solves: one variable per atom (a supplier's
     output, a buyer's purchase, a refinery's output, a route's flow, a reserve's purchase)
     within [0, capacity]; minimise Σ φ(q) − o·q, with φ the integral of each atom's inverse
     response (q²/2β − αq/β on a curve, θ·q for a complementarity atom), subject to market
     clearing C·q + c = 0 (and licence rows C·q + c >= 0). By Fenchel duality this is the
     dual of minimising Φ; its row duals are the prices. Returns (prices u, vertical
-    quantities) or None if HiGHS does not reach the optimum.
+    quantities, certified): certified False where HiGHS stopped at its iteration or time
+    limit with a primal and dual iterate (a degenerate QP it cycles on, usually at the
+    optimal objective already); None where it has no iterate to give.
 
     A route under a tariff-rate quota pays its out-of-quota rate here, and a licensed flow
     y ≤ the route's flow, counted by the quota, earns the rate gap back (cost −cap·y): the
@@ -153,6 +171,7 @@ def frozen_qp(system: System, frozen) -> tuple[np.ndarray, np.ndarray] | None:
     row_upper[system.share_col] = highspy.kHighsInf      # licensed flow ≤ flow
     h = _highs()
     h.setOptionValue("time_limit", qp_time_limit(n_atoms + len(e)))
+    h.setOptionValue("qp_iteration_limit", qp_iteration_limit(n_atoms + len(e)))
     _pass_lp(h, cost, lower, upper, A, row_lower, row_upper)
     n_cols = n_atoms + len(e)
     diag = np.flatnonzero(hessian > 0)
@@ -163,9 +182,10 @@ def frozen_qp(system: System, frozen) -> tuple[np.ndarray, np.ndarray] | None:
         start[1:] = np.cumsum(counts)
         h.passHessian(n_cols, len(diag), highspy.HessianFormat.kTriangular, start, diag.astype(np.int32), hessian[diag])
     h.run()
-    if not _optimal(h):
-        return None
+    certified = _optimal(h)
     solution = h.getSolution()
+    if not certified and not (_stopped_at_limit(h) and solution.value_valid and solution.dual_valid):
+        return None
     values = np.asarray(solution.col_value)
     q = values[:n_atoms] * qscale
     # row duals are in objective units per scaled row: u = V·λ / row scale (HiGHS's sign: minimisation)
@@ -175,7 +195,7 @@ def frozen_qp(system: System, frozen) -> tuple[np.ndarray, np.ndarray] | None:
         below = u[system.pair_col[e]] < frozen.extra["pair_cap"][e]
         u[system.share_col] = np.where(flow > 1e-12 * y_scale, np.clip(licensed / np.where(flow > 0, flow, 1.0), 0.0, 1.0),
                                        below.astype(float))
-    return u, q[system.vertical_atoms]
+    return u, q[system.vertical_atoms], certified
 
 
 def vertex_flows(system: System, frozen, x: np.ndarray) -> np.ndarray | None:

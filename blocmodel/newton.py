@@ -329,6 +329,8 @@ def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: N
         if first.status == "optimal":
             return first
     log.debug("HiGHS and exact Newton did not finish; dual method")
+    if attempt is not None and attempt.residual < first.residual and np.all(np.isfinite(attempt.u)):
+        u, x = attempt.u, attempt.x       # from the nearest point found
     mu = options.mu_start * system.quantity_per_price if system.n_vertical else np.zeros(0)
     anchor = np.clip(x, 0.0, system.hi[system.vertical_atoms])
     total_dual = 0
@@ -379,7 +381,7 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
         answer = frozen_qp(system, frozen)
         if answer is None:
             return best
-        u_h, x_h = answer
+        u_h, x_h, certified = answer
         u_h = u_h.copy()
         u_h[system.bounded] = np.maximum(u_h[system.bounded], 0.0)
         u_q, x_q = _on_qp_pieces(system, u_h, x_h)
@@ -393,8 +395,12 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
             vertex = exact_newton(system, *_on_qp_pieces(system, u_h, x_v), options)
             if vertex.status == "optimal":
                 return vertex
+            if best is None or vertex.residual < best.residual:
+                best = vertex
         if best is None or attempt.residual < best.residual:
             best = attempt
+        if not certified:       # HiGHS cycled on this frozen QP: it would on the next one too
+            return best
         # freeze again where Newton got to (its charges are the true ones there), else at HiGHS's prices
         following = attempt.u if np.all(np.isfinite(attempt.u)) else u_h
         if np.allclose(following, u, rtol=1e-13, atol=0.0):

@@ -141,3 +141,61 @@ def test_tied_routes_open_in_a_cycle_finish_from_a_vertex_without_the_dual_metho
     reference = slow.solve()
     assert sum(solver.solution.dual_steps for solver in slow._solvers.values()) > 100
     assert np.allclose(r.nodes["price"], reference.nodes["price"], rtol=1e-9, atol=0.0, equal_nan=True)
+
+
+def test_a_frozen_qp_stopped_at_its_iteration_limit_still_starts_newton(tmp_path, monkeypatch):
+    """HiGHS's QP method can cycle on a degenerate frozen problem (250 x 30's chain m09: at its
+    optimal objective within 2,000 iterations, still cycling after 42,000, until the time limit
+    and then the dual method). Stopped at its iteration limit, its last iterate is Newton's
+    start all the same. Here the limit is just above what these QPs need (1.3 iterations per
+    column; they take 1.0-1.5), so HiGHS stops near the optimum: Newton finishes from the
+    uncertified iterates, with no dual step, at the normal solve's prices."""
+    import blocmodel.backend as backend
+
+    data = bm.load_dataset(synthetic_dataset(tmp_path / "d", regions=40, minerals=3, two_stage=True, neighbours=20, seed=5))
+    normal = bm.Session(data).solve()
+    certified = []
+    frozen_qp = backend.frozen_qp
+
+    def recording(system, frozen):
+        answer = frozen_qp(system, frozen)
+        certified.append(None if answer is None else answer[2])
+        return answer
+
+    monkeypatch.setattr(backend, "frozen_qp", recording)
+    monkeypatch.setattr(backend, "qp_iteration_limit", lambda n_columns: int(1.3 * n_columns))
+    session = bm.Session(data)
+    r = session.solve()
+    assert False in certified and None not in certified
+    assert r.status == "optimal" and r.check_report.max_residual < 1e-9
+    assert all(solver.solution.dual_steps == 0 for solver in session._solvers.values())
+    assert np.allclose(r.nodes["price"], normal.nodes["price"], rtol=1e-9, atol=0.0, equal_nan=True)
+
+
+def test_the_dual_method_starts_from_the_nearest_point_found(tmp_path, monkeypatch):
+    """Where HiGHS and exact Newton both stop short, the globally convergent dual method takes
+    over from the nearest point they reached, not from the cold start (250 x 30's m09: 1,019
+    dual steps before, 20 now). Here HiGHS's round is replaced by a point near the equilibrium
+    (prices 1e-5 off, a scaled residual of 0.19: constant-cost routes are that sensitive) that
+    Newton did not finish from; exact Newton from the cold start stops at 0.40."""
+    import blocmodel.newton as newton
+    from blocmodel.solver import canonical_prices
+
+    data = bm.load_dataset(synthetic_dataset(tmp_path / "d", regions=40, minerals=3, two_stage=True, neighbours=20, seed=5))
+    session = bm.Session(data)
+    session.solve()
+    solver = next(iter(session._solvers.values()))
+    system, exact = solver.system, solver.solution.state
+    cold = np.concatenate([solver.problem.layout.price_scale, np.zeros(system.n_u - system.n_nodes)])
+    near_u = exact.u * (1.0 + 1e-5 * np.random.default_rng(0).uniform(-1, 1, len(exact.u)))
+    state = system.evaluate_exact(near_u, exact.x)
+    residual = float(np.abs(system.exact_residual(state) / system.row_scale(exact=True)).max())
+    near = newton.Outcome("not_converged", near_u, exact.x.copy(), state, residual)
+    runs = {}
+    for name, answer in (("near", near), ("none", None)):
+        monkeypatch.setattr(newton, "_highs_then_newton", lambda *args, answer=answer: answer)
+        runs[name] = newton.solve_system(system, cold, None, newton_first=False)
+    assert 1e-3 < residual < 0.3 and runs["near"].status == runs["none"].status == "optimal"
+    assert 0 < runs["near"].dual_steps < runs["none"].dual_steps / 4
+    prices = [canonical_prices(system, run.state) for run in runs.values()]    # an idle market's price is a convention
+    assert np.allclose(prices[0], prices[1], rtol=1e-9, atol=0.0)
