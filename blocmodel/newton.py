@@ -24,6 +24,7 @@ market size; a solution is returned only if it is below `tolerance`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -308,11 +309,13 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
 
 # -------------------------------------------------------------------- together
 def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: NewtonOptions = NewtonOptions(),
-                 newton_first: bool = True) -> Outcome:
+                 newton_first: bool = True, can_clear: Callable[[], bool] | None = None) -> Outcome:
     """The exact solution of `system`, starting from prices `u` (and vertical quantities `x`).
     `newton_first`: try exact Newton from the start before HiGHS (right from a warm start;
     from a start whose constant-cost routes are all idle it nearly always fails, after a
-    long line search, so route generation goes to HiGHS first)."""
+    long line search, so route generation goes to HiGHS first). `can_clear`: asked before
+    the slow dual method; False (some market cannot clear at any price) ends the solve as
+    infeasible there (the dual method would only drive a price without bound)."""
     if x is None:
         x = _initial_vertical(system, u)
     first = exact_newton(system, u, x, options) if newton_first else None
@@ -328,6 +331,8 @@ def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: N
         first = exact_newton(system, u, x, options)
         if first.status == "optimal":
             return first
+    if can_clear is not None and not can_clear():
+        return Outcome("infeasible", u, x, None, np.inf, first.exact_steps, message="a market cannot clear at any price")
     log.debug("HiGHS and exact Newton did not finish; dual method")
     if attempt is not None and attempt.residual < first.residual and np.all(np.isfinite(attempt.u)):
         u, x = attempt.u, attempt.x       # from the nearest point found

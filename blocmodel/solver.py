@@ -121,7 +121,7 @@ class ChainSolver:
             outcome = self._generate_routes()
         else:
             u0 = self.u if self.u is not None else np.concatenate([lay.price_scale, np.zeros(system.n_u - lay.n_nodes)])
-            outcome = solve_system(system, u0, self.x, self.options.newton)
+            outcome = solve_system(system, u0, self.x, self.options.newton, can_clear=self._can_clear)
             if outcome.status == "optimal":
                 self.u, self.x = outcome.u.copy(), outcome.x.copy()
         if outcome.status != "optimal":
@@ -168,7 +168,8 @@ class ChainSolver:
             # last equilibrium on the same routes (a re-solve), or with no constant-cost atoms
             # (calibrated chains: HiGHS is slower than Newton there), Newton first.
             warm = round_ == 0 and u is not None and x_sub is not None
-            outcome = solve_system(sub, u0, x_sub, self.options.newton, newton_first=warm or not sub.n_vertical)
+            outcome = solve_system(sub, u0, x_sub, self.options.newton, newton_first=warm or not sub.n_vertical,
+                                   can_clear=self._can_clear)
             if outcome.status != "optimal":
                 return outcome
             u = outcome.u
@@ -193,6 +194,12 @@ class ChainSolver:
         if self.x is None or len(self.x) != self.system.n_vertical:
             return None
         return _restrict_vertical(self.system, sub, routes, self.x)
+
+    def _can_clear(self) -> bool:
+        """Whether every market of the whole chain can clear at some prices (`explain`)."""
+        from .explain import conflicts  # only where exact Newton and HiGHS both failed
+
+        return not conflicts(self.problem, self.system)
 
     def _failure(self, outcome: Outcome, start: float) -> ChainSolution:
         from .explain import explain_failure  # only on failure
