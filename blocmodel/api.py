@@ -13,7 +13,7 @@ from .check import TOLERANCE, check_equilibrium
 from .dataset import Dataset, load_dataset
 from .errors import EquilibriumCheckError, InfeasibleError
 from .scenario import Scenario, load_scenario, scenario_from_dict
-from .solver import ChainSolver, SolverOptions
+from .solver import ChainSolver, SolverOptions, solve_chains
 
 if TYPE_CHECKING:
     from .results import Results
@@ -101,25 +101,24 @@ class Session:
         # chains with no product touched since the last solve keep their problem and solution
         touched = changed_products(self._market, policy.market) if self._market is not None else None
         self._market = None         # until every solver has this solve's market
-        layouts, solutions = [], []
+        layouts, solvers = [], []
         for products in self.chains:
             layout = self._layouts[products]
             if not layout.n_nodes:
                 continue
             solver = self._solvers.get(products)
             kept = solver.solution if solver is not None else None
-            if kept is not None and kept.status == "optimal" and touched is not None and touched.isdisjoint(products):
-                solution = kept
-            else:
+            if not (kept is not None and kept.status == "optimal" and touched is not None and touched.isdisjoint(products)):
                 problem = chain_problem(policy.market, layout)
                 if solver is None or not solver.update(problem):
                     solver = self._solvers[products] = ChainSolver(problem, self.options)
-                solution = solver.solve()
-                for _ in range(retries if solution.status != "optimal" else 0):
-                    solver = self._solvers[products] = ChainSolver(problem, self.options)
-                    solution = solver.solve()
             layouts.append(layout)
-            solutions.append(solution)
+            solvers.append(solver)
+        solutions = solve_chains(solvers, self.options.threads)
+        for k, (layout, solution) in enumerate(zip(layouts, solutions)):
+            for _ in range(retries if solution.status != "optimal" else 0):
+                solver = self._solvers[layout.products] = ChainSolver(solvers[k].problem, self.options)
+                solution = solutions[k] = solver.solve()
         self._market = policy.market.copy()    # its own: a caller may change the results' market
         results = Results(self.data, policy, layouts, solutions,
                           meta={"solve_seconds": round(time.perf_counter() - start, 4), "versions": versions()})

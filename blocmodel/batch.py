@@ -134,11 +134,13 @@ _WORKER: dict[str, Any] = {}    # per worker process: the last draw's sessions a
 def _session_for(data: Dataset, factors: dict[str, float]):
     """The Session of this draw, kept between tasks on the same worker."""
     from .api import Session
+    from .solver import SolverOptions
 
     key = (data.data_hash, json.dumps(factors, sort_keys=True))
     if _WORKER.get("key") != key:
         _WORKER.clear()
-        _WORKER.update(key=key, session=Session(apply_factors(data, factors)), collections={})
+        # one chain at a time: the workers are one process per core already
+        _WORKER.update(key=key, session=Session(apply_factors(data, factors), SolverOptions(threads=1)), collections={})
     return _WORKER["session"]
 
 
@@ -153,7 +155,7 @@ def _collection_for(session, horizon: str):
     collections = _WORKER["collections"]
     if horizon not in collections:
         name = "baseline" if horizon == "medium_run" else f"baseline_{horizon}"
-        base = Session(session.data).solve(Scenario(name=name, horizon=horizon))
+        base = Session(session.data, session.options).solve(Scenario(name=name, horizon=horizon))
         collections[horizon] = Collection({name: base}, baseline=name, data=session.data)
     return collections[horizon]
 
