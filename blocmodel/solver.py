@@ -219,12 +219,13 @@ def solve_chains(solvers: list[ChainSolver], threads: int = 1) -> list[ChainSolu
     # the systems are small: a multi-threaded BLAS spends longer waking threads than computing
     # (set once here: the limit is process-wide, so threads must not each set and restore it)
     with _BLAS.limit(limits=1, user_api="blas"):
-        if threads <= 1 or len(solvers) <= 1:
-            return [solver._solve_once() for solver in solvers]
-        from concurrent.futures import ThreadPoolExecutor
+        pending = [solver for solver in solvers if solver.solution is None]
+        if threads > 1 and len(pending) > 1:     # a re-solve of one chain starts no thread
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(min(threads, len(solvers))) as pool:
-            return list(pool.map(ChainSolver._solve_once, solvers))
+            with ThreadPoolExecutor(min(threads, len(pending))) as pool:
+                list(pool.map(ChainSolver._solve, pending))
+        return [solver._solve_once() for solver in solvers]
 
 
 def _snap(system: System, state: State, tolerance: float) -> State:
