@@ -256,7 +256,7 @@ class Results:
                 top = cap >= cap.max() if len(cap) and np.isfinite(cap).any() else np.ones(len(cap), dtype=bool)
                 # below the largest gap a route's licensed share is solved for: 1 while the licence is
                 # cheaper than its gap, 0 once dearer, and in between where they are equal
-                share = s.licensed_shares(j)[keep] if len(keep) else np.zeros(0)
+                share = s.licensed_shares(j)     # the chain's routes of this quota, in the same order as `keep`
                 below = np.where(np.isnan(share), cap > lam, np.clip(share, 0.0, 1.0))
                 in_quota = np.where(top, 0.0, below * flow)
                 # at the largest gap (to rounding: the cap is recomputed here from the reported CIF)

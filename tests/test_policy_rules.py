@@ -216,3 +216,28 @@ def test_tariff_rate_quota_not_filled(ko_one_way):
     r = bm.solve(ko_one_way, {"tariff_quotas": [{**TRQ, "quota": 30, "rent_to": "exporter"}]})
     assert price(r, "HOME") == pytest.approx(1.5, abs=TOL) and imports(r) == pytest.approx(20.0, abs=1e-8)
     assert r.welfare["quota_rent"].abs().sum() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_quota_on_routes_some_of_which_leave_the_chain(tmp_path):
+    """An export quota on R1's ore to every destination: R0 uses no ore (no refinery, no
+    demand), so the quota's first route is not in the chain and only R1->R2 is. The quota's
+    table reads each route's licensed share in the chain's own order (found by hypothesis:
+    it indexed them by their place among the quota's routes and failed). The quota of 4
+    binds (free trade would ship more), R1->R2 carries exactly 4, and the licence price is
+    the gap between R2's buyers' and R1's producers' ore price net of transport."""
+    data = bm.load_dataset(write_dataset(
+        tmp_path / "d", regions=[{"region": r} for r in ("R0", "R1", "R2")],
+        products=[{"product": "ore", "mineral": "m", "stage": "mined"}, {"product": "metal", "mineral": "m", "stage": "refined"}],
+        supply=[{"region": "R1", "product": "ore", "ref_price": 10.0, "ref_quantity": 10.0, "elasticity": 1.0}],
+        demand=[{"region": r, "product": "metal", "ref_price": 30.0, "ref_quantity": 5.0, "elasticity": -1.0} for r in ("R0", "R2")],
+        routes=[{"origin": "R1", "destination": "R0", "product": "ore", "transport_cost": 1.0},
+                {"origin": "R1", "destination": "R2", "product": "ore", "transport_cost": 1.0},
+                {"origin": "R2", "destination": "R0", "product": "metal", "transport_cost": 1.0}],
+        processing=[{"region": "R2", "input": "ore", "output": "metal", "yield": 1.0, "unit_cost": 15.0}]))
+    r = bm.solve(data, {"export_restrictions": [{"exporter": "R1", "product": "ore", "quota": 4.0}]})
+    detail = [c for c in r.coupling_detail if c["product"] == "ore"]
+    assert len(detail) == 1 and len(detail[0]["flow"]) == 1
+    assert detail[0]["flow"][0] == pytest.approx(4.0, rel=1e-9)
+    prices = r.prices.set_index(["region", "product"])
+    gap = prices.at[("R2", "ore"), "price"] - prices.at[("R1", "ore"), "producer_price"] - 1.0
+    assert gap > 0 and detail[0]["licence_price"] == pytest.approx(gap, rel=1e-9)
