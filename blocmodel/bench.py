@@ -92,7 +92,7 @@ def _compile_package() -> None:
     """Write blocmodel's bytecode before timing whole processes. An installed package has it
     (pip compiles on install) and a source checkout writes it on its first run, but not where
     PYTHONDONTWRITEBYTECODE is set: then every run compiled the package from source again
-    (0.3-0.4 s a process on this machine), which no user's second run pays."""
+    (0.1-0.4 s a process on this machine, measured alternately), which no user's second run pays."""
     import compileall
 
     compileall.compile_dir(Path(__file__).resolve().parent, quiet=1)
