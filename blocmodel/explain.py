@@ -46,16 +46,21 @@ def conflicts(problem: ChainProblem, system: System) -> list[str]:
     held = np.isfinite(problem.supply_floor) & (problem.supply_slope > 0)
     at_floor = problem.supply_intercept + problem.supply_slope * (problem.supply_floor + problem.supply_subsidy)
     lower[supply] = np.where(held, np.clip(at_floor, 0.0, problem.supply_capacity), 0.0)
-    # every quantity free within its bounds; slacks: shortfall and surplus at each node
+    # every quantity free within its bounds; slacks: a shortfall at each node, and a surplus
+    # where something is forced in (held-up output, a release), so that an excess is named
+    # where it arises, not downstream where it got stuck
+    sources = np.union1d(lay.supply_node[held], np.flatnonzero(problem.fixed_use < 0)).astype(int)
     identity = sp.identity(n, format="csc")
-    A = sp.hstack([C, identity, -identity]).tocsc()
-    cost = np.concatenate([np.zeros(k), 1.0 / lay.quantity_scale, 1.0 / lay.quantity_scale])
+    A = sp.hstack([C, identity, -identity[:, sources]]).tocsc()
+    cost = np.concatenate([np.zeros(k), 1.0 / lay.quantity_scale, 1.0 / lay.quantity_scale[sources]])
     rows = -system.constants(np.concatenate([lay.price_scale, np.zeros(system.n_u - n)]))[:n]
-    ok, x, _ = elastic_lp(A, cost, np.concatenate([lower, np.zeros(2 * n)]), np.concatenate([upper, np.full(2 * n, 1e30)]),
-                          rows, rows)
+    ok, x, _ = elastic_lp(A, cost, np.concatenate([lower, np.zeros(n + len(sources))]),
+                          np.concatenate([upper, np.full(n + len(sources), 1e30)]), rows, rows)
     if not ok:
         return []
-    short, over = x[k:k + n], x[k + n:]
+    short = x[k:k + n]
+    over = np.zeros(n)
+    over[sources] = x[k + n:]
     closures = problem.labels.get("closures", {})
     purchases = problem.labels.get("purchases", {})
     route = system.slice["route"].start

@@ -184,34 +184,57 @@ def test_infeasible_stockpile_is_explained(eu, tmp_path):
     assert "supply capacity of CHN (ree)" in text
 
 
-def test_a_floor_holding_output_beyond_its_outlets_is_explained_at_once(tmp_path):
-    """A deficiency payment holds output up (producers receive at least the floor), so it no
-    longer falls with the market price. Here ore is mined in R0 only, inelastically (0.05);
-    its one user is a refinery in R1 behind a route of capacity 6.94, so at the floor of
-    56,213 the 19.667 t mined (19.7697 × (1 + 0.05 × (56,213 − 62,730.7) / 62,730.7)) exceed
-    by 12.725 t what can leave R0, and with no free disposal no price clears the market
-    (found by hypothesis: the dual method drove R0's price down without bound for 400
-    rounds, twice, and then reported no conflict). The conflict is named, without the dual
-    method; without the floor the price falls until the mines' output fits."""
-    data = bm.load_dataset(write_dataset(
-        tmp_path / "d", regions=[{"region": r} for r in ("R0", "R1", "R2")],
+def held_ore(folder, refinery_at_home: bool = False) -> bm.Dataset:
+    """Ore mined in R0 only, inelastically (0.05); its users: a refinery in R1 behind a route
+    of capacity 6.94 (and, if asked, a refinery of capacity 1 in R0 itself)."""
+    refineries = [{"region": "R1", "input": "ore", "output": "metal", "yield": 0.7875, "unit_cost": 46177.1, "capacity": 15.6023}]
+    if refinery_at_home:
+        refineries.append({"region": "R0", "input": "ore", "output": "metal", "yield": 1.0, "unit_cost": 46177.1, "capacity": 1.0})
+    return bm.load_dataset(write_dataset(
+        folder, regions=[{"region": r} for r in ("R0", "R1", "R2")],
         products=[{"product": "ore", "mineral": "m", "stage": "mined"}, {"product": "metal", "mineral": "m", "stage": "refined"}],
         supply=[{"region": "R0", "product": "ore", "ref_price": 62730.7, "ref_quantity": 19.7697, "elasticity": 0.05}],
         demand=[{"region": "R2", "product": "metal", "ref_price": 132837.0, "ref_quantity": 15.5686, "elasticity": -1.37721}],
         routes=[{"origin": "R0", "destination": "R1", "product": "ore", "transport_cost": 6053.94, "capacity": 6.94213},
                 {"origin": "R0", "destination": "R2", "product": "ore", "transport_cost": 229.316},
-                {"origin": "R1", "destination": "R2", "product": "metal", "transport_cost": 4270.86}],
-        processing=[{"region": "R1", "input": "ore", "output": "metal", "yield": 0.7875, "unit_cost": 46177.1, "capacity": 15.6023}]))
+                {"origin": "R1", "destination": "R2", "product": "metal", "transport_cost": 4270.86},
+                {"origin": "R0", "destination": "R2", "product": "metal", "transport_cost": 4270.86}],
+        processing=refineries))
+
+
+HELD_FLOOR = {"price_floors": [{"product": "ore", "price": 56213, "mechanism": "deficiency_payment", "markets": ["*"]}]}
+
+
+def test_a_floor_holding_output_beyond_its_outlets_is_explained_at_once(tmp_path):
+    """A deficiency payment holds output up (producers receive at least the floor), so it no
+    longer falls with the market price. At the floor of 56,213 the 19.667 t mined in R0
+    (19.7697 × (1 + 0.05 × (56,213 − 62,730.7) / 62,730.7)) exceed by 12.725 t what can leave
+    R0 (the route of 6.94 t to R1's refinery), and with no free disposal no price clears the
+    market (found by hypothesis: the dual method drove R0's price down without bound for 400
+    rounds, twice, and then reported no conflict). The conflict is named, without the dual
+    method; without the floor the price falls until the mines' output fits."""
+    data = held_ore(tmp_path / "d")
     free = bm.solve(data)
     assert free.status == "optimal"
     assert free.markets.set_index(["region", "product"]).at[("R0", "ore"), "supply"] == pytest.approx(6.94213, rel=1e-9)
-    r = bm.solve(data, {"price_floors": [{"product": "ore", "price": 56213, "mechanism": "deficiency_payment", "markets": ["*"]}]},
-                 raise_on_failure=False)
+    r = bm.solve(data, HELD_FLOOR, raise_on_failure=False)
     assert r.status == "infeasible"
     text = "; ".join(r.messages)
     assert "market R0/ore cannot clear: output held at 19.667 by a deficiency-payment floor of 56,213" in text
     assert "exceeds by 12.7249 what can leave it; binding: route capacity R0->R1 (ore)" in text
     assert [(s.status, s.dual_steps) for s in r.solutions] == [("infeasible", 0)]
+
+
+def test_held_output_is_named_where_it_is_made_not_where_it_gets_stuck(tmp_path):
+    """The same floor with a refinery of capacity 1 in R0 (short run): the held ore can go
+    home first, and the conflict search once left the excess there and in the metal made of
+    it ("a fixed release of -0 exceeds …", found by the explore profile). The excess is named
+    at the mines, 1 t smaller."""
+    r = bm.solve(held_ore(tmp_path / "d", refinery_at_home=True), {**HELD_FLOOR, "horizon": "short_run"}, raise_on_failure=False)
+    text = "; ".join(r.messages)
+    assert r.status == "infeasible" and "release" not in text
+    assert "market R0/ore cannot clear: output held at 19.667 by a deficiency-payment floor of 56,213" in text
+    assert "exceeds by 11.7249 what can leave it" in text
 
 
 def test_cli_solve_bad_scenario_exits_cleanly(eu, tmp_path):
