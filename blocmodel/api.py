@@ -88,8 +88,9 @@ class Session:
 
     def solve(self, scenario: Scenario | str | Path | dict | None = None, *, check: bool = True,
               raise_on_failure: bool = True, tolerance: float = TOLERANCE, retries: int = 1) -> Results:
-        """Solve one scenario; see `blocmodel.solve`. `retries`: a chain that fails is solved
-        again from a cold start this many times before its failure stands."""
+        """Solve one scenario; see `blocmodel.solve`. `retries`: a chain that fails with no
+        conflict named is solved again from a cold start this many times before its failure
+        stands (one whose conflicting constraints were found has no equilibrium to find)."""
         from .chains import chain_problem
         from .policy import resolve
         from .problem import changed_products
@@ -116,7 +117,8 @@ class Session:
             solvers.append(solver)
         solutions = solve_chains(solvers, self.options.threads)
         for k, (layout, solution) in enumerate(zip(layouts, solutions)):
-            for _ in range(retries if solution.status != "optimal" else 0):
+            # a chain whose conflicting constraints were found has no equilibrium: no retry
+            for _ in range(retries if solution.status != "optimal" and not solution.conflicts else 0):
                 solver = self._solvers[layout.products] = ChainSolver(solvers[k].problem, self.options)
                 solution = solutions[k] = solver.solve()
         self._market = policy.market.copy()    # its own: a caller may change the results' market

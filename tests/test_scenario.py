@@ -11,6 +11,7 @@ import blocmodel as bm
 from blocmodel.errors import InputError
 from blocmodel.policy import resolve
 from blocmodel.scenario import compose, load_scenario, scenario_from_dict
+from blocmodel.solver import ChainSolver
 from blocmodel.testing import linear, write_dataset
 
 
@@ -205,7 +206,7 @@ def held_ore(folder, refinery_at_home: bool = False) -> bm.Dataset:
 HELD_FLOOR = {"price_floors": [{"product": "ore", "price": 56213, "mechanism": "deficiency_payment", "markets": ["*"]}]}
 
 
-def test_a_floor_holding_output_beyond_its_outlets_is_explained_at_once(tmp_path):
+def test_a_floor_holding_output_beyond_its_outlets_is_explained_at_once(tmp_path, monkeypatch):
     """A deficiency payment holds output up (producers receive at least the floor), so it no
     longer falls with the market price. At the floor of 56,213 the 19.667 t mined in R0
     (19.7697 × (1 + 0.05 × (56,213 − 62,730.7) / 62,730.7)) exceed by 12.725 t what can leave
@@ -217,12 +218,17 @@ def test_a_floor_holding_output_beyond_its_outlets_is_explained_at_once(tmp_path
     free = bm.solve(data)
     assert free.status == "optimal"
     assert free.markets.set_index(["region", "product"]).at[("R0", "ore"), "supply"] == pytest.approx(6.94213, rel=1e-9)
+    import blocmodel.api as api
+
+    built = []
+    monkeypatch.setattr(api, "ChainSolver", lambda *args: built.append(args) or ChainSolver(*args))
     r = bm.solve(data, HELD_FLOOR, raise_on_failure=False)
     assert r.status == "infeasible"
     text = "; ".join(r.messages)
     assert "market R0/ore cannot clear: output held at 19.667 by a deficiency-payment floor of 56,213" in text
     assert "exceeds by 12.7249 what can leave it; binding: route capacity R0->R1 (ore)" in text
     assert [(s.status, s.dual_steps) for s in r.solutions] == [("infeasible", 0)]
+    assert len(built) == 1        # a named conflict is not solved again from a cold start
 
 
 def test_held_output_is_named_where_it_is_made_not_where_it_gets_stuck(tmp_path):
