@@ -396,14 +396,10 @@ def _highs_then_newton(system: System, u: np.ndarray, x: np.ndarray, options: Ne
         # tied routes: HiGHS's answer may open a cycle of them, on which Newton's system is
         # singular; the same totals carried at a vertex of the frozen problem (a forest) are not
         x_v = vertex_flows(system, frozen, x_h)
-        if x_v is not None:
-            vertex = exact_newton(system, *_on_qp_pieces(system, u_h, x_v), options)
-            if vertex.status == "optimal":
-                return vertex
-            if best is None or vertex.residual < best.residual:
-                best = vertex
-        if best is None or attempt.residual < best.residual:
-            best = attempt
+        vertex = None if x_v is None else exact_newton(system, *_on_qp_pieces(system, u_h, x_v), options)
+        if vertex is not None and vertex.status == "optimal":
+            return vertex
+        best = min((o for o in (best, vertex, attempt) if o is not None), key=lambda o: o.residual)
         if not certified:       # HiGHS cycled on this frozen QP: it would on the next one too
             return best
         # freeze again where Newton got to (its charges are the true ones there), else at HiGHS's prices
