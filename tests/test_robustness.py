@@ -122,7 +122,15 @@ def test_a_newton_step_with_atoms_held_at_bounds_is_the_linear_solution():
     assert np.allclose(d, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_tied_routes_open_in_a_cycle_finish_from_a_vertex_without_the_dual_method(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def forty_regions(tmp_path_factory) -> bm.Dataset:
+    """Two-stage, 40 regions each linked to its 20 nearest, three minerals (seed 5): chains
+    where HiGHS's answer opens tied routes, read by the next three tests."""
+    folder = tmp_path_factory.mktemp("forty") / "d"
+    return bm.load_dataset(synthetic_dataset(folder, regions=40, minerals=3, two_stage=True, neighbours=20, seed=5))
+
+
+def test_tied_routes_open_in_a_cycle_finish_from_a_vertex_without_the_dual_method(forty_regions, monkeypatch):
     """Two-stage, 40 regions each linked to its 20 nearest: in one chain HiGHS's answer
     carries metal from two exporters to the same three importers, and a route it left idle
     gains a little; Newton opens it, the open routes close a cycle and its system is singular
@@ -130,8 +138,7 @@ def test_tied_routes_open_in_a_cycle_finish_from_a_vertex_without_the_dual_metho
     problem (a forest of routes) let Newton finish; the prices are the dual method's."""
     import blocmodel.backend as backend
 
-    folder = synthetic_dataset(tmp_path / "d", regions=40, minerals=3, two_stage=True, neighbours=20, seed=5)
-    data = bm.load_dataset(folder)
+    data = forty_regions
     session = bm.Session(data)
     r = session.solve()
     assert r.status == "optimal" and r.check_report.max_residual < 1e-9
@@ -143,7 +150,7 @@ def test_tied_routes_open_in_a_cycle_finish_from_a_vertex_without_the_dual_metho
     assert np.allclose(r.nodes["price"], reference.nodes["price"], rtol=1e-9, atol=0.0, equal_nan=True)
 
 
-def test_a_frozen_qp_stopped_at_its_iteration_limit_still_starts_newton(tmp_path, monkeypatch):
+def test_a_frozen_qp_stopped_at_its_iteration_limit_still_starts_newton(forty_regions, monkeypatch):
     """HiGHS's QP method can cycle on a degenerate frozen problem (250 x 30's chain m09: at its
     optimal objective within 2,000 iterations, still cycling after 42,000, until the time limit
     and then the dual method). Stopped at its iteration limit, its last iterate is Newton's
@@ -152,7 +159,7 @@ def test_a_frozen_qp_stopped_at_its_iteration_limit_still_starts_newton(tmp_path
     uncertified iterates, with no dual step, at the normal solve's prices."""
     import blocmodel.backend as backend
 
-    data = bm.load_dataset(synthetic_dataset(tmp_path / "d", regions=40, minerals=3, two_stage=True, neighbours=20, seed=5))
+    data = forty_regions
     normal = bm.Session(data).solve()
     certified = []
     frozen_qp = backend.frozen_qp
@@ -172,7 +179,7 @@ def test_a_frozen_qp_stopped_at_its_iteration_limit_still_starts_newton(tmp_path
     assert np.allclose(r.nodes["price"], normal.nodes["price"], rtol=1e-9, atol=0.0, equal_nan=True)
 
 
-def test_the_dual_method_starts_from_the_nearest_point_found(tmp_path, monkeypatch):
+def test_the_dual_method_starts_from_the_nearest_point_found(forty_regions, monkeypatch):
     """Where HiGHS and exact Newton both stop short, the globally convergent dual method takes
     over from the nearest point they reached, not from the cold start (250 x 30's m09: 1,019
     dual steps before, 20 now). Here HiGHS's round is replaced by a point near the equilibrium
@@ -181,7 +188,7 @@ def test_the_dual_method_starts_from_the_nearest_point_found(tmp_path, monkeypat
     import blocmodel.newton as newton
     from blocmodel.solver import canonical_prices
 
-    data = bm.load_dataset(synthetic_dataset(tmp_path / "d", regions=40, minerals=3, two_stage=True, neighbours=20, seed=5))
+    data = forty_regions
     session = bm.Session(data)
     session.solve()
     solver = next(iter(session._solvers.values()))
