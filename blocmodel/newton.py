@@ -309,13 +309,16 @@ def dual_newton(system: System, frozen: Frozen, u: np.ndarray, options: NewtonOp
 
 # -------------------------------------------------------------------- together
 def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: NewtonOptions = NewtonOptions(),
-                 newton_first: bool = True, can_clear: Callable[[], bool] | None = None) -> Outcome:
+                 newton_first: bool = True, can_clear: Callable[[], bool] | None = None,
+                 another_start: Callable[[], tuple[np.ndarray, np.ndarray] | None] | None = None) -> Outcome:
     """The exact solution of `system`, starting from prices `u` (and vertical quantities `x`).
     `newton_first`: try exact Newton from the start before HiGHS (right from a warm start;
     from a start whose constant-cost routes are all idle it nearly always fails, after a
     long line search, so route generation goes to HiGHS first). `can_clear`: asked before
     the slow dual method; False (some market cannot clear at any price) ends the solve as
-    infeasible there (the dual method would only drive a price without bound)."""
+    infeasible there (the dual method would only drive a price without bound).
+    `another_start`: asked next, a point (u, x) to try exact Newton from before the dual
+    method (`solver.LEVY_CONTINUATION`)."""
     if x is None:
         x = _initial_vertical(system, u)
     first = exact_newton(system, u, x, options) if newton_first else None
@@ -333,6 +336,12 @@ def solve_system(system: System, u: np.ndarray, x: np.ndarray | None, options: N
             return first
     if can_clear is not None and not can_clear():
         return Outcome("infeasible", u, x, None, np.inf, first.exact_steps, message="a market cannot clear at any price")
+    start = another_start() if another_start is not None else None
+    if start is not None:
+        beside = exact_newton(system, *start, options)
+        if beside.status == "optimal":
+            beside.exact_steps += first.exact_steps
+            return beside
     log.debug("HiGHS and exact Newton did not finish; dual method")
     if attempt is not None and attempt.residual < first.residual and np.all(np.isfinite(attempt.u)):
         u, x = attempt.u, attempt.x       # from the nearest point found

@@ -29,6 +29,16 @@ from .system import State, System
 log = logging.getLogger(__name__)
 _BLAS = ThreadpoolController()
 
+# Price support holds a member market at its floor with a reserve bidding the floor while
+# non-member goods land, levied, 1e-9 of the floor above it (floors.SUPPORT_LEVY_MARGIN: the
+# equilibrium with the fewest imports). HiGHS's tolerances and Newton's piece rule cannot
+# see so narrow a gap: where levied imports and the reserve compete for one market, HiGHS
+# and Newton stop on a pattern with both (singular, inconsistent by the gap) and the dual
+# method creeps along the near-continuum of equilibria for its 400 rounds (2 of 1,500
+# random cases). With every levy floor raised by this fraction the gap is visible: the
+# equilibrium there (0.2 s on those cases) is the start of exact Newton on the true levies.
+LEVY_CONTINUATION = 1e-4
+
 
 @dataclass(frozen=True)
 class SolverOptions:
@@ -92,7 +102,7 @@ class ChainSolution:
 
 
 class ChainSolver:
-    def __init__(self, problem: ChainProblem, options: SolverOptions = SolverOptions()):
+    def __init__(self, problem: ChainProblem, options: SolverOptions = SolverOptions(), continuation: bool = True):
         self.options = options
         self.problem = problem
         self.system = System(problem)
@@ -100,6 +110,8 @@ class ChainSolver:
         self.u: np.ndarray | None = None
         self.x: np.ndarray | None = None            # vertical quantities of the working system
         self.solution: ChainSolution | None = None
+        self.continuation = continuation            # may start from the wider levies' equilibrium
+        self._wide_start: tuple | None = None       # that equilibrium's (u, x); () where not found
 
     def update(self, problem: ChainProblem) -> bool:
         """Take a new policy for the same chain; False if the structure differs (build anew)."""
@@ -119,13 +131,15 @@ class ChainSolver:
 
     def _solve(self) -> ChainSolution:
         start = time.perf_counter()
+        self._wide_start = None
         system, lay = self.system, self.problem.layout
         n_routes = len(lay.route_rows)
         if n_routes > self.options.all_routes_below:
             outcome = self._generate_routes()
         else:
             u0 = self.u if self.u is not None else np.concatenate([lay.price_scale, np.zeros(system.n_u - lay.n_nodes)])
-            outcome = solve_system(system, u0, self.x, self.options.newton, can_clear=self._can_clear)
+            outcome = solve_system(system, u0, self.x, self.options.newton, can_clear=self._can_clear,
+                                   another_start=lambda: self._start_beside_levies(system, None))
             if outcome.status == "optimal":
                 self.u, self.x = outcome.u.copy(), outcome.x.copy()
         if outcome.status != "optimal":
@@ -173,7 +187,7 @@ class ChainSolver:
             # (calibrated chains: HiGHS is slower than Newton there), Newton first.
             warm = round_ == 0 and u is not None and x_sub is not None
             outcome = solve_system(sub, u0, x_sub, self.options.newton, newton_first=warm or not sub.n_vertical,
-                                   can_clear=self._can_clear)
+                                   can_clear=self._can_clear, another_start=lambda: self._start_beside_levies(sub, routes))
             if outcome.status != "optimal":
                 return outcome
             u = outcome.u
@@ -198,6 +212,29 @@ class ChainSolver:
         if self.x is None or len(self.x) != self.system.n_vertical:
             return None
         return _restrict_vertical(self.system, sub, routes, self.x)
+
+    def _start_beside_levies(self, sub: System, routes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The equilibrium with every levy floor raised by LEVY_CONTINUATION, as prices and
+        `sub`'s vertical quantities (`routes`: its routes among the chain's; None: all), or
+        None where the chain has no levy or that equilibrium is not found. Asked only where
+        HiGHS and exact Newton both stopped short; solved once per solve."""
+        floors = self.problem.route_terms.levy_floor
+        if not self.continuation or np.isnan(floors).all():
+            return None
+        if self._wide_start is None:
+            from dataclasses import replace
+
+            terms = self.problem.route_terms.copy()
+            terms.levy_floor = floors * (1.0 + LEVY_CONTINUATION)
+            wide = ChainSolver(replace(self.problem, route_terms=terms), self.options, continuation=False)
+            found = wide._solve().status == "optimal"      # in this thread, under its BLAS limit
+            log.debug("chain %s: equilibrium with levies %g wider %s", self.problem.layout.products, LEVY_CONTINUATION,
+                      "found" if found else "not found")
+            self._wide_start = (wide.u, wide.x) if found else ()
+        if not self._wide_start:
+            return None
+        u, x = self._wide_start
+        return u.copy(), (x.copy() if routes is None else _restrict_vertical(self.system, sub, routes, x))
 
     def _can_clear(self) -> bool:
         """Whether every market of the whole chain can clear at some prices (`explain`)."""
