@@ -167,8 +167,8 @@ class Results:
                             f"<td>{span(g['buyers_price'])}</td><td>{span(g['producers_price'])}</td></tr>")
             parts.append("<table><tr><th>floor</th><th>status</th><th>markets</th><th>buyers pay</th><th>producers get</th></tr>"
                          + "".join(rows) + "</table>")
-        if self.policy.notes:
-            parts.append("<p style='margin:.2em 0'>" + "<br>".join(f"note: {esc(n)}" for n in self.policy.notes) + "</p>")
+        if self.notes:
+            parts.append("<p style='margin:.2em 0'>" + "<br>".join(f"note: {esc(n)}" for n in self.notes) + "</p>")
         parts.append("</div>")
         return "".join(parts)
 
@@ -583,6 +583,25 @@ class Results:
         a = self.route_detail
         return float((a["transport_cost"] * a["flow"]).sum())
 
+    @property
+    def notes(self) -> list[str]:
+        """The policy's notes, then what the equilibrium itself needs said: where a price is
+        below zero, that it is an artefact of the model's lack of free disposal."""
+        if not any(s.status == "optimal" and (s.price < 0).any() for s in self.solutions):
+            return list(self.policy.notes)      # (the common case: no table is built)
+        from .findings import unit_price
+
+        prices = self.prices
+        lowest = np.fmin(prices["price"].to_numpy(float), prices["producer_price"].to_numpy(float))
+        below = prices.assign(lowest=lowest)[lowest < 0]
+        notes = [f"prices below zero in {len(g)} market{'s' if len(g) > 1 else ''} of {product} "
+                 f"(lowest {unit_price(self, product, float(g['lowest'].min()))}, {g.sort_values('lowest')['region'].iloc[0]}): "
+                 "the model has no free disposal, so output that does not fall with the price (held up "
+                 "by a floor's payment, a fixed release) is sold at whatever price clears it; read such "
+                 "a price as the good given away, and the loss below zero as an artefact of the linear curves"
+                 for product, g in below.groupby("product", sort=False)]
+        return list(self.policy.notes) + notes
+
     # ------------------------------------------------------------------ output
     def summary(self) -> dict[str, Any]:
         """What was solved, identical for identical inputs: scenario and its hash, data hash,
@@ -597,7 +616,7 @@ class Results:
             "scenario_hash": self.scenario.hash,
             "scenario_definition": self.scenario.policy_dict(),
             "horizon": self.scenario.horizon,
-            "notes": list(self.policy.notes),
+            "notes": self.notes,
             "data_hash": self.data.data_hash,
             "bloc_members": members,
             "no_data_regions": self.data.no_data_regions,

@@ -396,3 +396,20 @@ def test_cli_validate_checks_scenarios_without_solving(eu, tmp_path):
     failed = CliRunner().invoke(app, ["validate", "--data", eu.path, "--scenario", str(good), "--scenario", str(bad)])
     assert failed.exit_code == 2
     assert f"error: {bad}, field 'tariffs[0].exporter': unknown region or group 'CHA' (not a region code; codes are ISO 3166 alpha-3" in failed.stderr
+
+
+def test_a_price_below_zero_is_named_as_the_artefact_it_is(ko):
+    """Krugman & Obstfeld's market (conftest.two_country) under a deficiency payment f to
+    Home's producers: they supply 20 + 20f whatever the market pays, and world clearing
+    180 − 40P = 60 + 20f + 20P gives P = 2 − f/3 (test_optimize's derivation). At f = 9 the
+    world price is −1: the model has no free disposal, so the results say so in their notes
+    (summary.json, the CLI, the app), with the markets and the lowest price."""
+    r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 9.0, "markets": ["HOME"], "mechanism": "deficiency_payment"}]})
+    assert r.prices["price"].to_numpy() == pytest.approx([-1.0, -1.0], abs=1e-9)
+    [note] = [n for n in r.notes if "below zero" in n]
+    assert note.startswith("prices below zero in 2 markets of wheat (lowest -1")
+    assert "no free disposal" in note and note in r.summary()["notes"]
+    # at f = 5.9 the price is 1/30 above zero and nothing is said
+    r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 5.9, "markets": ["HOME"], "mechanism": "deficiency_payment"}]})
+    assert r.prices["price"].to_numpy() == pytest.approx([2 - 5.9 / 3] * 2, abs=1e-9)
+    assert not any("below zero" in n for n in r.notes)
