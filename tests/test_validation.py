@@ -6,8 +6,10 @@ import sys
 
 import pytest
 from conftest import two_country
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from blocmodel.dataset import load_dataset
+from blocmodel.dataset import _irregular_records, _regular_records, load_dataset
 from blocmodel.errors import InputError
 
 
@@ -320,11 +322,6 @@ def test_unknown_names_in_every_table(folder):
 # --------------------------------------------------------------- the two CSV readers
 # A regular file is read by pandas' C reader, anything else by Python's csv module (which
 # words what is wrong). Where the fast reader accepts a file, both must read the same cells.
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from blocmodel.dataset import _irregular_records, _regular_records
 
 _CELL = st.one_of(st.text(alphabet=st.sampled_from(list("ab1., ") + ["é", "\xa0"]), max_size=6),
                   st.text(alphabet=st.sampled_from(list('ab1.,"  \t\n\r') + ["é", "\xa0", "\u2003"]), max_size=6))
