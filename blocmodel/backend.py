@@ -77,22 +77,27 @@ def _pass_lp(h, cost, lower, upper, A: sp.csc_matrix, row_lower, row_upper) -> N
 
 def least_trade(system: System, state: State) -> State:
     """The equilibrium with the least trade on constant-cost routes: flows on routes at the
-    margin (delivered price = buyers' price) may be rearranged keeping every market's
-    totals and every quota's licensed flow; HiGHS picks the pattern with the least trade
-    between regions. Prices and every other quantity are unchanged."""
+    margin (delivered price = buyers' price), and goods thrown away in markets priced at 0,
+    may be rearranged keeping every market's totals and every quota's licensed flow; HiGHS
+    picks the pattern with the least trade between regions (goods with no value are thrown
+    away where they are, not shipped to be thrown away elsewhere). Prices and every other
+    quantity are unchanged."""
     lay = system.problem.layout
     v = system.vertical_atoms
-    routes = system.slice["route"]
+    routes, disposal = system.slice["route"], system.slice["disposal"]
     is_route = (v >= routes.start) & (v < routes.stop)
+    is_disposal = (v >= disposal.start) & (v < disposal.stop)
     tol = 1e-9 * system.atom_price_scale[v]
     margin = np.abs(state.t[v] - system.theta[v]) <= tol
     candidates = np.flatnonzero(is_route & margin)
     if len(candidates) < 2:
         return state
+    candidates = np.union1d(candidates, np.flatnonzero(is_disposal & margin))
     atoms = v[candidates]
-    route_index = atoms - routes.start
-    origin, destination = lay.route_origin_node[route_index], lay.route_destination_node[route_index]
-    home = lay.node_region[origin] == lay.node_region[destination]
+    home = np.ones(len(atoms), dtype=bool)             # throwing away is no trade
+    on_route = atoms < routes.stop
+    route_index = atoms[on_route] - routes.start
+    home[on_route] = lay.node_region[lay.route_origin_node[route_index]] == lay.node_region[lay.route_destination_node[route_index]]
     cost = np.where(home, 0.0, 1.0) / system.atom_quantity_scale[atoms]       # least trade, each product in its own units
     x = _same_totals(system, state.C[:, atoms], atoms, state.q[atoms], cost)
     if x is None:

@@ -4,7 +4,8 @@ From a `Results` alone — the reported prices, quantities, charges, payments, l
 bids, never the solver's internals — verify every condition of the equilibrium:
 
 - prices: every table reports the same price for the same market;
-- market clearing at every producers' and buyers' market;
+- market clearing at every producers' and buyers' market, and free disposal: goods are
+  thrown away only in a market whose price is zero, and no price is below zero;
 - producers on their curves at the price they receive (received = market price +
   deficiency payment + subsidy, capacity binding in the short run), buyers on theirs,
   refineries on theirs in the margin (or, at a constant unit cost, refining only at a
@@ -171,6 +172,7 @@ class _ChainView:
         self.coupling_detail = [c for c in results.coupling_detail if c["product"] in self.products] if couplings else []
         self.node_range = (lo, hi)
         self.node_price = nodes["price"]
+        self.node_disposed = nodes["disposed"]
         self.node_region = nodes["region"]
         self.node_product = nodes["product"]
         self.node_side = nodes["side"]
@@ -224,6 +226,7 @@ def _clearing(view) -> list[tuple]:
     add(a["destination_node"], a["flow"], 1.0)
     if len(res):
         add(res["node"], res["quantity"], -1.0)
+    add(np.arange(lo, hi), view.node_disposed[lo:hi], -1.0)
     for (region, product), q in view.releases.items():
         if (region, product, 0) in view.node_of:
             add([view.node_of[(region, product, 0)]], [q], 1.0)
@@ -233,7 +236,12 @@ def _clearing(view) -> list[tuple]:
     product = view.node_product[lo:hi]
     scale = np.array([view.quantity_scale[p] for p in product]) if len(product) else np.zeros(0)
     side = np.where(view.node_side[lo:hi] == 0, "producers", "buyers")
-    return [("market clearing", view.node_region[lo:hi], product, side, np.abs(net) / scale)]
+    # free disposal: min(thrown away, price) = 0 in every market (each in its scale)
+    disposed = view.node_disposed[lo:hi].astype(float) / scale
+    price = view.node_price[lo:hi].astype(float) / np.array([view.price_scale[p] for p in product]) if len(product) else np.zeros(0)
+    disposal = np.abs(np.minimum(disposed, price))
+    return [("market clearing", view.node_region[lo:hi], product, side, np.abs(net) / scale),
+            ("free disposal", view.node_region[lo:hi], product, side, disposal)]
 
 
 # ------------------------------------------------------------------------ curves

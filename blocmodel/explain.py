@@ -1,11 +1,12 @@
 """Why a chain has no equilibrium, in the model's own terms.
 
 Market clearing can be impossible only where something is fixed: a stockpile purchase
-that no supply can meet within capacities, bans and quotas, or output that a
+that no supply can meet within capacities, bans and quotas, or — in a system without free
+disposal (`System(disposal=False)`, the first the solver tries) — output that a
 deficiency-payment floor holds up (producers receive at least the floor, so their output
-no longer falls with the market price) where capacities, bans and quotas leave it
-nowhere to go: the model has no free disposal, so the market price would fall without
-bound. An elastic LP (HiGHS) relaxes each market's clearing with a shortfall and a surplus
+no longer falls with the market price) where capacities, bans and quotas leave it nowhere
+to go, so the market price would fall without bound. (The solver then solves the chain with
+free disposal, where the surplus is thrown away at price 0: `solver.ChainSolver`.) An elastic LP (HiGHS) relaxes each market's clearing with a shortfall and a surplus
 and minimises them over every quantity the model can choose within its bounds (held-up
 output at least its level at the floor); the markets left short or over, and the
 capacities, bans and quotas that bind on them, are the constraints that conflict.
@@ -50,14 +51,20 @@ def conflicts(problem: ChainProblem, system: System) -> list[str]:
     # where something is forced in (held-up output, a release), so that an excess is named
     # where it arises, not downstream where it got stuck
     sources = np.union1d(lay.supply_node[held], np.flatnonzero(problem.fixed_use < 0)).astype(int)
+    # in units of each market's size (rows) and each atom's (columns), a slack costing 1 per
+    # market: in raw units the costs are ~1/market size, inside HiGHS's dual tolerance, and it
+    # stopped at the first feasible point (measured: a refinery run to capacity into free
+    # disposal, its input "short" by 14 Mt)
+    qs, aqs = lay.quantity_scale, system.atom_quantity_scale
     identity = sp.identity(n, format="csc")
-    A = sp.hstack([C, identity, -identity[:, sources]]).tocsc()
-    cost = np.concatenate([np.zeros(k), 1.0 / lay.quantity_scale, 1.0 / lay.quantity_scale[sources]])
-    rows = -system.constants(np.concatenate([lay.price_scale, np.zeros(system.n_u - n)]))[:n]
-    ok, x, _ = elastic_lp(A, cost, np.concatenate([lower, np.zeros(n + len(sources))]),
-                          np.concatenate([upper, np.full(n + len(sources), 1e30)]), rows, rows)
+    A = sp.hstack([sp.diags(1.0 / qs) @ C @ sp.diags(aqs), identity, -identity[:, sources]]).tocsc()
+    cost = np.ones(n + len(sources))
+    rows = -system.constants(np.concatenate([lay.price_scale, np.zeros(system.n_u - n)]))[:n] / qs
+    ok, x, _ = elastic_lp(A, np.concatenate([np.zeros(k), cost]), np.concatenate([lower / aqs, np.zeros(n + len(sources))]),
+                          np.concatenate([upper / aqs, np.full(n + len(sources), 1e30)]), rows, rows)
     if not ok:
         return []
+    x = np.concatenate([x[:k] * aqs, x[k:k + n] * qs, x[k + n:] * qs[sources]])
     short = x[k:k + n]
     over = np.zeros(n)
     over[sources] = x[k + n:]
@@ -95,7 +102,7 @@ def conflicts(problem: ChainProblem, system: System) -> list[str]:
         if len(floors):
             what = (f"output held at {lower[supply][floors].sum():,.6g} by a deficiency-payment floor of "
                     f"{problem.supply_floor[floors].max():,.6g} (producers receive at least the floor, so it does not fall "
-                    f"with the market price; the model has no free disposal)")
+                    f"with the market price; no free disposal)")
         else:
             what = f"a fixed release of {-problem.fixed_use[node]:,.6g}"
         out_of = np.flatnonzero(lay.route_origin_node == node)

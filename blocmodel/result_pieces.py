@@ -86,8 +86,11 @@ def _scales(layout, nodes: str) -> tuple[np.ndarray, np.ndarray]:
 def _nodes_piece(results, layout, solution) -> Columns:
     if layout is None:
         return Columns({"region": np.zeros(0, dtype=object), "product": np.zeros(0, dtype=object),
-                        "side": np.zeros(0, dtype=int), "price": np.zeros(0)})
-    return Columns({"region": layout.node_region, "product": layout.node_product, "side": layout.node_side, "price": solution.price})
+                        "side": np.zeros(0, dtype=int), "price": np.zeros(0), "disposed": np.zeros(0)})
+    disposed = np.zeros(layout.n_nodes)
+    disposed[solution.system.disposal_node] = solution.group("disposal")
+    return Columns({"region": layout.node_region, "product": layout.node_product, "side": layout.node_side, "price": solution.price,
+                    "disposed": disposed})
 
 
 def _supply_piece(results, layout, solution) -> Columns:

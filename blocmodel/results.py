@@ -64,7 +64,7 @@ FISCAL_PARTS = ["deficiency_payments", "reserve_purchases", "production_subsidie
 WELFARE_BY_REGION = WELFARE_COMPONENTS + ["total"] + FISCAL_PARTS     # the columns of `Results.welfare_by_region`
 MARKET_COLUMNS = ["region", "product", "supply", "demand", "price", "producer_price", "market_producer_price", "processing_in",
                   "processing_out", "imports", "exports", "home_flow", "stockpile", "stock_purchases", "use", "production",
-                  "capacity", "capacity_rent"]
+                  "capacity", "capacity_rent", "disposed"]
 FLOW_COLUMNS = ["origin", "destination", "product", "quantity", "home", "transport_cost", "tariff", "anti_dumping", "levy",
                 "export_subsidy", "dumping_discount", "quota_rent", "trade_cost", "exporter_price", "landed_price", "importer_price"]
 RUN_ONLY = ("solve_seconds",)
@@ -167,8 +167,8 @@ class Results:
                             f"<td>{span(g['buyers_price'])}</td><td>{span(g['producers_price'])}</td></tr>")
             parts.append("<table><tr><th>floor</th><th>status</th><th>markets</th><th>buyers pay</th><th>producers get</th></tr>"
                          + "".join(rows) + "</table>")
-        if self.notes:
-            parts.append("<p style='margin:.2em 0'>" + "<br>".join(f"note: {esc(n)}" for n in self.notes) + "</p>")
+        if self.policy.notes:
+            parts.append("<p style='margin:.2em 0'>" + "<br>".join(f"note: {esc(n)}" for n in self.policy.notes) + "</p>")
         parts.append("</div>")
         return "".join(parts)
 
@@ -203,7 +203,8 @@ class Results:
 
     @cached_property
     def nodes(self) -> pd.DataFrame:
-        """Every node: region, product, side (producers / buyers) and its price."""
+        """Every node: region, product, side (producers / buyers), its price, and what is
+        thrown away there (free disposal, at price 0)."""
         return self._pieces("nodes")
 
     # ----------------------------------------------------------- detail tables
@@ -321,7 +322,8 @@ class Results:
     @cached_property
     def markets(self) -> pd.DataFrame:
         """Per region and product that has a market: supply, demand, prices, processing, trade,
-        stockpiles, use, production, capacity and capacity rent."""
+        stockpiles, use, production, capacity, capacity rent, and output thrown away at price 0
+        (`disposed`: free disposal)."""
         return self.market_columns.frame()
 
     @cached_property
@@ -389,6 +391,7 @@ class Results:
         col["stockpile"] = by_cell(self.policy.market.purchases) - releases
         col["stock_purchases"] = total(cell(res["origin"], res["product"]), res["quantity"], mark=False) \
             if len(res) else np.zeros(cells)
+        col["disposed"] = total(node_cell, n["disposed"], mark=False)
 
         # rows: products in the dataset's order, regions alphabetically within each
         alphabetical = np.argsort(np.array(data.region_codes, dtype=object), kind="stable")
@@ -414,7 +417,7 @@ class Results:
             "use": pick["demand"] + pick["processing_in"], "production": supply + releases[order],
             "capacity": np.where(np.isnan(capacity_s) & np.isnan(capacity_r), np.nan,
                                  np.nan_to_num(capacity_s, nan=0.0) + np.nan_to_num(capacity_r, nan=0.0)),
-            "capacity_rent": pick["capacity_rent"]})
+            "capacity_rent": pick["capacity_rent"], "disposed": pick["disposed"]})
         assert columns.columns == MARKET_COLUMNS
         return columns
 
@@ -583,25 +586,6 @@ class Results:
         a = self.route_detail
         return float((a["transport_cost"] * a["flow"]).sum())
 
-    @property
-    def notes(self) -> list[str]:
-        """The policy's notes, then what the equilibrium itself needs said: where a price is
-        below zero, that it is an artefact of the model's lack of free disposal."""
-        if not any(s.status == "optimal" and (s.price < 0).any() for s in self.solutions):
-            return list(self.policy.notes)      # (the common case: no table is built)
-        from .findings import unit_price
-
-        prices = self.prices
-        lowest = np.fmin(prices["price"].to_numpy(float), prices["producer_price"].to_numpy(float))
-        below = prices.assign(lowest=lowest)[lowest < 0]
-        notes = [f"prices below zero in {len(g)} market{'s' if len(g) > 1 else ''} of {product} "
-                 f"(lowest {unit_price(self, product, float(g['lowest'].min()))}, {g.sort_values('lowest')['region'].iloc[0]}): "
-                 "the model has no free disposal, so output that does not fall with the price (held up "
-                 "by a floor's payment, a fixed release) is sold at whatever price clears it; read such "
-                 "a price as the good given away, and the loss below zero as an artefact of the linear curves"
-                 for product, g in below.groupby("product", sort=False)]
-        return list(self.policy.notes) + notes
-
     # ------------------------------------------------------------------ output
     def summary(self) -> dict[str, Any]:
         """What was solved, identical for identical inputs: scenario and its hash, data hash,
@@ -616,7 +600,7 @@ class Results:
             "scenario_hash": self.scenario.hash,
             "scenario_definition": self.scenario.policy_dict(),
             "horizon": self.scenario.horizon,
-            "notes": self.notes,
+            "notes": list(self.policy.notes),
             "data_hash": self.data.data_hash,
             "bloc_members": members,
             "no_data_regions": self.data.no_data_regions,

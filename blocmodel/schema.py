@@ -213,7 +213,9 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in (
         ("use", "unit/yr", "Final demand + refinery input (what dependency is measured on; stock purchases excluded)."),
         ("production", "unit/yr", "Supply plus releases."),
         ("capacity", "unit/yr", "Dataset capacity of its mines and refineries (binds in the short run)."),
-        ("capacity_rent", "USD/yr", "Capacity rent earned here."))),
+        ("capacity_rent", "USD/yr", "Capacity rent earned here."),
+        ("disposed", "unit/yr", "Thrown away here at a price of 0, producers' and buyers' markets together (free disposal: "
+                                "output with nowhere to go is not sold at a negative price)."))),
     Output("welfare", "one per region (levels; see welfare_change)", _WELFARE),
     Output("welfare_change", "one per region: this run minus the no-policy baseline of the same horizon", _WELFARE),
     Output("welfare_change_by_product", "one per product: this run minus the baseline", (Column("product", "", "Product code."),) + _WELFARE[1:]),

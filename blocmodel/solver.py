@@ -102,10 +102,11 @@ class ChainSolution:
 
 
 class ChainSolver:
-    def __init__(self, problem: ChainProblem, options: SolverOptions = SolverOptions(), continuation: bool = True):
+    def __init__(self, problem: ChainProblem, options: SolverOptions = SolverOptions(), continuation: bool = True,
+                 disposal: bool = False):
         self.options = options
         self.problem = problem
-        self.system = System(problem)
+        self.system = System(problem, disposal=disposal)     # without free disposal until a chain needs it
         self.active: np.ndarray | None = None       # routes in the working system (route generation)
         self.u: np.ndarray | None = None
         self.x: np.ndarray | None = None            # vertical quantities of the working system
@@ -119,7 +120,7 @@ class ChainSolver:
             return False
         if not self.problem.same_levers(problem):
             self.problem = problem
-            self.system = System(problem, like=self.system)     # same structure: same pattern
+            self.system = System(problem, like=self.system, disposal=self.system.disposal)     # same structure: same pattern
             self.solution = None
         return True
 
@@ -131,17 +132,16 @@ class ChainSolver:
 
     def _solve(self) -> ChainSolution:
         start = time.perf_counter()
-        self._wide_start = None
-        system, lay = self.system, self.problem.layout
-        n_routes = len(lay.route_rows)
-        if n_routes > self.options.all_routes_below:
-            outcome = self._generate_routes()
-        else:
-            u0 = self.u if self.u is not None else np.concatenate([lay.price_scale, np.zeros(system.n_u - lay.n_nodes)])
-            outcome = solve_system(system, u0, self.x, self.options.newton, can_clear=self._can_clear,
-                                   another_start=lambda: self._start_beside_levies(system, None))
-            if outcome.status == "optimal":
-                self.u, self.x = outcome.u.copy(), outcome.x.copy()
+        outcome = self._equilibrium()
+        if not self.system.disposal and (outcome.status != "optimal" or self._below_zero(outcome)):
+            # no equilibrium without free disposal, or one with a price below zero (the linear
+            # curves extrapolated into a glut): the chain again with a free-disposal atom in
+            # every market, from that answer's prices cut at zero. Only then: the atoms would
+            # cost every other solve its Newton steps (and change no answer)
+            log.debug("chain %s: solved again with free disposal", self.problem.layout.products)
+            self._add_disposal(outcome)
+            outcome = self._equilibrium()
+        system = self.system
         if outcome.status != "optimal":
             self.solution = self._failure(outcome, start)
             self.u = self.x = self.active = None         # start afresh next time
@@ -166,6 +166,35 @@ class ChainSolver:
                                       outer_steps=outcome.outer_steps, seconds=time.perf_counter() - start)
         return self.solution
 
+    def _equilibrium(self) -> Outcome:
+        """The chain's exact solution (or why not) on `self.system`, from the last one if any."""
+        self._wide_start = None
+        system, lay = self.system, self.problem.layout
+        if len(lay.route_rows) > self.options.all_routes_below:
+            return self._generate_routes()
+        u0 = self.u if self.u is not None else np.concatenate([lay.price_scale, np.zeros(system.n_u - lay.n_nodes)])
+        outcome = solve_system(system, u0, self.x, self.options.newton, can_clear=self._can_clear,
+                               another_start=lambda: self._start_beside_levies(system, None))
+        if outcome.status == "optimal":
+            self.u, self.x = outcome.u.copy(), outcome.x.copy()
+        return outcome
+
+    def _below_zero(self, outcome: Outcome) -> bool:
+        """Whether a market's price (idle markets' at their reported place) is below zero."""
+        price = canonical_prices(self.system, outcome.state)
+        return bool(np.any(price < -1e-12 * self.problem.layout.price_scale))
+
+    def _add_disposal(self, outcome: Outcome) -> None:
+        """Free disposal from now on; the next solve starts from `outcome` with prices cut at 0."""
+        n = self.problem.layout.n_nodes
+        self.system = System(self.problem, disposal=True)
+        if outcome.status == "optimal":
+            self.u = outcome.u.copy()
+            self.u[:n] = np.maximum(self.u[:n], 0.0)
+            self.x = np.concatenate([outcome.x, np.zeros(n)])        # disposal atoms come last
+        else:
+            self.u = self.x = self.active = None
+
     # ------------------------------------------------------------ route generation
     def _generate_routes(self) -> Outcome:
         """Solve on a working set of routes, then price in every route left out on which
@@ -178,7 +207,7 @@ class ChainSolver:
         u, x_sub = self.u, None
         for round_ in range(50):
             sub_problem, routes = restrict(problem, self.active)
-            sub = System(sub_problem)
+            sub = System(sub_problem, disposal=full.disposal)
             x_sub = self._x_for(sub, routes) if x_sub is None else x_sub
             u0 = u if u is not None else np.concatenate([problem.layout.price_scale, np.zeros(sub.n_u - sub.n_nodes)])
             # Where constant-cost routes start idle (a cold start, or routes just priced in), exact
@@ -186,7 +215,7 @@ class ChainSolver:
             # last equilibrium on the same routes (a re-solve), or with no constant-cost atoms
             # (calibrated chains: HiGHS is slower than Newton there), Newton first.
             warm = round_ == 0 and u is not None and x_sub is not None
-            outcome = solve_system(sub, u0, x_sub, self.options.newton, newton_first=warm or not sub.n_vertical,
+            outcome = solve_system(sub, u0, x_sub, self.options.newton, newton_first=warm or not sub.constant_cost,
                                    can_clear=self._can_clear, another_start=lambda: self._start_beside_levies(sub, routes))
             if outcome.status != "optimal":
                 return outcome
@@ -205,7 +234,7 @@ class ChainSolver:
             x_full = _expand_vertical(full, sub, routes, outcome.x)
             self.active[missing] = True
             next_problem, next_routes = restrict(problem, self.active)
-            x_sub = _restrict_vertical(full, System(next_problem), next_routes, x_full)
+            x_sub = _restrict_vertical(full, System(next_problem, disposal=full.disposal), next_routes, x_full)
         return Outcome("not_converged", u, np.zeros(0), None, np.inf, message="route generation did not settle")
 
     def _x_for(self, sub: System, routes: np.ndarray) -> np.ndarray | None:
@@ -226,8 +255,9 @@ class ChainSolver:
 
             terms = self.problem.route_terms.copy()
             terms.levy_floor = floors * (1.0 + LEVY_CONTINUATION)
-            wide = ChainSolver(replace(self.problem, route_terms=terms), self.options, continuation=False)
-            found = wide._solve().status == "optimal"      # in this thread, under its BLAS limit
+            wide = ChainSolver(replace(self.problem, route_terms=terms), self.options, continuation=False, disposal=self.system.disposal)
+            # in this thread, under its BLAS limit; its unknowns must be this system's
+            found = wide._solve().status == "optimal" and wide.system.disposal == self.system.disposal
             log.debug("chain %s: equilibrium with levies %g wider %s", self.problem.layout.products, LEVY_CONTINUATION,
                       "found" if found else "not found")
             self._wide_start = (wide.u, wide.x) if found else ()
@@ -373,10 +403,12 @@ def canonical_prices(system: System, state: State) -> np.ndarray:
     An idle buyers' market lies between the price at which its demand and refineries stop
     buying (bottom) and the cheapest delivered price of any route into it (top); an idle
     producers' market between the price at which no route out of it, nor a reserve, would
-    take its goods (bottom) and the price at which its mines or refineries would start
-    (top)."""
+    take its goods (bottom, and never below zero: free disposal) and the price at which its
+    mines or refineries would start (top). A price within rounding of 0 (1e-12 of the product's reference price: a market
+    throwing goods away, and those priced from it) is reported as 0, never a hair below."""
     p, lay = system.problem, system.problem.layout
     price = state.u[: system.n_nodes].copy()
+    price[np.abs(price) <= 1e-12 * lay.price_scale] = 0.0
     touched = ((np.abs(state.q) > 0) | (state.dq != 0)).astype(float)
     active = np.asarray(abs(state.C[: system.n_nodes]) @ touched).ravel() > 0
     idle = ~active & (p.fixed_use == 0)
@@ -412,6 +444,7 @@ def canonical_prices(system: System, state: State) -> np.ndarray:
             np.maximum.at(bottom, o[need], _exporter_price_for(target[need], p.route_terms.take(np.flatnonzero(need)), price[o][need]))
         if len(system.reserve_node):
             np.maximum.at(bottom, system.reserve_node, state.extra["reserve_bid"])
+        np.maximum.at(bottom, system.disposal_node, 0.0)          # free disposal: never below zero
         chosen = np.where(np.isfinite(top), top, bottom)
         price = np.where(idle & np.isfinite(chosen), chosen, price)
         if np.array_equal(price, before):

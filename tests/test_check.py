@@ -94,3 +94,21 @@ def test_a_capacity_rent(solved):
     home = solved.supply_detail["region"] == "HOME"
     solved.supply_detail.loc[home, "capacity_rent"] *= 1.01
     assert "capacity rent" in failing(solved)
+
+
+def test_goods_thrown_away_only_at_price_zero(ko):
+    """Free disposal: in K&O's market with a deficiency payment of 9 to Home's producers the
+    price is 0 and Home throws 60 away (test_scenario). Reported at a price of 0.01 instead,
+    or with nothing thrown away, the check fails; a price below zero fails it too."""
+    scenario = {"price_floors": [{"product": "wheat", "price": 9.0, "markets": ["HOME"], "mechanism": "deficiency_payment"}]}
+    r = bm.solve(ko, scenario)
+    assert failing(r) == set()
+    home = (r.nodes["region"] == "HOME") & (r.nodes["side"] == 0)
+    r.nodes.loc[home, "disposed"] = 0.0
+    assert failing(r) == {"market clearing"}
+    r = bm.solve(ko, scenario)
+    r.nodes.loc[home, "price"] = 0.01 * 1.5
+    assert "free disposal" in failing(r)
+    r = bm.solve(ko)
+    r.nodes.loc[r.nodes["region"] == "HOME", "price"] = -1e-3
+    assert "free disposal" in failing(r)

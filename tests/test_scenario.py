@@ -173,16 +173,22 @@ def test_levy_floor_against_non_members_of_the_bloc(eu):
     assert len(flowing) and (flowing["landed_price"] - 3.5).abs().max() < 1e-8
 
 
-def test_infeasible_stockpile_is_explained(eu, tmp_path):
-    """A fixed purchase above what capacity allows: CHN capped at 10 and FRA at 0."""
+def test_infeasible_stockpile_is_explained(eu, tmp_path, monkeypatch):
+    """A fixed purchase above what capacity allows: CHN capped at 10 and FRA at 0. Named,
+    and not solved again from a cold start (the retry is for numerical failures)."""
+    import blocmodel.api as api
+
     r_ok = bm.solve(eu)
     assert r_ok.status == "optimal"
+    built = []
+    monkeypatch.setattr(api, "ChainSolver", lambda *args: built.append(args) or ChainSolver(*args))
     with pytest.raises(bm.InfeasibleError) as exc:
         bm.solve(eu, {"supply_shocks": [{"region": "CHN", "capacity_factor": 0.5}, {"region": "FRA", "capacity_factor": 0}],
                       "stockpile": [{"region": "DEU", "product": "ree", "quantity": 1000}]})
     text = str(exc.value)
     assert "market DEU/ree cannot clear" in text and "fixed stockpile purchase of 1,000 (stockpile[0])" in text
     assert "supply capacity of CHN (ree)" in text
+    assert len(built) == 1
 
 
 def held_ore(folder, refinery_at_home: bool = False) -> bm.Dataset:
@@ -206,41 +212,40 @@ def held_ore(folder, refinery_at_home: bool = False) -> bm.Dataset:
 HELD_FLOOR = {"price_floors": [{"product": "ore", "price": 56213, "mechanism": "deficiency_payment", "markets": ["*"]}]}
 
 
-def test_a_floor_holding_output_beyond_its_outlets_is_explained_at_once(tmp_path, monkeypatch):
-    """A deficiency payment holds output up (producers receive at least the floor), so it no
-    longer falls with the market price. At the floor of 56,213 the 19.667 t mined in R0
-    (19.7697 × (1 + 0.05 × (56,213 − 62,730.7) / 62,730.7)) exceed by 12.725 t what can leave
-    R0 (the route of 6.94 t to R1's refinery), and with no free disposal no price clears the
-    market (found by hypothesis: the dual method drove R0's price down without bound for 400
-    rounds, twice, and then reported no conflict). The conflict is named, without the dual
-    method; without the floor the price falls until the mines' output fits."""
+def test_output_with_nowhere_to_go_is_thrown_away_at_price_zero(tmp_path):
+    """Free disposal. R0's mines (supply 18.781215 + 1.5757e-5·p: elasticity 0.05 through
+    19.7697 t at 62,730.7) can ship ore only to R1's refinery, behind a route of 6.94213 t.
+    No price clears R0's market: at price 0 the mines still make 0.95 × 19.7697 = 18.781215 t,
+    and the 11.839085 t that cannot leave are thrown away there. Under a deficiency payment
+    of 56,213 the mines make 19.7697 × (1 + 0.05 × (56,213 − 62,730.7)/62,730.7) = 19.6670 t
+    whatever the market pays, and 12.7249 t are thrown away (before free disposal the model
+    had no equilibrium here, and the hypothesis suite once saw the dual method drive R0's price
+    down without bound for 400 rounds). The treasury pays the whole floor on all of it."""
     data = held_ore(tmp_path / "d")
-    free = bm.solve(data)
-    assert free.status == "optimal"
-    assert free.markets.set_index(["region", "product"]).at[("R0", "ore"), "supply"] == pytest.approx(6.94213, rel=1e-9)
-    import blocmodel.api as api
-
-    built = []
-    monkeypatch.setattr(api, "ChainSolver", lambda *args: built.append(args) or ChainSolver(*args))
-    r = bm.solve(data, HELD_FLOOR, raise_on_failure=False)
-    assert r.status == "infeasible"
-    text = "; ".join(r.messages)
-    assert "market R0/ore cannot clear: output held at 19.667 by a deficiency-payment floor of 56,213" in text
-    assert "exceeds by 12.7249 what can leave it; binding: route capacity R0->R1 (ore)" in text
-    assert [(s.status, s.dual_steps) for s in r.solutions] == [("infeasible", 0)]
-    assert len(built) == 1        # a named conflict is not solved again from a cold start
+    held = 19.7697 * (1 + 0.05 * (56213 - 62730.7) / 62730.7)
+    for scenario, made in (({}, 0.95 * 19.7697), (HELD_FLOOR, held)):
+        r = bm.solve(data, scenario)
+        assert r.check_report.passed
+        ore = r.markets.set_index(["region", "product"]).loc[("R0", "ore")]
+        assert ore["supply"] == pytest.approx(made, rel=1e-9)
+        assert ore["market_producer_price"] == 0.0
+        assert ore["disposed"] == pytest.approx(made - 6.94213, rel=1e-9)
+        assert r.flows.set_index(["origin", "destination", "product"]).at[("R0", "R1", "ore"), "quantity"] == pytest.approx(6.94213)
+    supply = r.supply_detail.set_index("region").loc["R0"]
+    assert supply["deficiency_payment"] == pytest.approx(56213, rel=1e-12)
+    assert r.markets["disposed"].sum() == pytest.approx(held - 6.94213, rel=1e-9)       # nowhere else
 
 
-def test_held_output_is_named_where_it_is_made_not_where_it_gets_stuck(tmp_path):
-    """The same floor with a refinery of capacity 1 in R0 (short run): the held ore can go
-    home first, and the conflict search once left the excess there and in the metal made of
-    it ("a fixed release of -0 exceeds …", found by the explore profile). The excess is named
-    at the mines, 1 t smaller."""
-    r = bm.solve(held_ore(tmp_path / "d", refinery_at_home=True), {**HELD_FLOOR, "horizon": "short_run"}, raise_on_failure=False)
-    text = "; ".join(r.messages)
-    assert r.status == "infeasible" and "release" not in text
-    assert "market R0/ore cannot clear: output held at 19.667 by a deficiency-payment floor of 56,213" in text
-    assert "exceeds by 11.7249 what can leave it" in text
+def test_goods_with_no_value_are_thrown_away_where_they_are(tmp_path):
+    """The same floor with a refinery of capacity 1 in R0 (short run): it takes 1 t of the
+    held ore at home (its margin covers its cost at an ore price of 0), so 1 t less is thrown
+    away, at the mines: 11.7249 t. (The conflict search of old once left that excess in the
+    metal made of it.)"""
+    r = bm.solve(held_ore(tmp_path / "d", refinery_at_home=True), {**HELD_FLOOR, "horizon": "short_run"})
+    disposed = r.markets.set_index(["region", "product"])["disposed"]
+    held = 19.7697 * (1 + 0.05 * (56213 - 62730.7) / 62730.7)
+    assert disposed[("R0", "ore")] == pytest.approx(held - 6.94213 - 1.0, rel=1e-9)
+    assert disposed.drop(("R0", "ore")).abs().max() == 0.0
 
 
 def test_cli_solve_bad_scenario_exits_cleanly(eu, tmp_path):
@@ -398,18 +403,22 @@ def test_cli_validate_checks_scenarios_without_solving(eu, tmp_path):
     assert f"error: {bad}, field 'tariffs[0].exporter': unknown region or group 'CHA' (not a region code; codes are ISO 3166 alpha-3" in failed.stderr
 
 
-def test_a_price_below_zero_is_named_as_the_artefact_it_is(ko):
+def test_free_disposal_in_krugman_obstfeld(ko):
     """Krugman & Obstfeld's market (conftest.two_country) under a deficiency payment f to
     Home's producers: they supply 20 + 20f whatever the market pays, and world clearing
-    180 − 40P = 60 + 20f + 20P gives P = 2 − f/3 (test_optimize's derivation). At f = 9 the
-    world price is −1: the model has no free disposal, so the results say so in their notes
-    (summary.json, the CLI, the app), with the markets and the lowest price."""
+    180 − 40P = 60 + 20f + 20P gives P = 2 − f/3 (test_optimize's derivation), down to zero
+    at f = 6. Above it the price stays at zero (no price below zero: free disposal) and the
+    surplus is thrown away: at f = 9 Home makes 200, Foreign 40, the world uses 180, and 60
+    are thrown away — at Home, where they are made: Foreign's 40 short are shipped from Home
+    (80 − 40), not more, as the equilibrium with the least trade (transport is free here)."""
     r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 9.0, "markets": ["HOME"], "mechanism": "deficiency_payment"}]})
-    assert r.prices["price"].to_numpy() == pytest.approx([-1.0, -1.0], abs=1e-9)
-    [note] = [n for n in r.notes if "below zero" in n]
-    assert note.startswith("prices below zero in 2 markets of wheat (lowest -1")
-    assert "no free disposal" in note and note in r.summary()["notes"]
-    # at f = 5.9 the price is 1/30 above zero and nothing is said
+    assert r.check_report.passed
+    assert r.prices["price"].tolist() == [0.0, 0.0]
+    m = r.markets.set_index("region")
+    assert m.at["HOME", "supply"] == pytest.approx(200.0, rel=1e-12) and m.at["FOREIGN", "supply"] == pytest.approx(40.0, rel=1e-12)
+    assert m.at["HOME", "disposed"] == pytest.approx(60.0, rel=1e-12) and m.at["FOREIGN", "disposed"] == 0.0
+    assert m.at["HOME", "exports"] == pytest.approx(40.0, rel=1e-12)
+    # at f = 5.9 the price is 1/30 above zero and nothing is thrown away
     r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 5.9, "markets": ["HOME"], "mechanism": "deficiency_payment"}]})
     assert r.prices["price"].to_numpy() == pytest.approx([2 - 5.9 / 3] * 2, abs=1e-9)
-    assert not any("below zero" in n for n in r.notes)
+    assert (r.markets["disposed"] == 0.0).all()

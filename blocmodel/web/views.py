@@ -247,7 +247,7 @@ def design_view(results, baseline, title: str = "") -> View:
     view = View(title=title or results.scenario.title or "", horizon=results.scenario.horizon, members=members,
                 reference_members=reference, headline=headline, findings=findings, member_rows=member_rows,
                 other_rows=other_rows, dependency_rows=dependency_rows, price_rows=price_rows, payer_rows=payer_rows,
-                recipient_rows=recipient_rows, floor_rows=floor_rows, notes=results.notes,
+                recipient_rows=recipient_rows, floor_rows=floor_rows, notes=list(results.policy.notes),
                 solve_seconds=float(results.meta.get("solve_seconds", float("nan"))),
                 max_residual=results.meta.get("max_residual"))
     view.summary = _summary(view, results)
