@@ -444,7 +444,7 @@ def canonical_prices(system: System, state: State) -> np.ndarray:
             np.maximum.at(bottom, o[need], _exporter_price_for(target[need], p.route_terms.take(np.flatnonzero(need)), price[o][need]))
         if len(system.reserve_node):
             np.maximum.at(bottom, system.reserve_node, state.extra["reserve_bid"])
-        np.maximum.at(bottom, system.disposal_node, 0.0)          # free disposal: never below zero
+        bottom = np.maximum(bottom, 0.0)        # never below zero (free disposal, were the market active)
         chosen = np.where(np.isfinite(top), top, bottom)
         price = np.where(idle & np.isfinite(chosen), chosen, price)
         if np.array_equal(price, before):
