@@ -206,3 +206,41 @@ def test_the_dual_method_starts_from_the_nearest_point_found(forty_regions, monk
     assert 0 < runs["near"].dual_steps < runs["none"].dual_steps / 4
     prices = [canonical_prices(system, run.state) for run in runs.values()]    # an idle market's price is a convention
     assert np.allclose(prices[0], prices[1], rtol=1e-9, atol=0.0)
+
+
+def test_the_exact_jacobian_is_the_same_built_again_or_from_its_cached_pattern(tmp_path):
+    """`System._with_vertical` reuses the entries' order of the Jacobian's vertical blocks
+    between calls. Its first version handed the cached index array to SciPy, which sorted it
+    in place when the matrix went to LIL form (a budgeted reserve's row), and every later
+    Jacobian of that system was wrong: seed 40 of the many-equilibria cases (price support
+    with a budget) then ran the dual method for 400 rounds. At points with different
+    pieces, the Jacobian equals a fresh system's and SciPy's block construction."""
+    import scipy.sparse as sp
+    from test_many_equilibria import case
+
+    from blocmodel.chains import chain_problem
+    from blocmodel.policy import resolve
+    from blocmodel.system import System
+
+    data, scenario = case(40, tmp_path / "c")
+    session = bm.Session(data)
+    problem = chain_problem(resolve(data, bm.api.as_scenario(scenario)).market, session._layouts[session.chains[0]])
+    system = System(problem)
+    assert system.budget_col and system.n_vertical
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        u = problem.layout.price_scale * rng.uniform(0.5, 1.5, problem.layout.n_nodes)
+        u = np.concatenate([u, rng.uniform(0, 1, system.n_u - len(u)) * system.price_scale[len(u):]])
+        x = rng.uniform(0, 2, system.n_vertical) * (k % 2)
+        system.exact_jacobian(system.evaluate_exact(u, x))            # the pattern cached here ...
+        cached, fresh = system.exact_jacobian(system.evaluate_exact(u, x)), System(problem)    # ... used here
+        state = fresh.evaluate_exact(u, x)
+        assert np.array_equal(cached.toarray(), fresh.exact_jacobian(state).toarray())
+        v = fresh.vertical_atoms
+        trial = x + fresh.kappa * (state.t[v] - fresh.theta[v])
+        free = (trial > 0) & (trial < fresh.hi[v])
+        blocks = sp.bmat([[state.response_jacobian(), state.C[:, v]],
+                          [-sp.diags(fresh.kappa * free) @ state.D[v], sp.diags((~free).astype(float))]]).toarray()
+        rows = np.setdiff1d(np.arange(len(blocks)), fresh.bounded)       # a budget's row is set apart
+        rows = rows[~np.isin(rows, list(fresh.budget_col.values()))]
+        assert np.allclose(cached.toarray()[rows], blocks[rows], rtol=1e-15, atol=0.0)
