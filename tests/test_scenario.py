@@ -410,7 +410,8 @@ def test_free_disposal_in_krugman_obstfeld(ko):
     at f = 6. Above it the price stays at zero (no price below zero: free disposal) and the
     surplus is thrown away: at f = 9 Home makes 200, Foreign 40, the world uses 180, and 60
     are thrown away — at Home, where they are made: Foreign's 40 short are shipped from Home
-    (80 − 40), not more, as the equilibrium with the least trade (transport is free here)."""
+    (80 − 40), not more (with free transport, shipping more to throw it away in Foreign is an
+    equilibrium too; least trade rules it out, though the solver lands here without it)."""
     r = bm.solve(ko, {"price_floors": [{"product": "wheat", "price": 9.0, "markets": ["HOME"], "mechanism": "deficiency_payment"}]})
     assert r.check_report.passed
     assert r.prices["price"].tolist() == [0.0, 0.0]
