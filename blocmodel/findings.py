@@ -182,7 +182,7 @@ COMPONENT_TEXT = {
     "refiner_rent": ("its {m} refiners earn wider margins", "its {m} refiners earn narrower margins"),
     "tariff_revenue": ("it collects more duties on {p}", "it collects less in duties on {p}"),
     "quota_rent": ("its export licences for {p} are worth more", "its export licences for {p} are worth less"),
-    "trade_rent": ("its importers of {p} gain on calibrated route costs", "its importers of {p} lose on calibrated route costs"),
+    "trade_rent": ("its importers of {p} gain route rents (calibrated costs, full routes)", "its importers of {p} lose route rents (calibrated costs, full routes)"),
     "stockpile_value": ("its stocks of {p} grow", "its stocks of {p} shrink"),
     "fiscal_cost": ("its treasury spends less on {p}", "its treasury spends more on {p}"),
     "dumping_cost": ("its exporters give smaller discounts on {p}", "its exporters' discounts on {p} cost it"),

@@ -176,7 +176,16 @@ def _route_piece(results, layout, solution) -> Columns:
         "licence": solution.state.extra["licence"] if solution is not None else empty, "landed_price": get("landed"),
         "levy_floor": e.terms.levy_floor[rows], "price_scale": price_scale, "quantity_scale": quantity_scale})
     piece["trade_cost"] = piece["intercept"] + piece["curvature"] * piece["flow"]
-    piece["trade_rent"] = 0.5 * piece["curvature"] * piece["flow"] ** 2
+    # what the route earns its importers over its cost: ½·g·x² on a calibrated route, and on
+    # a route at its capacity the price gap above its marginal cost too (the capacity's
+    # scarcity rent: without it a free-trade equilibrium with a binding route looked
+    # inefficient, found by the property suite)
+    flow, rent = piece["flow"], 0.5 * piece["curvature"] * piece["flow"] ** 2
+    full = np.isfinite(piece["capacity"]) & (flow > 0) & (flow >= piece["capacity"])
+    if full.any():
+        gap = piece["importer_price"] - piece["landed_price"] - piece["licence"] - piece["trade_cost"]
+        rent = rent + np.where(full, flow * np.maximum(gap, 0.0), 0.0)
+    piece["trade_rent"] = rent
     return piece
 
 

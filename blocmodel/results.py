@@ -15,8 +15,9 @@ levels of surplus under linear curves are integrals down to arbitrary prices.
 - refiner_rent: the same as producer surplus for refineries, in the refining margin;
 - tariff_revenue: every border charge it collects as importer (tariffs, duties, levies);
 - quota_rent: quota licences it holds (export quotas, tariff-rate quotas);
-- trade_rent: importers' rent on calibrated routes, ½·g·x² per route: buyers pay the
-  marginal trade cost a + g·x on every unit, the units cost a·x + ½·g·x² in all;
+- trade_rent: importers' rent on routes, ½·g·x² per calibrated route (buyers pay the
+  marginal trade cost a + g·x on every unit, the units cost a·x + ½·g·x² in all), plus, on a
+  route at its capacity, the flow times the price gap above that marginal cost;
 - stockpile_value: stock bought (sold) by its reserves, valued at STOCK_VALUATION × the
   product's reference price, and held in the shares the reserve's cost is funded;
 - fiscal_cost: what its treasury pays (deficiency payments and reserve purchases in the

@@ -169,7 +169,7 @@ _WELFARE = _cols(
     ("refiner_rent", "USD/yr", "Refineries' surplus in the refining margin."),
     ("tariff_revenue", "USD/yr", "Border charges it collects as importer: tariffs, anti-dumping duties, levies, out-of-quota duties."),
     ("quota_rent", "USD/yr", "Value of the quota licences it holds (export quotas, tariff-rate quotas)."),
-    ("trade_rent", "USD/yr", "Importers' rent on calibrated routes: ½·g·x² per route."),
+    ("trade_rent", "USD/yr", "Importers' rent on routes: ½·g·x² per calibrated route, plus flow × the price gap above its marginal cost on a route at capacity."),
     ("stockpile_value", "USD/yr", "Stock bought (+) or released (−) by its reserves, at the product's reference price times STOCK_VALUATION, in its share of the reserve."),
     ("fiscal_cost", "USD/yr", "What its treasury pays: deficiency payments and reserve purchases (its burden-sharing share), production and export subsidies, fixed stock purchases net of sales."),
     ("dumping_cost", "USD/yr", "Discount its exporters give below their home price (export-price discrimination)."),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import blocmodel as bm
+from blocmodel.testing import linear, write_dataset
 
 TOL = 1e-7
 
@@ -212,3 +213,27 @@ def test_bloc_removes_internal_tariffs(ko):
     r = bm.solve(ko, {"tariffs": [{"exporter": "FOREIGN", "importer": "HOME", "specific": 0.5}],
                       "bloc": {"members": ["north", "south"]}})
     assert price(r, "HOME") == pytest.approx(1.5, abs=TOL)
+
+
+def test_a_full_route_earns_its_scarcity_rent(tmp_path):
+    """K&O's market with the one route FOREIGN->HOME capped at 10 (free trade would ship 20):
+    Home's import demand 80 − 40P_H = 10 gives P_H = 1.75, Foreign's export supply
+    −40 + 40P_F = 10 gives P_F = 1.25, and the route's 10 units earn its importers the gap:
+    a rent of 5. A 20% specific tariff on it moves nothing (the gap 0.5 exceeds it): 2 of the
+    rent becomes tariff revenue and world welfare is unchanged. (Without the rent, free trade
+    looked inefficient: the tariff "raised" world welfare by its revenue.)"""
+    folder = write_dataset(tmp_path / "cap", regions=[{"region": "HOME"}, {"region": "FOREIGN"}], products=[{"product": "wheat"}],
+                           supply=[{"region": "HOME", "product": "wheat", **linear(20, 20, 1.5)},
+                                   {"region": "FOREIGN", "product": "wheat", **linear(40, 20, 1.5)}],
+                           demand=[{"region": "HOME", "product": "wheat", **linear(100, -20, 1.5)},
+                                   {"region": "FOREIGN", "product": "wheat", **linear(80, -20, 1.5)}],
+                           routes=[{"origin": "FOREIGN", "destination": "HOME", "product": "wheat", "transport_cost": 0.0, "capacity": 10}])
+    data = bm.load_dataset(folder)
+    free = bm.solve(data)
+    prices = free.prices.set_index("region")["price"]
+    assert prices["HOME"] == pytest.approx(1.75, abs=TOL) and prices["FOREIGN"] == pytest.approx(1.25, abs=TOL)
+    assert free.welfare.set_index("region").at["HOME", "trade_rent"] == pytest.approx(5.0, abs=TOL)
+    taxed = bm.solve(data, {"tariffs": [{"exporter": "FOREIGN", "importer": "HOME", "specific": 0.2}]})
+    w = taxed.welfare.set_index("region")
+    assert w.at["HOME", "tariff_revenue"] == pytest.approx(2.0, abs=TOL) and w.at["HOME", "trade_rent"] == pytest.approx(3.0, abs=TOL)
+    assert float(taxed.welfare_change(free)["total"].sum()) == pytest.approx(0.0, abs=TOL)
