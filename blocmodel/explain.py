@@ -6,10 +6,12 @@ disposal (`System(disposal=False)`, the first the solver tries) — output that 
 deficiency-payment floor holds up (producers receive at least the floor, so their output
 no longer falls with the market price) where capacities, bans and quotas leave it nowhere
 to go, so the market price would fall without bound. (The solver then solves the chain with
-free disposal, where the surplus is thrown away at price 0: `solver.ChainSolver`.) An elastic LP (HiGHS) relaxes each market's clearing with a shortfall and a surplus
-and minimises them over every quantity the model can choose within its bounds (held-up
-output at least its level at the floor); the markets left short or over, and the
-capacities, bans and quotas that bind on them, are the constraints that conflict.
+free disposal, where the surplus is thrown away at price 0: `solver.ChainSolver`; naming it
+here spares the first attempt the slow dual method.) An elastic LP (HiGHS) relaxes each
+market's clearing with a shortfall and a surplus and minimises them over every quantity
+the model can choose within its bounds (held-up output at least its level at the floor);
+the markets left short or over, and the capacities, bans and quotas that bind on them, are
+the constraints that conflict.
 """
 
 from __future__ import annotations
